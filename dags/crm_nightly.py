@@ -1,0 +1,117 @@
+"""crm_nightly: sources → raw → quality gate → dbt (staging, core star, marts) → run summary.
+
+The DAG is thin on purpose; every step is a function in ``crmwh.pipeline``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+from cosmos import (
+    DbtTaskGroup,
+    ExecutionConfig,
+    LoadMode,
+    ProfileConfig,
+    ProjectConfig,
+    RenderConfig,
+)
+from cosmos.constants import TestBehavior
+from cosmos.profiles import PostgresUserPasswordProfileMapping
+from crmwh import pipeline
+from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID
+
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+MANIFEST = DBT_PROJECT / "target" / "manifest.json"
+RETRIES = int(os.environ.get("CRM_TASK_RETRIES", "2"))
+
+# The dbt profile comes from the Airflow connection, which mirrors CRM_WAREHOUSE_DSN.
+profile_config = ProfileConfig(
+    profile_name="crm_warehouse",
+    target_name="nightly",
+    profile_mapping=PostgresUserPasswordProfileMapping(
+        conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "staging"}
+    ),
+)
+project_config = ProjectConfig(
+    dbt_project_path=DBT_PROJECT,
+    manifest_path=MANIFEST if MANIFEST.exists() else None,
+    project_name="crm_warehouse",
+)
+render_config = RenderConfig(
+    load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
+    test_behavior=TestBehavior.BUILD,
+    emit_datasets=False,
+)
+
+DOC = """
+### crm_nightly
+
+Nightly load of the CRM warehouse for the run's logical date (`ds`).
+
+1. **extract_<source>** — pull sales (watermark + look-back), billing (new drop files
+   by manifest and checksum) and service (API `updated_since`) and land them in `raw`
+   with COPY; bad rows go to `quarantine.rows`; each batch is recorded in
+   `audit.load_batches` with reconciled counts.
+2. **gate_<source>** — a Great Expectations suite (`expectations/`) validates each
+   landed batch; a blocking failure fails the run here, before dbt touches `core`
+   or `marts`.
+3. **dbt** — staging views, the `core` star and the `marts`, built and tested with
+   `as_of_date = ds` (astronomer-cosmos, one task per model).
+4. **run_summary** — what the run did, in `audit.run_summary`.
+
+Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another Postgres.
+"""
+
+
+@dag(
+    dag_id="crm_nightly",
+    schedule="0 2 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=DOC,
+    tags=["crm", "nightly"],
+    default_args={
+        "owner": "crm-warehouse",
+        "retries": RETRIES,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    },
+)
+def crm_nightly():
+    @task
+    def extract(source: str, ds: str | None = None, run_id: str | None = None) -> list[dict]:
+        return pipeline.extract_and_land(source, pendulum.parse(ds).date(), run_id)
+
+    @task(retries=0)
+    def gate(batches: list[dict], run_id: str | None = None) -> list[dict]:
+        return pipeline.quality_gate(batches, run_id)
+
+    @task
+    def run_summary(batches: list[list[dict]], ds: str | None = None,
+                    run_id: str | None = None) -> dict:
+        flat = [b for group in batches for b in group]
+        return pipeline.write_run_summary(run_id, pendulum.parse(ds).date(), flat)
+
+    dbt = DbtTaskGroup(
+        group_id="dbt",
+        project_config=project_config,
+        profile_config=profile_config,
+        execution_config=ExecutionConfig(),
+        render_config=render_config,
+        operator_args={"vars": {"as_of_date": "{{ ds }}"}, "install_deps": False},
+    )
+
+    landed = []
+    for source in pipeline.SOURCES:
+        batches = extract.override(task_id=f"extract_{source}")(source)
+        gate.override(task_id=f"gate_{source}")(batches) >> dbt
+        landed.append(batches)
+    dbt >> run_summary(landed)
+
+
+crm_nightly()

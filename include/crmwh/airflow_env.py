@@ -1,0 +1,111 @@
+"""Run Airflow for the project: a project-local home with SQLite metadata.
+
+``crmwh run --date D`` runs the real ``crm_nightly`` DAG through Airflow
+(``airflow dags test``), with the warehouse DSN mirrored into the Airflow
+connection ``crm_warehouse``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from crmwh.errors import CrmwhError
+from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID, Settings
+
+DAG_ID = "crm_nightly"
+
+
+def environment(cfg: Settings) -> dict[str, str]:
+    """The environment Airflow, cosmos and dbt need, on top of the current one."""
+    home = cfg.airflow_home
+    env = os.environ.copy()
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(cfg.dags_dir),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__COSMOS__CACHE_DIR": str(cfg.home / "cosmos_cache"),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": cfg.warehouse_dsn,
+        "CRM_HOME": str(cfg.home),
+        "CRM_PG_PORT": str(cfg.pg_port),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        **dbt_env(cfg.warehouse_dsn),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(PROJECT_ROOT / "include"), env.get("PYTHONPATH", "")) if p
+        ),
+    })
+    return env
+
+
+def dbt_env(dsn: str) -> dict[str, str]:
+    """The DSN split into the variables ``dbt_project/profiles.yml`` reads."""
+    parts = urlsplit(dsn)
+    return {
+        "CRM_DBT_HOST": parts.hostname or "127.0.0.1",
+        "CRM_DBT_PORT": str(parts.port or 5432),
+        "CRM_DBT_USER": unquote(parts.username or ""),
+        "CRM_DBT_PASSWORD": unquote(parts.password or ""),
+        "CRM_DBT_DBNAME": parts.path.lstrip("/") or "postgres",
+    }
+
+
+def apply(cfg: Settings) -> None:
+    """Set the Airflow environment in this process (for in-process ``dag.test()``)."""
+    os.environ.update(environment(cfg))
+
+
+def _airflow(cfg: Settings, *args: str, log: Path | None = None) -> int:
+    cmd = [str(Path(sys.executable).with_name("airflow")), *args]
+    if log is None:
+        return subprocess.run(cmd, env=environment(cfg), capture_output=True).returncode
+    with log.open("ab") as out:
+        return subprocess.run(cmd, env=environment(cfg), stdout=out, stderr=subprocess.STDOUT
+                              ).returncode
+
+
+def migrate(cfg: Settings) -> None:
+    """``airflow db migrate`` once per Airflow home (and after upgrades)."""
+    import airflow
+
+    marker = cfg.airflow_home / f".migrated-{airflow.__version__}"
+    if marker.exists():
+        return
+    cfg.airflow_home.mkdir(parents=True, exist_ok=True)
+    log = cfg.airflow_home / "migrate.log"
+    if _airflow(cfg, "db", "migrate", log=log) != 0:
+        raise CrmwhError("`airflow db migrate` failed", f"see {log}")
+    marker.touch()
+
+
+def dbt_manifest(cfg: Settings) -> Path:
+    """Parse the dbt project when it changed, so cosmos loads the DAG from the manifest."""
+    project = cfg.dbt_project_dir
+    manifest = project / "target" / "manifest.json"
+    sources = [p for p in project.rglob("*") if p.suffix in (".sql", ".yml", ".yaml")
+               and "target" not in p.parts and "logs" not in p.parts]
+    newest = max((p.stat().st_mtime for p in sources), default=0)
+    if manifest.exists() and manifest.stat().st_mtime >= newest:
+        return manifest
+    env = environment(cfg)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "parse", "--project-dir", str(project),
+         "--profiles-dir", str(project), "--quiet"],
+        env=env, capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+        raise CrmwhError(f"`dbt parse` failed: {' | '.join(tail)}", "fix the dbt project")
+    return manifest
+
+
+def run_dag(cfg: Settings, logical_date: str, log: Path) -> int:
+    """Run ``crm_nightly`` for one logical date through Airflow; return its exit code."""
+    return _airflow(cfg, "dags", "test", DAG_ID, logical_date, log=log)

@@ -1,0 +1,146 @@
+"""The nightly pipeline's steps, as plain functions the DAG's tasks call.
+
+Kept out of the DAG file so the DAG stays thin and the steps are testable and
+runnable without Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+
+from crmwh import contracts, database, settings
+from crmwh.errors import QualityGateFailed
+from crmwh.extract import billing, sales, service
+from crmwh.load import (
+    BatchResult,
+    billing_file_loaded,
+    land,
+    last_watermark,
+    new_batch_id,
+    reject_batch,
+)
+
+log = logging.getLogger(__name__)
+SOURCES = ("sales", "billing", "service")
+MART_TABLES = ("marts.mart_customer_value",)
+
+
+def _until(logical_date: date) -> datetime:
+    """Everything that happened up to the end of the logical date (UTC)."""
+    return datetime(
+        logical_date.year, logical_date.month, logical_date.day, tzinfo=UTC
+    ) + timedelta(days=1)
+
+
+def extract_and_land(source: str, logical_date: date, run_id: str) -> list[dict]:
+    """Extract every entity of one source for the logical date and land it in ``raw``."""
+    cfg = settings.load()
+    dsn = database.ensure_warehouse(cfg)
+    results: list[dict] = []
+    with database.connect(dsn, autocommit=True) as conn:
+        for entity in contracts.entities_of(source):
+            started = time.monotonic()
+            before = last_watermark(conn, entity)
+            if source == "sales":
+                extraction = sales.extract(
+                    cfg.sales_dsn,
+                    entity,
+                    before,
+                    _until(logical_date),
+                    timedelta(minutes=cfg.sales_lookback_minutes),
+                )
+            elif source == "billing":
+                extraction = billing.extract(
+                    cfg.billing_dir, entity, logical_date, billing_file_loaded(conn)
+                )
+            elif source == "service":
+                extraction = service.extract(
+                    cfg.service_url, cfg.service_token, entity, before, _until(logical_date)
+                )
+            else:
+                raise ValueError(f"unknown source {source!r}")
+            for note in extraction.notes:
+                log.info("%s: %s", entity.table, note)
+            result = land(
+                conn,
+                entity,
+                extraction,
+                batch_id=new_batch_id(entity, logical_date),
+                run_id=run_id,
+                logical_date=logical_date,
+                watermark_before=before,
+                started=started,
+            )
+            log.info("landed %s: %s", entity.table, result)
+            results.append(asdict(result))
+    return results
+
+
+def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
+    """Validate each landed batch with its Great Expectations suite; stop on a blocking failure."""
+    from crmwh.quality import gate
+
+    cfg = settings.load()
+    outcomes = []
+    with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+        for batch in batches:
+            entity = contracts.BY_TABLE[f"{batch['source']}__{batch['entity']}"]
+            result = gate.validate_batch(conn, entity, batch["batch_id"], run_id)
+            try:
+                gate.enforce(result, entity, batch["batch_id"])
+            except QualityGateFailed as exc:
+                moved = reject_batch(conn, entity, batch["batch_id"], f"quality gate: {exc}")
+                log.error(
+                    "rejected batch %s: %d rows moved to quarantine.rows", batch["batch_id"], moved
+                )
+                raise
+            outcomes.append(
+                {
+                    "batch_id": batch["batch_id"],
+                    "rows_checked": result.rows_checked,
+                    "warnings": len(result.failures),
+                }
+            )
+    return outcomes
+
+
+def mart_counts(conn) -> dict[str, int]:
+    counts = {}
+    for table in MART_TABLES:
+        counts[table] = conn.execute(f"select count(*) from {table}").fetchone()[0]
+    return counts
+
+
+def write_run_summary(run_id: str, logical_date: date, batches: list[dict]) -> dict:
+    """Record what the run did in ``audit.run_summary`` and return it."""
+    cfg = settings.load()
+    results = [BatchResult(**b) for b in batches]
+    with database.connect(cfg.warehouse_dsn) as conn:
+        marts = mart_counts(conn)
+        summary = {
+            "run_id": run_id,
+            "logical_date": logical_date.isoformat(),
+            "status": "success",
+            "batches": len(results),
+            "rows_extracted": sum(r.rows_extracted for r in results),
+            "rows_loaded": sum(r.rows_loaded for r in results),
+            "rows_quarantined": sum(r.rows_quarantined for r in results),
+            "mart_rows": marts,
+        }
+        conn.execute(
+            """insert into audit.run_summary (run_id, logical_date, status, batches,
+                   rows_extracted, rows_loaded, rows_quarantined, mart_rows, details)
+               values (%(run_id)s, %(logical_date)s, %(status)s, %(batches)s, %(rows_extracted)s,
+                       %(rows_loaded)s, %(rows_quarantined)s, %(marts)s, %(details)s)
+               on conflict (run_id) do update set finished_at = now(), status = excluded.status,
+                   batches = excluded.batches, rows_extracted = excluded.rows_extracted,
+                   rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
+                   mart_rows = excluded.mart_rows, details = excluded.details""",
+            {**summary, "marts": json.dumps(marts), "details": json.dumps(batches)},
+        )
+        conn.commit()
+    return summary

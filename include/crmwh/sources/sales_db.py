@@ -1,0 +1,53 @@
+"""The sales system: an OLTP Postgres database of its own (not the warehouse's schemas)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import psycopg
+
+from crmwh.pgcopy import copy_frame
+
+DDL = """
+drop table if exists order_lines, orders, products, customers, sales_reps cascade;
+create table sales_reps (
+  sales_rep_id bigint primary key, name text not null, email text,
+  hired_on date not null, left_on date, updated_at timestamptz not null);
+create table customers (
+  customer_id bigint primary key, customer_type text not null, name text, email text,
+  phone text, tax_id text, city text, acquisition_channel text not null,
+  referrer_customer_id bigint, sales_rep_id bigint references sales_reps,
+  created_at timestamptz not null, updated_at timestamptz not null, deleted_at timestamptz);
+create table products (
+  product_id bigint primary key, sku text not null unique, name text not null,
+  category text not null, list_price numeric(12,2) not null, unit_cost numeric(12,2) not null,
+  sole_supplier boolean not null, updated_at timestamptz not null);
+create table orders (
+  order_id bigint primary key, customer_id bigint not null, sales_rep_id bigint,
+  ordered_at timestamptz not null, channel text not null, promotion_code text,
+  status text not null, updated_at timestamptz not null, deleted_at timestamptz);
+create table order_lines (
+  order_line_id bigint primary key, order_id bigint not null references orders,
+  product_id bigint not null references products, quantity integer not null,
+  unit_price numeric(12,2) not null, discount_pct numeric(5,4) not null,
+  updated_at timestamptz not null);
+"""
+TABLES = ("sales_reps", "customers", "products", "orders", "order_lines")
+
+
+def write(dsn: str, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """Replace the sales database's tables with the generated rows."""
+    counts = {}
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("set timezone = 'UTC'")
+        cur.execute(DDL)
+        for table in TABLES:
+            frame = frames[table].copy()
+            for col in frame.columns:
+                if pd.api.types.is_datetime64_any_dtype(frame[col]):
+                    frame[col] = frame[col].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            counts[table] = copy_frame(cur, table, frame.replace({"": None}))
+        for table, column in (("customers", "updated_at"), ("orders", "updated_at"),
+                              ("order_lines", "updated_at")):
+            cur.execute(f"create index on {table} ({column})")
+        cur.execute("analyze")
+    return counts

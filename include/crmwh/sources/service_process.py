@@ -1,0 +1,72 @@
+"""Run the service-desk simulator as a background process on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from urllib.parse import urlsplit
+
+from crmwh.errors import CrmwhError
+from crmwh.settings import Settings
+
+
+def _pid_file(cfg: Settings):
+    return cfg.home / "service-api.pid"
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def is_local_simulator(cfg: Settings) -> bool:
+    host = urlsplit(cfg.service_url).hostname
+    return host in ("127.0.0.1", "localhost")
+
+
+def start(cfg: Settings, fail_every: int = 50, rate: float = 200.0) -> str:
+    """Start the simulator for ``CRM_SERVICE_URL`` unless it already answers."""
+    if healthy(cfg.service_url):
+        return cfg.service_url
+    if not is_local_simulator(cfg):
+        raise CrmwhError(f"the service API at {cfg.service_url} does not answer",
+                         "check CRM_SERVICE_URL, or unset it to use the local simulator")
+    port = urlsplit(cfg.service_url).port or 80
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    log = open(cfg.home / "service-api.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmwh.cli", "service-api", "serve", "--port", str(port),
+         "--fail-every", str(fail_every), "--rate", str(rate)],
+        stdout=log, stderr=log, start_new_session=True, env=os.environ.copy(),
+    )
+    _pid_file(cfg).write_text(str(proc.pid))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise CrmwhError(f"the service API simulator exited at start (port {port} in use?)",
+                             f"see {cfg.home / 'service-api.log'}")
+        if healthy(cfg.service_url):
+            return cfg.service_url
+        time.sleep(0.2)
+    raise CrmwhError("the service API simulator did not answer within 20 s",
+                     f"see {cfg.home / 'service-api.log'}")
+
+
+def stop(cfg: Settings) -> bool:
+    pid_file = _pid_file(cfg)
+    if not pid_file.exists():
+        return False
+    try:
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        stopped = True
+    except (ProcessLookupError, ValueError):
+        stopped = False
+    pid_file.unlink(missing_ok=True)
+    return stopped

@@ -1,0 +1,80 @@
+"""Shared fixtures: an isolated CRM home with a real embedded Postgres and Airflow env.
+
+The environment is set at import time, before anything imports Airflow, so the
+tests never touch the developer's own ``.crmwh`` folder, database or ports.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+TEST_HOME = Path(tempfile.mkdtemp(prefix="crmwh-test-"))
+os.environ.update({
+    "CRM_HOME": str(TEST_HOME),
+    "CRM_PG_PORT": str(free_port()),
+    "CRM_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
+    "CRM_TASK_RETRIES": "0",
+    "DO_NOT_TRACK": "1",
+})
+for var in ("CRM_WAREHOUSE_DSN", "CRM_SALES_DSN", "CRM_BILLING_DIR"):
+    os.environ.pop(var, None)
+
+from crmwh import airflow_env, database, settings  # noqa: E402
+
+airflow_env.apply(settings.load())
+
+# Small, fast demo data shared by the suite: 60 days from 2026-01-01.
+START = date(2026, 1, 1)
+DAYS = 60
+CUSTOMERS = 300
+SEED = 7
+
+
+@pytest.fixture(scope="session")
+def cfg() -> Iterator[settings.Settings]:
+    cfg = settings.load()
+    database.ensure_warehouse(cfg)
+    yield cfg
+    from crmwh.sources import service_process
+
+    service_process.stop(cfg)
+    database.stop_embedded(cfg)
+
+
+@pytest.fixture(scope="session")
+def generated(cfg):
+    """The simulated sources filled once per session; returns the generator output."""
+    from crmwh.sources import publish
+    from crmwh.sources.generator import GeneratorConfig, generate
+
+    config = GeneratorConfig(seed=SEED, customers=CUSTOMERS, start=START, days=DAYS)
+    publish.publish(cfg, config, progress=lambda _msg: None)
+    return generate(config)
+
+
+@pytest.fixture(scope="session")
+def service_up(cfg, generated):
+    from crmwh.sources import service_process
+
+    service_process.start(cfg)
+    return cfg.service_url
+
+
+@pytest.fixture()
+def conn(cfg):
+    with database.connect(cfg.warehouse_dsn, autocommit=True) as c:
+        yield c

@@ -1,0 +1,66 @@
+"""DAG integrity: the DAG folder imports cleanly, fast, without cycles, as designed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from crmwh import airflow_env
+
+
+@pytest.fixture(scope="module")
+def dagbag(cfg):
+    from airflow.dag_processing.dagbag import DagBag
+
+    airflow_env.dbt_manifest(cfg)
+    started = time.monotonic()
+    bag = DagBag(dag_folder=str(cfg.dags_dir))
+    bag.parse_seconds = time.monotonic() - started
+    return bag
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+def test_parse_time_is_reported_and_small(dagbag, record_property):
+    record_property("dagbag_parse_seconds", round(dagbag.parse_seconds, 2))
+    print(f"\nDAG folder parsed in {dagbag.parse_seconds:.2f} s")
+    assert dagbag.parse_seconds < 30
+
+
+def test_crm_nightly_shape(dagbag):
+    dag = dagbag.get_dag("crm_nightly")
+    assert dag is not None
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.doc_md and "quality gate" in dag.doc_md
+    assert "0 2 * * *" in str(dag.timetable.summary) or dag.timetable.summary == "0 2 * * *"
+    ids = set(dag.task_ids)
+    for source in ("sales", "billing", "service"):
+        assert f"extract_{source}" in ids
+        assert f"gate_{source}" in ids
+        # every gate stands between its extract and every dbt task
+        gate = dag.get_task(f"gate_{source}")
+        assert f"extract_{source}" in gate.upstream_task_ids
+    dbt_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt.")]
+    assert any("mart_customer_value" in t.task_id for t in dbt_tasks)
+    for t in dbt_tasks:
+        ancestors = {a.task_id for a in t.get_flat_relatives(upstream=True)}
+        assert {"gate_sales", "gate_billing", "gate_service"} <= ancestors, t.task_id
+    summary = dag.get_task("run_summary")
+    assert {t.task_id for t in dbt_tasks} & summary.upstream_task_ids
+
+
+def test_retries_with_backoff(dagbag):
+    dag = dagbag.get_dag("crm_nightly")
+    extract = dag.get_task("extract_sales")
+    assert extract.retry_exponential_backoff
+    assert dag.get_task("gate_sales").retries == 0  # a failed gate is not retried
+
+
+def test_no_cycles(dagbag):
+    dag = dagbag.get_dag("crm_nightly")
+    # topological sort raises on a cycle
+    order = [t.task_id for t in dag.topological_sort()]
+    assert len(order) == len(dag.tasks)
