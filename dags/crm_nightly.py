@@ -43,6 +43,8 @@ project_config = ProjectConfig(
 render_config = RenderConfig(
     load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
     test_behavior=TestBehavior.BUILD,
+    # tests spanning two models (relationships) run once both exist, in their own task
+    should_detach_multiple_parents_tests=True,
     emit_datasets=False,
 )
 
@@ -103,7 +105,8 @@ def crm_nightly():
         profile_config=profile_config,
         execution_config=ExecutionConfig(),
         render_config=render_config,
-        operator_args={"vars": {"as_of_date": "{{ ds }}"}, "install_deps": False},
+        # dbt failures are data or logic problems, not transient: fail fast, rerun the date
+        operator_args={"vars": {"as_of_date": "{{ ds }}"}, "install_deps": False, "retries": 0},
     )
 
     landed = []

@@ -1,0 +1,86 @@
+"""The CLI: help on every command, and bad configuration as one clear line."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+CRMWH = [sys.executable, "-m", "crmwh.cli"]
+
+
+def crmwh(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **env}
+    return subprocess.run([*CRMWH, *args], capture_output=True, text=True, env=full, timeout=120)
+
+
+def assert_one_clear_line(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert done.returncode == 2, done
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1, done.stderr  # no traceback wall
+    assert err[0].startswith("crmwh: error: ")
+    assert "Traceback" not in done.stderr
+    for w in words:
+        assert w in err[0], err[0]
+
+
+@pytest.mark.parametrize("command", [[], ["db"], ["generate"], ["run"], ["sql"], ["service-api"],
+                                     ["demo"]])
+def test_help_on_every_command(command):
+    done = crmwh(*command, "--help")
+    assert done.returncode == 0
+    assert "usage: crmwh" in done.stdout
+
+
+def test_unreachable_dsn_names_problem_and_fix():
+    port = free_port()
+    done = crmwh("sql", "select 1", CRM_WAREHOUSE_DSN=f"postgresql://u:p@127.0.0.1:{port}/x")
+    assert_one_clear_line(done, "cannot connect", f"127.0.0.1:{port}", "CRM_WAREHOUSE_DSN")
+    assert ":p@" not in done.stderr  # the password is not printed
+
+
+def test_port_in_use_names_port_and_fix(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = crmwh("db", "start", CRM_HOME=str(tmp_path / "home"), CRM_PG_PORT=str(port))
+    assert_one_clear_line(done, f"port {port}", "CRM_PG_PORT")
+
+
+def test_unwritable_home_names_folder_and_fix(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    done = crmwh("db", "start", CRM_HOME=str(blocker / "home"), CRM_PG_PORT=str(free_port()))
+    assert_one_clear_line(done, str(blocker / "home"), "CRM_HOME")
+
+
+def test_missing_billing_folder_names_folder_and_fix(cfg, tmp_path, monkeypatch):
+    from datetime import date
+
+    from crmwh import contracts
+    from crmwh.errors import CrmwhError
+    from crmwh.extract import billing
+
+    missing = Path(tmp_path / "nowhere")
+    with pytest.raises(CrmwhError) as err:
+        billing.extract(missing, contracts.BY_TABLE["billing__invoices"], date(2026, 1, 1),
+                        lambda *_: False)
+    assert str(missing) in str(err.value) and "CRM_BILLING_DIR" in str(err.value)
+
+
+def test_bad_port_setting_is_one_line():
+    done = crmwh("db", "status", CRM_PG_PORT="fifty")
+    assert_one_clear_line(done, "CRM_PG_PORT")
+
+
+def test_sql_prints_a_table(cfg):
+    done = crmwh("sql", "select 1 as one, 'x' as letter")
+    assert done.returncode == 0, done.stderr
+    assert "one | letter" in done.stdout and "(1 rows)" in done.stdout
