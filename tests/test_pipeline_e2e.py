@@ -33,7 +33,7 @@ def nightly(cfg, generated, service_up):
 
     bag = DagBag(dag_folder=str(cfg.dags_dir))
     assert bag.import_errors == {}
-    return bag.get_dag("crm_nightly")
+    return bag.dags["crm_nightly"]
 
 
 def run(dag, day: date):
