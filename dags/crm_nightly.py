@@ -20,6 +20,7 @@ from cosmos import (
 )
 from cosmos.constants import TestBehavior
 from cosmos.profiles import PostgresUserPasswordProfileMapping
+
 from crmwh import pipeline
 from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID
 

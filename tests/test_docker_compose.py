@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
 from crmwh.settings import WAREHOUSE_CONN_ID
 
 ROOT = Path(__file__).resolve().parents[1]

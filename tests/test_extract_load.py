@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
+
 from crmwh import contracts, database, load, pipeline
 from crmwh.extract import service
 from crmwh.sources import service_api
-
 from tests.conftest import DAYS, START
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from crmwh import airflow_env
 
+from crmwh import airflow_env
 from tests.conftest import DAYS, START
 
 pytestmark = pytest.mark.e2e

@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from psycopg import sql
+
 from crmwh import contracts
 from crmwh.contracts import BY_TABLE, ENTITIES
 from crmwh.errors import QualityGateFailed
@@ -21,7 +23,6 @@ from crmwh.quality import (
     suite_problems,
     validate_batch,
 )
-from psycopg import sql
 
 ORDERS = BY_TABLE["sales__orders"]
 ACCOUNTS = BY_TABLE["billing__accounts"]
