@@ -78,6 +78,31 @@ def service_up(cfg, generated):
     return cfg.service_url
 
 
+def fresh_database(cfg: settings.Settings, name: str, template: str | None = None,
+                   warehouse: bool = True) -> str:
+    """(Re)create database ``name`` on the test server, optionally copied from a template,
+    with the warehouse schemas when ``warehouse`` (and no template). Returns its DSN."""
+    import psycopg
+
+    admin = database.with_database(cfg.warehouse_dsn, "postgres")
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}" with (force)')
+        c.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
+    dsn = database.with_database(cfg.warehouse_dsn, name)
+    if warehouse and template is None:
+        with database.connect(dsn, autocommit=True) as c:
+            database.ensure_schemas(c)
+    return dsn
+
+
+def drop_database(cfg: settings.Settings, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(database.with_database(cfg.warehouse_dsn, "postgres"),
+                         autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}" with (force)')
+
+
 @pytest.fixture()
 def conn(cfg):
     with database.connect(cfg.warehouse_dsn, autocommit=True) as c:

@@ -12,26 +12,20 @@ import pytest
 from crmwh import contracts, database, load, pipeline
 from crmwh.extract import service
 from crmwh.sources import service_api
-from tests.conftest import DAYS, START
+from tests.conftest import DAYS, START, drop_database, fresh_database
 
 
 @pytest.fixture()
 def scratch(cfg, generated, service_up, monkeypatch, request):
     """A fresh warehouse database (and sales copy) for one test."""
     name = "t_" + request.node.name.lower()[:40]
-    admin = database._with_database(cfg.warehouse_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        for db in (name, name + "_sales"):
-            c.execute(f'drop database if exists "{db}" with (force)')
-        c.execute(f'create database "{name}"')
-        c.execute(f'create database "{name}_sales" template crm_sales')
-    dsn = database._with_database(cfg.warehouse_dsn, name)
-    sales = database._with_database(cfg.warehouse_dsn, name + "_sales")
+    dsn = fresh_database(cfg, name)
+    sales = fresh_database(cfg, name + "_sales", template="crm_sales")
     monkeypatch.setenv("CRM_WAREHOUSE_DSN", dsn)
     monkeypatch.setenv("CRM_SALES_DSN", sales)
-    with database.connect(dsn, autocommit=True) as c:
-        database.ensure_schemas(c)
-    return dsn, sales
+    yield dsn, sales
+    drop_database(cfg, name)
+    drop_database(cfg, name + "_sales")
 
 
 def land_all(day: date, run_id: str = "t") -> list[dict]:
@@ -108,21 +102,23 @@ def test_killed_load_leaves_nothing_and_rerun_has_no_gaps(scratch, monkeypatch):
     dsn, sales_dsn = scratch
     day = START + timedelta(days=20)
     entity = contracts.BY_TABLE["sales__orders"]
-    real_copy = load.copy_frame
+    real_stage = load.stage
     calls = {"n": 0}
 
-    def dying_copy(cur, table, frame, *a, **kw):
-        # sales_reps, customers and products land; the process dies inside the orders COPY
+    def dying_stage(cur, ent, extraction):
+        # sales_reps, customers and products land; the process dies right after the
+        # orders rows were copied in, before the batch commits
         calls["n"] += 1
+        copied = real_stage(cur, ent, extraction)
         if calls["n"] == 4:
-            real_copy(cur, table, frame.head(len(frame) // 2), *a, **kw)
+            assert ent.name == "orders" and copied > 0
             raise KeyboardInterrupt("killed midway")
-        return real_copy(cur, table, frame, *a, **kw)
+        return copied
 
-    monkeypatch.setattr(load, "copy_frame", dying_copy)
+    monkeypatch.setattr(load, "stage", dying_stage)
     with pytest.raises(KeyboardInterrupt):
         pipeline.extract_and_land("sales", day, "killed")
-    monkeypatch.setattr(load, "copy_frame", real_copy)
+    monkeypatch.setattr(load, "stage", real_stage)
     with database.connect(dsn) as c:
         partial = c.execute("select count(*) from raw.sales__orders").fetchone()[0]
         wm = load.last_watermark(c, entity)
@@ -147,7 +143,7 @@ def test_killed_load_leaves_nothing_and_rerun_has_no_gaps(scratch, monkeypatch):
 @pytest.fixture()
 def flaky_api(tmp_path, generated):
     folder = tmp_path / "svc"
-    service_api.write(folder, generated.service["tickets"].head(250))
+    service_api.write(folder, {"tickets": generated.service["tickets"].head(250)})
     server = service_api.make_server(folder, port=0, token="tok", rate=5.0, burst=2, fail_every=3)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

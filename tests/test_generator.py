@@ -37,11 +37,11 @@ def test_same_seed_same_sales_database(cfg, generated):
     from crmwh import database
     from crmwh.sources import sales_db
 
-    admin = database._with_database(cfg.warehouse_dsn, "postgres")
+    admin = database.with_database(cfg.warehouse_dsn, "postgres")
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute("drop database if exists crm_sales_again with (force)")
         c.execute("create database crm_sales_again")
-    other = database._with_database(cfg.warehouse_dsn, "crm_sales_again")
+    other = database.with_database(cfg.warehouse_dsn, "crm_sales_again")
     sales_db.write(other, again.sales)
     assert publish.sales_digest(other) == publish.sales_digest(cfg.sales_dsn)
 

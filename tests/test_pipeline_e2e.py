@@ -48,10 +48,12 @@ def expected_customer_value(generated, as_of: date) -> pd.DataFrame:
     """An independent pandas computation of revenue and margin per customer as of a date."""
     s = generated.sales
     cutoff = np.datetime64(as_of + timedelta(days=1))
-    customers = s["customers"][s["customers"]["updated_at"] < cutoff]
+    # visible to the extractor by the cutoff, and not soft-deleted (the mart leaves those out)
+    customers = s["customers"][(s["customers"]["updated_at"] < cutoff)
+                               & s["customers"]["deleted_at"].isna()]
     orders = s["orders"]
     visible = orders[(orders["updated_at"] < cutoff) & (orders["ordered_at"] < cutoff)
-                     & (orders["status"] != "cancelled")]
+                     & (orders["status"] != "cancelled") & orders["deleted_at"].isna()]
     lines = s["order_lines"].merge(visible[["order_id", "customer_id"]], on="order_id")
     lines = lines.merge(s["products"][["product_id", "unit_cost"]], on="product_id")
     lines["revenue"] = lines["quantity"] * lines["unit_price"] * (1 - lines["discount_pct"])

@@ -172,6 +172,20 @@ def cmd_service_api(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- bench ---------------------------------------------------------------
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from crmwh import bench, report
+
+    result = bench.run(customers=args.customers, days=args.days, seed=args.seed, progress=say)
+    rows = [(src, r["rows"], r["rows_per_s"], r["copy_rows_per_s"], r["ratio_to_copy"])
+            for src, r in result["sources"].items()]
+    print(report.table(["source", "rows", "rows/s", "COPY rows/s", "ratio"], rows))
+    if args.record:
+        say(f"recorded in {bench.record(result)}")
+    return 0
+
+
 # --- demo: the main job --------------------------------------------------
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -233,6 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
     svc.add_argument("--rate", type=float, default=200.0, help="requests per second")
     svc.add_argument("--fail-every", type=int, default=50, help="answer 503 every Nth request")
     svc.set_defaults(func=cmd_service_api)
+
+    bench = sub.add_parser("bench", help="benchmark extract + land against plain COPY",
+                           description="Generate sources at scale in separate databases and "
+                                       "report rows/s of extract + land per source next to a "
+                                       "plain COPY of the same rows.")
+    bench.add_argument("--customers", type=int, default=100_000)
+    bench.add_argument("--days", type=int, default=90)
+    bench.add_argument("--seed", type=int, default=42)
+    bench.add_argument("--record", action="store_true",
+                       help="write the result to benchmarks/extract_land.json")
+    bench.set_defaults(func=cmd_bench)
 
     demo = sub.add_parser("demo", help="the main job: generate, run two nights, show the marts",
                           description="Start the embedded warehouse, generate demo sources, run "

@@ -168,14 +168,14 @@ def stop_embedded(settings: Settings) -> bool:
 
 
 def _ensure_database(dsn: str, name: str) -> None:
-    admin = _with_database(dsn, "postgres")
+    admin = with_database(dsn, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(f'create database "{name}"')
 
 
-def _with_database(dsn: str, database: str) -> str:
+def with_database(dsn: str, database: str) -> str:
     parts = urlsplit(dsn)
     return parts._replace(path="/" + database).geturl()
 
@@ -190,7 +190,9 @@ def describe(dsn: str) -> str:
 def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
     """Open a connection; an unreachable server becomes one clear error line."""
     try:
-        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=5)
+        # staging tables are temporary: give them room before the first one is created
+        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=5,
+                               options="-c temp_buffers=256MB")
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise CrmwhError(
@@ -273,11 +275,11 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
             conn.execute(f"create schema if not exists {schema}")
         for entity in contracts.ENTITIES:
             conn.execute(contracts.raw_ddl(entity))
-            for col in ("_batch_id", "_row_hash"):
-                conn.execute(
-                    f"create index if not exists {entity.table}{col}_idx "
-                    f"on {entity.qualified} ({col})"
-                )
+            conn.execute(f"create index if not exists {entity.table}_batch_idx "
+                         f"on {entity.qualified} (_batch_id)")
+            # an identical row version lands once (look-back re-reads, reruns, re-deliveries)
+            conn.execute(f"create unique index if not exists {entity.table}_row_hash_uidx "
+                         f"on {entity.qualified} (_row_hash)")
         for ddl in AUDIT_DDL:
             conn.execute(ddl)
 

@@ -15,25 +15,21 @@ watermark only moves when the rows it covers are in.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
 
-import numpy as np
 import pandas as pd
 import psycopg
 
-from crmwh.contracts import Entity
+from crmwh.contracts import PG_TYPES, Entity
 from crmwh.errors import CrmwhError
 from crmwh.extract.base import Extraction
 from crmwh.pgcopy import copy_frame
 
-SEP = "\x1f"
-TRUE = {"true", "t", "1", "yes", "y"}
-FALSE = {"false", "f", "0", "no", "n"}
+NULLISH = ("nan", "infinity", "-infinity", "inf", "-inf")
 
 
 @dataclass(frozen=True)
@@ -58,48 +54,56 @@ def new_batch_id(entity: Entity, logical_date: date) -> str:
     return f"{entity.table}_{logical_date:%Y%m%d}_{uuid.uuid4().hex[:10]}"
 
 
-def _canonical(column, kind: str, values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(canonical text or None, parse-failed mask) for one column."""
-    text = values.where(values.notna(), None)
-    present = text.notna()
+def _value(col: str, kind: str = "text") -> str:
+    """A staged value with empty meaning NULL; text is kept exactly as delivered."""
     if kind == "text":
-        return text, pd.Series(False, index=values.index)
-    if kind in ("int", "numeric"):
-        num = pd.to_numeric(text, errors="coerce")
-        bad = present & num.isna()
-        if kind == "int":
-            bad |= present & num.notna() & (num != np.floor(num))
-            out = num.map(lambda v: None if v != v else str(int(v)))
-        else:
-            out = num.round(4).map(lambda v: None if v != v else f"{v:.4f}")
-        return out.astype(object), bad
-    if kind == "bool":
-        low = text.str.lower()
-        out = pd.Series(
-            np.where(low.isin(TRUE), "true", np.where(low.isin(FALSE), "false", None)),
-            index=values.index,
-            dtype=object,
-        )
-        return out, present & out.isna()
-    if kind == "date":
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-        out = parsed.dt.strftime("%Y-%m-%d").astype(object)
-        return out.where(parsed.notna(), None), present & parsed.isna()
-    if kind == "timestamptz":
-        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-        out = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00").astype(object)
-        return out.where(parsed.notna(), None), present & parsed.isna()
-    raise ValueError(kind)
+        return f"nullif(s.\"{col}\", '')"
+    return f"nullif(btrim(s.\"{col}\"), '')"
 
 
-def validate(entity: Entity, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split delivered rows into canonical good rows and quarantined rows with reasons.
+def reason_sql(entity: Entity, trusted: frozenset[str] = frozenset()) -> str:
+    """SQL giving, per staged row, why it cannot land (NULL when it can).
 
-    Returns ``(good, bad)``: ``good`` has the contract columns as canonical text
-    plus ``_source_ref``, ``_extra`` (JSON of unknown fields) and ``_row_hash``;
-    ``bad`` has ``_source_ref``, ``reason`` and ``payload`` (the row as delivered).
+    Types are checked with ``pg_input_is_valid`` (PostgreSQL 16+), so the rule is
+    exactly what the typed raw column accepts. ``trusted`` columns come from a
+    source column whose own type already guarantees the contract type: their
+    parse check is skipped (required and minimum checks still apply).
     """
-    known = set(entity.column_names) | {"_source_ref"}
+    parts = []
+    for c in entity.columns:
+        v = _value(c.name, c.type)
+        pg = PG_TYPES[c.type]
+        if c.required:
+            parts.append(f"case when {v} is null then 'missing {c.name}' end")
+        if c.type != "text" and c.name not in trusted:
+            odd = " or lower(" + v + ") in (" + ", ".join(f"'{x}'" for x in NULLISH) + ")"
+            parts.append(f"case when {v} is not null and (not pg_input_is_valid({v}, '{pg}')"
+                         f"{odd if c.type in ('numeric', 'timestamptz', 'date') else ''}) "
+                         f"then 'bad {c.type} in {c.name}' end")
+        if c.min_value is not None:
+            parts.append(f"case when {v} is not null and pg_input_is_valid({v}, '{pg}') "
+                         f"and lower({v}) not in ('nan') and {v}::{pg} < {c.min_value!r} "
+                         f"then '{c.name} below {c.min_value:g}' end")
+    return "nullif(concat_ws('; ', " + ", ".join(parts) + "), '')"
+
+
+def _typed(entity: Entity) -> str:
+    return ", ".join(f"{_value(c.name, c.type)}::{PG_TYPES[c.type]} as \"{c.name}\""
+                     for c in entity.columns)
+
+
+def _hashed_good(entity: Entity, trusted: frozenset[str] = frozenset()) -> str:
+    """Valid staged rows, typed, with the row hash over the typed values (canonical:
+    the same row in another time zone or number format hashes the same)."""
+    row = ", ".join(f't."{c}"' for c in entity.column_names)
+    return (f"select t.*, md5(row({row}, t._extra)::text) as _row_hash from ("
+            f"select {_typed(entity)}, s._extra, s._source_ref, s._ord from _stage s "
+            f"where {reason_sql(entity, trusted)} is null) t")
+
+
+def frame_for_stage(entity: Entity, frame: pd.DataFrame) -> pd.DataFrame:
+    """Delivered rows as the staging table takes them: contract columns as text,
+    unknown fields folded into ``_extra`` (schema drift is kept, never dropped)."""
     missing = [c.name for c in entity.columns if c.required and c.name not in frame.columns]
     if missing and len(frame):
         raise CrmwhError(
@@ -107,56 +111,27 @@ def validate(entity: Entity, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
             f"{', '.join(missing)}",
             "the source's schema changed: update include/crmwh/contracts.py or fix the source",
         )
-    reasons = pd.Series("", index=frame.index, dtype=object)
-    canon = pd.DataFrame(index=frame.index)
-    for col in entity.columns:
-        values = (
-            frame[col.name]
-            if col.name in frame.columns
-            else pd.Series(None, index=frame.index, dtype=object)
-        )
-        values = values.where(values.notna() & (values.astype(str).str.strip() != ""), None)
-        out, bad = _canonical(col, col.type, values)
-        reasons = reasons.where(~bad, reasons + f"bad {col.type} in {col.name}; ")
-        if col.required:
-            reasons = reasons.where(values.notna(), reasons + f"missing {col.name}; ")
-        if col.min_value is not None:
-            below = pd.to_numeric(out, errors="coerce") < col.min_value
-            reasons = reasons.where(~below, reasons + f"{col.name} below {col.min_value:g}; ")
-        canon[col.name] = out
+    known = set(entity.column_names) | {"_source_ref"}
+    out = pd.DataFrame({c: frame[c] if c in frame.columns else None
+                        for c in entity.column_names}, index=frame.index)
     extra_cols = [c for c in frame.columns if c not in known]
     if extra_cols:
-        sub = frame[extra_cols]
-        canon["_extra"] = [
-            json.dumps(
-                {k: v for k, v in zip(extra_cols, row, strict=True) if v is not None},
-                sort_keys=True,
-            )
-            for row in sub.itertuples(index=False, name=None)
+        out["_extra"] = [
+            json.dumps({k: v for k, v in zip(extra_cols, row, strict=True) if v is not None},
+                       sort_keys=True) for row in frame[extra_cols].itertuples(index=False)
         ]
-        canon["_extra"] = canon["_extra"].where(canon["_extra"] != "{}", None)
+        out["_extra"] = out["_extra"].where(out["_extra"] != "{}", None)
     else:
-        canon["_extra"] = None
-    joined = canon[entity.column_names[0]].fillna(r"\N").astype(str)
-    for name in entity.column_names[1:] + ["_extra"]:
-        joined = joined + SEP + canon[name].fillna(r"\N").astype(str)
-    canon["_row_hash"] = [hashlib.md5(s.encode()).hexdigest() for s in joined]
-    canon["_source_ref"] = frame["_source_ref"].to_numpy()
-    dup = canon["_row_hash"].duplicated() & (reasons == "")
-    reasons = reasons.where(~dup, "duplicate of another row in the same batch; ")
-    is_bad = reasons != ""
-    payload_cols = [c for c in frame.columns if c != "_source_ref"]
-    bad = pd.DataFrame(
-        {
-            "_source_ref": frame.loc[is_bad, "_source_ref"],
-            "reason": reasons[is_bad].str.rstrip("; "),
-            "payload": [
-                json.dumps(dict(zip(payload_cols, row, strict=True)), default=str)
-                for row in frame.loc[is_bad, payload_cols].itertuples(index=False, name=None)
-            ],
-        }
-    )
-    return canon[~is_bad].reset_index(drop=True), bad.reset_index(drop=True)
+        out["_extra"] = None
+    out["_source_ref"] = frame["_source_ref"] if "_source_ref" in frame.columns else None
+    return out
+
+
+def stage(cur: psycopg.Cursor, entity: Entity, extraction: Extraction) -> int:
+    """COPY the extracted rows into the session's ``_stage`` table; return the row count."""
+    if extraction.copy_into is not None:
+        return extraction.copy_into(cur, "_stage", entity.column_names + ["_extra", "_source_ref"])
+    return copy_frame(cur, "_stage", frame_for_stage(entity, extraction.frame))
 
 
 def last_watermark(conn: psycopg.Connection, entity: Entity) -> str | None:
@@ -174,48 +149,65 @@ def billing_file_loaded(conn: psycopg.Connection):
     return lambda name, sha: (name, sha) in loaded
 
 
-def land(
-    conn: psycopg.Connection,
-    entity: Entity,
-    extraction: Extraction,
-    *,
-    batch_id: str,
-    run_id: str,
-    logical_date: date,
-    watermark_before: str | None,
-    started: float | None = None,
-) -> BatchResult:
-    """Validate and land one batch in a single transaction; return its reconciliation."""
+def land(conn: psycopg.Connection, entity: Entity, extraction: Extraction, *, batch_id: str,
+         run_id: str, logical_date: date, watermark_before: str | None,
+         started: float | None = None) -> BatchResult:
+    """Validate and land one batch in a single transaction; return its reconciliation.
+
+    Rows are staged as text with COPY, checked and typed in SQL, and appended to
+    raw with ``on conflict (_row_hash) do nothing``: an identical version already
+    landed (look-back re-reads, reruns) is counted ``unchanged``, a second copy in
+    the same batch is quarantined as a duplicate.
+    """
     started = started or time.monotonic()
-    good, bad = validate(entity, extraction.frame)
-    for reject in extraction.rejects:
-        bad.loc[len(bad)] = [reject.source_ref, reject.reason, json.dumps(reject.payload)]
-    extracted = extraction.rows_extracted
+    cols = ", ".join(f'"{c}"' for c in entity.column_names)
+    trusted = extraction.trusted_columns
+    reason = reason_sql(entity, trusted)
+    good = _hashed_good(entity, trusted)
+    meta = {"batch": batch_id, "source": entity.source, "entity": entity.name}
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("set local timezone = 'UTC'")
-        cols = entity.column_names + ["_extra", "_row_hash", "_source_ref"]
+        text_cols = ", ".join(f'"{c}" text' for c in entity.column_names)
+        cur.execute(f"create temp table _stage ({text_cols}, _extra jsonb, _source_ref text, "
+                    "_ord bigserial) on commit drop")
+        staged = stage(cur, entity, extraction)
         cur.execute(
-            f"create temp table _land (like {entity.qualified} including defaults) on commit drop"
-        )
-        copy_frame(cur, "_land", good[cols])
-        names = ", ".join(f'"{c}"' for c in entity.column_names)
-        picked = ", ".join(f't."{c}"' for c in entity.column_names)
+            f"""insert into quarantine.rows (batch_id, source, entity, source_ref, reason, payload)
+                select %(batch)s, %(source)s, %(entity)s, s._source_ref, {reason},
+                       to_jsonb(s) - '_ord' - '_source_ref'
+                from _stage s where {reason} is not null""", meta)
+        invalid = cur.rowcount
         cur.execute(
             f"""insert into {entity.qualified}
-                    ({names}, _batch_id, _extracted_at, _source_ref, _row_hash, _extra)
-                select {picked}, %(batch)s, now(), t._source_ref, t._row_hash, t._extra
-                from _land t
-                where not exists (select 1 from {entity.qualified} r
-                                  where r._row_hash = t._row_hash)""",
-            {"batch": batch_id},
-        )
+                    ({cols}, _batch_id, _extracted_at, _source_ref, _row_hash, _extra)
+                select {cols}, %(batch)s, now(), _source_ref, _row_hash, _extra
+                from ({good}) g
+                on conflict (_row_hash) do nothing""", meta)
         loaded = cur.rowcount
-        if len(bad):
-            q = bad.rename(columns={"_source_ref": "source_ref"})
-            q.insert(0, "entity", entity.name)
-            q.insert(0, "source", entity.source)
-            q.insert(0, "batch_id", batch_id)
-            copy_frame(cur, "quarantine.rows", q)
+        skipped = staged - invalid - loaded
+        duplicates = 0
+        if skipped:
+            # copies of a row landed by this very batch are duplicates, not unchanged rows
+            cur.execute(
+                f"""insert into quarantine.rows (batch_id, source, entity, source_ref, reason,
+                                                 payload)
+                    select %(batch)s, %(source)s, %(entity)s, d._source_ref,
+                           'duplicate of another row in the same batch',
+                           to_jsonb(d) - '_ord' - '_source_ref' - '_row_hash' - '_rn'
+                    from (select g.*, row_number() over (partition by g._row_hash
+                                                         order by g._ord) as _rn
+                          from ({good}) g
+                          where g._row_hash in (select _row_hash from {entity.qualified}
+                                                where _batch_id = %(batch)s)) d
+                    where d._rn > 1""", meta)
+            duplicates = cur.rowcount
+        for reject in extraction.rejects:
+            cur.execute(
+                """insert into quarantine.rows (batch_id, source, entity, source_ref, reason,
+                                                payload)
+                   values (%(batch)s, %(source)s, %(entity)s, %(ref)s, %(reason)s, %(payload)s)""",
+                {**meta, "ref": reject.source_ref, "reason": reject.reason,
+                 "payload": json.dumps(reject.payload)})
         for f in extraction.files:
             cur.execute(
                 """insert into audit.billing_files
@@ -223,14 +215,11 @@ def land(
                    values (%s, %s, %s, %s, %s, %s)""",
                 (f.name, f.sha256, f.drop_date, entity.name, batch_id, f.rows),
             )
+        quarantined = invalid + duplicates + len(extraction.rejects)
         result = BatchResult(
-            batch_id=batch_id,
-            source=entity.source,
-            entity=entity.name,
-            rows_extracted=extracted,
-            rows_loaded=loaded,
-            rows_unchanged=len(good) - loaded,
-            rows_quarantined=len(bad),
+            batch_id=batch_id, source=entity.source, entity=entity.name,
+            rows_extracted=staged + len(extraction.rejects), rows_loaded=loaded,
+            rows_unchanged=skipped - duplicates, rows_quarantined=quarantined,
             watermark_before=watermark_before,
             watermark_after=extraction.watermark_after or watermark_before,
             duration_s=round(time.monotonic() - started, 3),
@@ -243,21 +232,10 @@ def land(
                 rows_loaded, rows_unchanged, rows_quarantined, watermark_before, watermark_after,
                 source_refs, finished_at, duration_s)
                values (%s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, %s, %s, %s, now(), %s)""",
-            (
-                batch_id,
-                run_id,
-                entity.source,
-                entity.name,
-                logical_date,
-                extracted,
-                loaded,
-                result.rows_unchanged,
-                len(bad),
-                watermark_before,
-                result.watermark_after,
-                extraction.source_refs[:500],
-                result.duration_s,
-            ),
+            (batch_id, run_id, entity.source, entity.name, logical_date,
+             result.rows_extracted, loaded, result.rows_unchanged, quarantined,
+             watermark_before, result.watermark_after, extraction.source_refs[:500],
+             result.duration_s),
         )
     return result
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -33,13 +34,17 @@ class Extraction:
     watermark_after: str | None = None
     files: list[SourceFile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def rows_extracted(self) -> int:
-        return len(self.frame) + len(self.rejects)
+    # Instead of a frame, a source may stream its rows straight into the loader's
+    # staging table: copy_into(cursor, table, columns) -> rows copied.
+    copy_into: Callable | None = None
+    source_ref: str | None = None
+    # columns whose source type already guarantees the contract type (no parse check)
+    trusted_columns: frozenset[str] = frozenset()
 
     @property
     def source_refs(self) -> list[str]:
+        if self.source_ref:
+            return [self.source_ref]
         if self.frame.empty:
             refs: set[str] = set()
         else:

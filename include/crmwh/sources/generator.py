@@ -80,6 +80,43 @@ class GeneratedData:
     truth: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
+@dataclass
+class Population:
+    """The latent state behind every system's rows, shared by the per-source generators.
+
+    Per customer (index i, id ``ids[i]``): identity fields, acquisition time,
+    latent purchase rate, dropout time (true churn), behaviour flags. Per order
+    (index j): the customer index, time, status and net amount.
+    """
+
+    config: GeneratorConfig
+    start: np.datetime64
+    end: np.datetime64
+    ids: np.ndarray
+    created: np.ndarray
+    is_org: np.ndarray
+    name: np.ndarray
+    email: np.ndarray
+    phone: np.ndarray
+    tax_id: np.ndarray
+    city: np.ndarray
+    rep: np.ndarray  # sales_rep_id per customer
+    rep_left: np.ndarray  # the customer's rep left the firm
+    rate: np.ndarray  # purchases per day while alive
+    alive_from: np.ndarray
+    dropout_at: np.ndarray  # true churn time (may lie after the window)
+    promo_only: np.ndarray
+    late_payer: np.ndarray
+    account_ids: np.ndarray  # billing's own key per customer
+    order_cust: np.ndarray  # customer index per order
+    order_ids: np.ndarray
+    ordered_at: np.ndarray
+    order_status: np.ndarray
+    order_net: np.ndarray
+    order_quantity: np.ndarray
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # generated so far
+
+
 def _ts(start: date) -> np.datetime64:
     return np.datetime64(start.isoformat(), "s")
 
@@ -197,6 +234,7 @@ def generate(config: GeneratorConfig) -> GeneratedData:
     active_end = np.minimum(dropout_at, end)
     active_days = np.maximum((active_end - alive_from) / DAY, 0)
     promo_only = rng.random(n) < 0.08
+    late_payer = rng.random(n) < 0.12
     # --- orders ------------------------------------------------------------
     n_orders = rng.poisson(rate * active_days)
     cust_idx = np.repeat(np.arange(n), n_orders)
@@ -272,6 +310,7 @@ def generate(config: GeneratorConfig) -> GeneratedData:
     )
     line_net = lines["quantity"].to_numpy() * lines["unit_price"].to_numpy() * (1 - discount)
     order_net = np.bincount(line_order, weights=line_net, minlength=m)
+    order_qty = np.bincount(line_order, weights=lines["quantity"].to_numpy(), minlength=m)
 
     out.sales = {
         "sales_reps": reps,
@@ -299,7 +338,6 @@ def generate(config: GeneratorConfig) -> GeneratedData:
     inv_orders = np.nonzero(inv_mask)[0]
     q = inv_orders.size
     inv_date = (ordered[inv_orders] + rng.integers(0, 2, q) * DAY).astype("datetime64[D]")
-    late_payer = rng.random(n) < 0.12
     pay_delay = np.where(
         late_payer[cust_idx[inv_orders]], rng.integers(35, 120, q), rng.integers(1, 30, q)
     )
@@ -393,6 +431,25 @@ def generate(config: GeneratorConfig) -> GeneratedData:
             "churned_at": np.where(dropout_at < end, dropout_at, np.datetime64("NaT")),
         }
     )
+    pop = Population(
+        config=config, start=start, end=end, ids=ids, created=created, is_org=is_org,
+        name=name, email=email, phone=phone, tax_id=tax_id,
+        city=customers["city"].to_numpy(), rep=rep, rep_left=rep_left, rate=rate,
+        alive_from=alive_from, dropout_at=dropout_at, promo_only=promo_only,
+        late_payer=late_payer, account_ids=acct_ids, order_cust=cust_idx, order_ids=order_ids,
+        ordered_at=ordered, order_status=status, order_net=order_net,
+        order_quantity=order_qty.astype(np.int64),
+        frames={**{f"sales.{k}": v for k, v in out.sales.items()},
+                **{f"billing.{k}": v for k, v in out.billing.items()},
+                **{f"service.{k}": v for k, v in out.service.items()}},
+    )
+    # each source's further entities, each with its own random stream (adding one
+    # entity never changes the rows of another)
+    from crmwh.sources import gen_billing, gen_sales, gen_service
+
+    out.sales.update(gen_sales.generate(pop, np.random.default_rng([config.seed, 1])))
+    out.billing.update(gen_billing.generate(pop, np.random.default_rng([config.seed, 2])))
+    out.service.update(gen_service.generate(pop, np.random.default_rng([config.seed, 3])))
     _inject_dirt(rng, out, config)
     return out
 

@@ -45,8 +45,8 @@ def publish(cfg: Settings, config: GeneratorConfig, progress=print) -> dict:
         cfg.billing_dir, data.billing, config.start, config.days, config.seed,
         config.late_file_rate, config.redelivery_rate).items()})
     progress("writing the service desk's ticket store")
-    counts["service.tickets"] = service_api.write(cfg.sources_dir / "service",
-                                                  data.service["tickets"])
+    counts.update({f"service.{k}": v for k, v in service_api.write(
+        cfg.sources_dir / "service", data.service).items()})
     truth = cfg.ground_truth_dir
     truth.mkdir(parents=True, exist_ok=True)
     for name, frame in data.truth.items():

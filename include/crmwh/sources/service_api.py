@@ -1,10 +1,11 @@
 """The service system: a paginated JSON HTTP API served on loopback by a real process.
 
-``GET /api/v1/tickets?updated_since=ISO&updated_before=ISO&limit=N&cursor=C``
-returns ``{"data": [...], "next_cursor": C | null}`` ordered by
-(updated_at, ticket_id). A bearer token is required. The server limits the
-request rate (429 with ``Retry-After``) and fails every Nth request with 503,
-as real APIs do now and then. ``GET /health`` answers without a token.
+``GET /api/v1/<entity>?updated_since=ISO&updated_before=ISO&limit=N&cursor=C``
+(entity: tickets, interactions, follow_ups, surveys) returns
+``{"data": [...], "next_cursor": C | null}`` ordered by (updated_at, key). A
+bearer token is required. The server limits the request rate (429 with
+``Retry-After``) and fails every Nth request with 503, as real APIs do now and
+then. ``GET /health`` answers without a token.
 """
 
 from __future__ import annotations
@@ -21,21 +22,32 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 
-DATA_FILE = "tickets.jsonl"
 MAX_LIMIT = 1000
 
 
-def write(folder: Path, tickets: pd.DataFrame) -> int:
+def _key(entity: str) -> str:
+    from crmwh.contracts import BY_TABLE
+
+    return BY_TABLE[f"service__{entity}"].key
+
+
+def write(folder: Path, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """Write each entity's rows to ``<entity>.jsonl``, the store the server reads."""
     folder.mkdir(parents=True, exist_ok=True)
-    frame = tickets.copy()
-    for col in frame.columns:
-        if pd.api.types.is_datetime64_any_dtype(frame[col]):
-            values = frame[col]
-            frame[col] = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-            frame.loc[values.isna(), col] = None
-    frame = frame.sort_values(["updated_at", "ticket_id"], kind="stable")
-    (folder / DATA_FILE).write_text(frame.to_json(orient="records", lines=True))
-    return len(frame)
+    for old in folder.glob("*.jsonl"):
+        old.unlink()
+    counts = {}
+    for entity, frame in frames.items():
+        frame = frame.copy()
+        for col in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[col]):
+                values = frame[col]
+                frame[col] = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+                frame.loc[values.isna(), col] = None
+        frame = frame.sort_values(["updated_at", _key(entity)], kind="stable")
+        (folder / f"{entity}.jsonl").write_text(frame.to_json(orient="records", lines=True))
+        counts[entity] = len(frame)
+    return counts
 
 
 def _parse_ts(text: str) -> str:
@@ -46,14 +58,16 @@ def _parse_ts(text: str) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class TicketStore:
-    def __init__(self, folder: Path) -> None:
-        path = folder / DATA_FILE
+class EntityStore:
+    """One entity's rows in (updated_at, key) order, paged by cursor."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.key = key
         self.rows: list[dict] = []
         if path.exists():
             with path.open() as f:
                 self.rows = [json.loads(line) for line in f if line.strip()]
-        self.keys = [(r["updated_at"], r["ticket_id"]) for r in self.rows]
+        self.keys = [(r["updated_at"], r[key]) for r in self.rows]
 
     def page(self, since: str | None, before: str | None, cursor: str | None,
              limit: int) -> tuple[list[dict], str | None]:
@@ -73,7 +87,7 @@ class TicketStore:
         nxt = None
         if out and more:
             last = out[-1]
-            nxt = base64.urlsafe_b64encode(f"{last['updated_at']}|{last['ticket_id']}".encode())
+            nxt = base64.urlsafe_b64encode(f"{last['updated_at']}|{last[self.key]}".encode())
             nxt = nxt.decode()
         return out, nxt
 
@@ -103,7 +117,10 @@ class _Limiter:
 
 def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8765, token: str = "",
                 rate: float = 50.0, burst: int = 20, fail_every: int = 0) -> ThreadingHTTPServer:
-    store = TicketStore(folder)
+    from crmwh.contracts import entities_of
+
+    stores = {e.name: EntityStore(folder / f"{e.name}.jsonl", e.key)
+              for e in entities_of("service")}
     limiter = _Limiter(rate, burst)
     counter = {"n": 0}
     lock = threading.Lock()
@@ -125,9 +142,12 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8765, token: 
         def do_GET(self) -> None:  # noqa: N802
             url = urlsplit(self.path)
             if url.path == "/health":
-                return self._send(200, {"status": "ok", "tickets": len(store.rows)})
-            if url.path != "/api/v1/tickets":
-                return self._send(404, {"error": "not found"})
+                counts = {name: len(st.rows) for name, st in stores.items()}
+                return self._send(200, {"status": "ok", "entities": counts})
+            prefix = "/api/v1/"
+            store = stores.get(url.path[len(prefix):]) if url.path.startswith(prefix) else None
+            if store is None:
+                return self._send(404, {"error": f"no such resource {url.path}"})
             if token and self.headers.get("Authorization") != f"Bearer {token}":
                 return self._send(401, {"error": "missing or wrong bearer token"})
             wait = limiter.take()

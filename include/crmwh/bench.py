@@ -1,0 +1,130 @@
+"""Benchmark: extract + land rows per second per source, next to plain COPY of the same rows.
+
+Runs on the embedded server in its own databases (``crm_bench``,
+``crm_bench_sales``) and its own source folders under ``$CRM_HOME/bench``, so a
+demo warehouse is left alone. The service simulator runs without rate limiting
+or injected failures here: the figure is the pipeline's throughput, not the
+simulator's throttle.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+
+from crmwh import contracts, database, settings
+from crmwh.settings import PROJECT_ROOT
+
+
+def _fresh_db(admin_dsn: str, name: str) -> str:
+    with psycopg.connect(database.with_database(admin_dsn, "postgres"), autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}" with (force)')
+        c.execute(f'create database "{name}"')
+    return database.with_database(admin_dsn, name)
+
+
+def _copy_baseline(dsn: str, entities: list[contracts.Entity]) -> tuple[int, float]:
+    """Plain COPY of exactly the rows the pipeline landed, into bare tables of the same shape."""
+    rows, seconds = 0, 0.0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create schema if not exists bench_copy")
+        for e in entities:
+            cols = ", ".join(f'"{c}"' for c in e.column_names)
+            conn.execute(f"drop table if exists bench_copy.{e.table}")
+            conn.execute(f"create table bench_copy.{e.table} (like {e.qualified})")
+            buf = io.BytesIO()
+            with conn.cursor().copy(f"copy (select {cols} from {e.qualified}) to stdout") as cp:
+                for block in cp:
+                    buf.write(block)
+            data = buf.getvalue()
+            n = conn.execute(f"select count(*) from {e.qualified}").fetchone()[0]
+            started = time.perf_counter()
+            with conn.cursor().copy(f"copy bench_copy.{e.table} ({cols}) from stdin") as cp:
+                cp.write(data)
+            seconds += time.perf_counter() - started
+            rows += n
+    return rows, seconds
+
+
+def run(customers: int = 100_000, days: int = 90, seed: int = 42, progress=print) -> dict:
+    from crmwh import pipeline
+    from crmwh.sources import publish, service_api
+    from crmwh.sources.generator import GeneratorConfig
+
+    base = settings.load()
+    database.ensure_warehouse(base)
+    bench_home = base.home / "bench"
+    warehouse = _fresh_db(base.warehouse_dsn, "crm_bench")
+    sales = _fresh_db(base.warehouse_dsn, "crm_bench_sales")
+    server = None
+    saved = {k: os.environ.get(k) for k in ("CRM_HOME", "CRM_WAREHOUSE_DSN", "CRM_SALES_DSN",
+                                            "CRM_BILLING_DIR", "CRM_SERVICE_URL")}
+    try:
+        os.environ.update({"CRM_HOME": str(bench_home), "CRM_WAREHOUSE_DSN": warehouse,
+                           "CRM_SALES_DSN": sales,
+                           "CRM_BILLING_DIR": str(bench_home / "sources" / "billing")})
+        os.environ.pop("CRM_SERVICE_URL", None)
+        cfg = settings.load()
+        started = time.perf_counter()
+        config = GeneratorConfig(seed=seed, customers=customers, days=days)
+        publish.publish(cfg, config, progress=progress)
+        generate_s = time.perf_counter() - started
+        server = service_api.make_server(cfg.sources_dir / "service", port=0,
+                                         token=cfg.service_token, rate=0, fail_every=0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        os.environ["CRM_SERVICE_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
+        with database.connect(warehouse, autocommit=True) as conn:
+            database.ensure_schemas(conn)
+        last = config.start + timedelta(days=days - 1)
+        results = {}
+        for source in pipeline.SOURCES:
+            progress(f"extract + land {source}")
+            t = time.perf_counter()
+            batches = pipeline.extract_and_land(source, last, "bench")
+            seconds = time.perf_counter() - t
+            extracted = sum(b["rows_extracted"] for b in batches)
+            copy_rows, copy_s = _copy_baseline(warehouse, contracts.entities_of(source))
+            results[source] = {
+                "rows": extracted,
+                "seconds": round(seconds, 2),
+                "rows_per_s": round(extracted / seconds),
+                "copy_rows": copy_rows,
+                "copy_seconds": round(copy_s, 2),
+                "copy_rows_per_s": round(copy_rows / copy_s) if copy_s else None,
+                "ratio_to_copy": round((extracted / seconds) / (copy_rows / copy_s), 3)
+                if copy_s else None,
+            }
+            progress(f"  {source}: {results[source]}")
+        return {
+            "benchmark": "extract+land vs plain COPY",
+            "date": date.today().isoformat(),
+            "customers": customers,
+            "days": days,
+            "generate_seconds": round(generate_s, 1),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                       f"{platform.python_version()}",
+            "sources": results,
+        }
+    finally:
+        if server is not None:
+            server.shutdown()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def record(result: dict, folder: Path = PROJECT_ROOT / "benchmarks") -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / "extract_land.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return path
