@@ -208,6 +208,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_run(argparse.Namespace(date=[last - timedelta(days=1), last]))
 
 
+def _generation_args(parser: argparse.ArgumentParser) -> None:
+    """The demo data's knobs, the same for ``generate`` and ``demo``."""
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--start", type=_date, default=date(2026, 1, 1))
+    parser.add_argument("--days", type=int, default=90)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crmwh", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -221,10 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="fill the simulated source systems",
                          description="Generate deterministic demo data into the sales "
                                      "database, billing file drops and the service API store.")
-    gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--customers", type=int, default=2000)
-    gen.add_argument("--start", type=_date, default=date(2026, 1, 1))
-    gen.add_argument("--days", type=int, default=90)
+    _generation_args(gen)
     gen.add_argument("--dirt-rate", type=float, default=0.005,
                      help="share of rows made dirty per kind of dirt (default 0.005)")
     gen.set_defaults(func=cmd_generate)
@@ -262,10 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job: generate, run two nights, show the marts",
                           description="Start the embedded warehouse, generate demo sources, run "
                                       "crm_nightly for the last two days and print the marts.")
-    demo.add_argument("--seed", type=int, default=42)
-    demo.add_argument("--customers", type=int, default=2000)
-    demo.add_argument("--start", type=_date, default=date(2026, 1, 1))
-    demo.add_argument("--days", type=int, default=90)
+    _generation_args(demo)
     demo.set_defaults(func=cmd_demo)
     return p
 
