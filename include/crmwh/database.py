@@ -13,8 +13,6 @@ import os
 import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -282,21 +280,3 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
                          f"on {entity.qualified} (_row_hash)")
         for ddl in AUDIT_DDL:
             conn.execute(ddl)
-
-
-@contextlib.contextmanager
-def cursor(dsn: str) -> Iterator[psycopg.Cursor]:
-    with connect(dsn) as conn, conn.cursor() as cur:
-        yield cur
-
-
-def wait_until_ready(dsn: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(dsn, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
