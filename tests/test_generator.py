@@ -52,9 +52,15 @@ def test_keys_differ_across_systems_and_ground_truth_maps_them():
     accounts = data.billing["accounts"]
     assert not set(accounts["account_id"]) & set(data.sales["customers"]["customer_id"].astype(str))
     assert set(truth["billing_account_id"]) == set(accounts["account_id"])
-    # the same e-mail is written differently in billing than in sales
-    assert (accounts["email"].str.strip().str.lower() == truth["email"]).all()
+    # the same e-mail is mostly there, written differently in billing than in sales
+    same = accounts["email"].str.strip().str.lower() == truth["email"]
+    assert 0.8 < same.mean() < 0.95  # the rest: missing or another address (gen_identity)
     assert (accounts["email"] != truth["email"]).mean() > 0.3
+    # tickets and surveys have their true customer in the ground truth, nowhere else
+    tickets = data.truth["service_tickets"]
+    assert set(tickets["ticket_id"]) == set(data.service["tickets"]["ticket_id"])
+    assert set(data.truth["service_surveys"]["survey_id"]) == set(
+        data.service["surveys"]["survey_id"])
 
 
 def test_customers_are_acquired_over_time_and_some_churn():

@@ -21,3 +21,8 @@
 {% macro date_key(column) -%}
     cast(to_char({{ column }}, 'YYYYMMDD') as integer)
 {%- endmacro %}
+
+{#- The first instant after the as-of business date, in var('reporting_timezone'). -#}
+{% macro as_of_end() -%}
+    (cast({{ as_of_date() }} + 1 as timestamp) at time zone '{{ var("reporting_timezone") }}')
+{%- endmacro %}

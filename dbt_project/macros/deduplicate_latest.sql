@@ -1,8 +1,9 @@
 {#-
     Raw tables are append-only (DOMAIN §1): a source row reappears in later batches whenever
-    it is updated or re-extracted. Keep the latest version per key: newest updated_at, then
-    the newest extraction, then the latest batch id. Nulls sort last so a row with a missing
-    timestamp never wins over one that has it.
+    it is updated or re-extracted. Keep the latest version per key known at the end of the
+    run's as-of date: newest updated_at, then the newest extraction, then the latest batch id.
+    Versions updated after the as-of date are left out, so building for a past date gives the
+    state as of that date (DOMAIN §1, time-variant).
 -#}
 {% macro deduplicate_latest(relation, key, updated_column='updated_at') -%}
     select *
@@ -12,11 +13,12 @@
             row_number() over (
                 partition by {{ key }}
                 order by
-                    {{ updated_column }} desc nulls last,
+                    {{ updated_column }} desc,
                     _extracted_at desc nulls last,
                     _batch_id desc nulls last
             ) as _version_rank
         from {{ relation }} as versions
+        where {{ updated_column }} < {{ as_of_end() }}
     ) as ranked
     where _version_rank = 1
 {%- endmacro %}

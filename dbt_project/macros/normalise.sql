@@ -5,9 +5,17 @@
     nullif(lower(trim({{ column }})), '')
 {%- endmacro %}
 
-{#- Phone reduced to its digits; no digits -> null. -#}
+{#- Phone reduced to its national digits: separators dropped, a leading 0086 / +86 country
+    code stripped from 11-digit mobile numbers; no digits -> null. -#}
 {% macro normalise_phone(column) -%}
-    nullif(regexp_replace({{ column }}, '[^0-9]', '', 'g'), '')
+    nullif(regexp_replace(
+        regexp_replace({{ column }}, '[^0-9]', '', 'g'), '^(00)?86(1[0-9]{10})$', '\2'
+    ), '')
+{%- endmacro %}
+
+{#- Name for matching: lower case, letters and digits only. -#}
+{% macro normalise_name(column) -%}
+    nullif(regexp_replace(lower({{ column }}), '[^a-z0-9]', '', 'g'), '')
 {%- endmacro %}
 
 {#- Tax id: letters and digits only, upper case; empty -> null. -#}

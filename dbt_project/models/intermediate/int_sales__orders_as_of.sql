@@ -24,7 +24,8 @@ in_scope as (
         promotion_code,
         has_promotion,
         status,
-        is_deleted
+        is_deleted,
+        updated_at
 
     from orders
     where ordered_on <= {{ as_of_date() }}

@@ -19,7 +19,8 @@ customers as (
 
     from {{ ref('dim_customer') }}
     where
-        not is_deleted
+        is_current
+        and not is_deleted
         and {{ to_business_date('created_at') }} <= {{ as_of_date() }}
 
 ),

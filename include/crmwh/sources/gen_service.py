@@ -153,7 +153,8 @@ def _follow_ups(pop: Population, rng: np.random.Generator, t: dict) -> pd.DataFr
     return _duplicate(rng, frame, pop.config.dirt_rate)
 
 
-def _surveys(pop: Population, rng: np.random.Generator, t: dict) -> pd.DataFrame:
+def _surveys(pop: Population, rng: np.random.Generator, t: dict
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     n, tn = pop.ids.size, t["id"].size
     # transactional: after a share of resolved tickets
     p = np.where(t["type"] == "complaint", 0.35, 0.25)
@@ -217,7 +218,8 @@ def _surveys(pop: Population, rng: np.random.Generator, t: dict) -> pd.DataFrame
             "updated_at": answered,
         }
     )
-    return _duplicate(rng, frame, pop.config.dirt_rate)
+    truth = pd.DataFrame({"survey_id": frame["survey_id"], "customer_id": pop.ids[cust]})
+    return _duplicate(rng, frame, pop.config.dirt_rate), truth
 
 
 def generate(pop: Population, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
@@ -240,8 +242,12 @@ def generate(pop: Population, rng: np.random.Generator) -> dict[str, pd.DataFram
         "known_res": known_res,
         "window_end": np.where(known_res, resolved, pop.end).astype("datetime64[s]"),
     }
+    interactions = _interactions(pop, rng, t)
+    follow_ups = _follow_ups(pop, rng, t)
+    surveys, survey_truth = _surveys(pop, rng, t)
     return {
-        "interactions": _interactions(pop, rng, t),
-        "follow_ups": _follow_ups(pop, rng, t),
-        "surveys": _surveys(pop, rng, t),
+        "interactions": interactions,
+        "follow_ups": follow_ups,
+        "surveys": surveys,
+        "truth_surveys": survey_truth,  # ground truth, taken out by the generator
     }

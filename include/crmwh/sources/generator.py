@@ -425,6 +425,9 @@ def generate(config: GeneratorConfig) -> GeneratedData:
             "phone": phone,
         }
     )
+    out.truth["service_tickets"] = pd.DataFrame(
+        {"ticket_id": np.arange(1, tn + 1), "customer_id": ids[t_cust]}
+    )
     out.truth["churn"] = pd.DataFrame(
         {
             "customer_id": ids,
@@ -445,11 +448,14 @@ def generate(config: GeneratorConfig) -> GeneratedData:
     )
     # each source's further entities, each with its own random stream (adding one
     # entity never changes the rows of another)
-    from crmwh.sources import gen_billing, gen_sales, gen_service
+    from crmwh.sources import gen_billing, gen_identity, gen_sales, gen_service
 
     out.sales.update(gen_sales.generate(pop, np.random.default_rng([config.seed, 1])))
     out.billing.update(gen_billing.generate(pop, np.random.default_rng([config.seed, 2])))
-    out.service.update(gen_service.generate(pop, np.random.default_rng([config.seed, 3])))
+    service = gen_service.generate(pop, np.random.default_rng([config.seed, 3]))
+    out.truth["service_surveys"] = service.pop("truth_surveys")
+    out.service.update(service)
+    gen_identity.apply(np.random.default_rng([config.seed, 4]), pop, out)
     _inject_dirt(rng, out, config)
     return out
 

@@ -1,0 +1,306 @@
+"""The nightly CLV task: fit both models on ``core.fct_orders`` up to the as-of date,
+write per-customer predictions to ``ml.clv_predictions`` and one row per model to
+``audit.model_runs``.
+
+Rerunning an as-of date replaces that date's predictions (delete + COPY in one
+transaction); other dates are untouched. ``audit.model_runs`` keeps one row per
+(run, model); the model run id is ``<as_of_date>/<run_id>/<model>``, so a rerun with
+the same Airflow run id overwrites its rows and a new run id adds rows. Predictions
+carry the BG/NBD model run id; the Gamma-Gamma row of the same fit has the same
+``run_id`` and ``as_of_date``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from crmwh.clv import bgnbd, gamma_gamma
+from crmwh.clv.optim import FitResult
+from crmwh.clv.score import score
+from crmwh.clv.summary import summary
+from crmwh.errors import CrmwhError
+from crmwh.pgcopy import copy_frame
+
+log = logging.getLogger(__name__)
+
+MIN_REPEAT_BUYERS = 20
+PREDICTIONS = "ml.clv_predictions"
+MODEL_RUNS = "audit.model_runs"
+DDL_LOCK = 727_101  # advisory lock key for the DDL below
+
+DDL = (
+    "create schema if not exists ml",
+    "create schema if not exists audit",
+    """create table if not exists ml.clv_predictions (
+        as_of_date date not null,
+        customer_key text not null,
+        model_run_id text not null,
+        frequency integer not null,
+        recency_days numeric not null,
+        tenure_days numeric not null,
+        avg_margin numeric,
+        p_alive double precision,
+        expected_purchases_90d double precision,
+        expected_purchases_365d double precision,
+        expected_avg_margin double precision,
+        expected_margin_365d double precision,
+        clv_predicted double precision,
+        primary key (as_of_date, customer_key)
+    )""",
+    """comment on table ml.clv_predictions is
+        'Predictive CLV per customer and as-of date: BG/NBD + Gamma-Gamma, time unit days '
+        '(crmwh.clv, benchmarks/clv.md)'""",
+    """comment on column ml.clv_predictions.frequency is
+        'repeat purchase days (distinct purchase days - 1) up to as_of_date'""",
+    """comment on column ml.clv_predictions.recency_days is
+        'BG/NBD t_x: days from the first to the last purchase day (not days since last)'""",
+    """comment on column ml.clv_predictions.tenure_days is
+        'BG/NBD T: days from the first purchase day to as_of_date'""",
+    """comment on column ml.clv_predictions.avg_margin is
+        'mean gross margin of the repeat purchase days (null without repeats)'""",
+    """comment on column ml.clv_predictions.clv_predicted is
+        'expected margin over the horizon, discounted monthly at the annual rate'""",
+    """create table if not exists audit.model_runs (
+        model_run_id text primary key,
+        run_id text,
+        model text not null,
+        as_of_date date not null,
+        n_customers integer,
+        params jsonb,
+        log_likelihood double precision,
+        converged boolean,
+        iterations integer,
+        fit_seconds double precision,
+        score_seconds double precision,
+        metrics jsonb,
+        created_at timestamptz not null default now()
+    )""",
+    "create index if not exists model_runs_as_of_idx on audit.model_runs (as_of_date, model)",
+)
+
+ORDERS_SQL = """
+    copy (
+        select customer_key, order_date, sum(gross_margin)::double precision as gross_margin
+        from core.fct_orders
+        where customer_key is not null
+          and order_date <= {as_of}
+          and not coalesce(is_cancelled, false)
+          and not coalesce(is_deleted, false)
+        group by customer_key, order_date
+    ) to stdout with (format csv)
+"""
+
+
+def ensure_tables(conn: psycopg.Connection) -> None:
+    """Create schema ``ml``, ``ml.clv_predictions`` and ``audit.model_runs`` if missing."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (DDL_LOCK,))
+        for statement in DDL:
+            conn.execute(statement)
+
+
+def read_orders(conn: psycopg.Connection, as_of_date: date) -> pd.DataFrame:
+    """Non-cancelled, non-deleted orders up to ``as_of_date``, one row per customer and day."""
+    query = sql.SQL(ORDERS_SQL).format(as_of=sql.Literal(as_of_date))
+    buf = io.BytesIO()
+    with conn.transaction(), conn.cursor() as cur, cur.copy(query) as copy:
+        for chunk in copy:
+            buf.write(chunk)
+    buf.seek(0)
+    if buf.getbuffer().nbytes == 0:
+        return pd.DataFrame({"customer_key": pd.Series(dtype="str"),
+                             "order_date": pd.Series(dtype="datetime64[s]"),
+                             "gross_margin": pd.Series(dtype="float64")})
+    return pd.read_csv(
+        buf, header=None, names=["customer_key", "order_date", "gross_margin"],
+        dtype={"customer_key": "str", "gross_margin": "float64"},
+        parse_dates=["order_date"], keep_default_na=False, na_values=[""],
+    )
+
+
+def run(
+    conn: psycopg.Connection,
+    as_of_date: date,
+    run_id: str,
+    *,
+    horizon_years: float = 3.0,
+    annual_discount: float = 0.10,
+) -> dict[str, Any]:
+    """Fit, score and write one as-of date. Returns a summary of the run.
+
+    Raises ``CrmwhError`` when fewer than ``MIN_REPEAT_BUYERS`` customers have a repeat
+    purchase with a positive mean margin (nothing is written then). Each step runs in
+    its own ``conn.transaction()``: committed at once on an autocommit or idle
+    connection, or left to the caller's transaction when one is open.
+    """
+    began = time.perf_counter()
+    ensure_tables(conn)
+
+    t0 = time.perf_counter()
+    orders = read_orders(conn, as_of_date)
+    customers = summary(orders, as_of_date)
+    read_seconds = time.perf_counter() - t0
+
+    x = customers["frequency"].to_numpy(dtype=np.float64)
+    t_x = customers["recency"].to_numpy(dtype=np.float64)
+    T = customers["T"].to_numpy(dtype=np.float64)
+    m = customers["avg_margin"].to_numpy(dtype=np.float64)
+    n_usable = int(gamma_gamma.usable(x, m).sum())
+    if n_usable < MIN_REPEAT_BUYERS:
+        raise CrmwhError(
+            f"too few repeat buyers to fit the CLV models as of {as_of_date}: {n_usable} "
+            f"customers of {len(customers)} have a repeat purchase with a positive margin, "
+            f"at least {MIN_REPEAT_BUYERS} are needed",
+            "load more order history into core.fct_orders (or pick a later as-of date)",
+        )
+
+    bg = bgnbd.fit(x, t_x, T)
+    gg = gamma_gamma.fit(x, m)
+    for name, fitted in (("BG/NBD", bg), ("Gamma-Gamma", gg)):
+        if not all(np.isfinite(v) for v in fitted.params):
+            raise CrmwhError(f"the {name} fit as of {as_of_date} gave non-finite parameters "
+                             f"({fitted.message})", "inspect the order history for outliers")
+        if not fitted.converged:
+            log.warning("%s fit as of %s did not converge: %s", name, as_of_date, fitted.message)
+
+    scored = score(bg.params, gg.params, x, t_x, T, m,
+                   horizon_years=horizon_years, annual_discount=annual_discount)
+    bg_id = model_run_id(as_of_date, run_id, "bgnbd")
+    gg_id = model_run_id(as_of_date, run_id, "gamma_gamma")
+
+    frame = pd.DataFrame({
+        "as_of_date": as_of_date.isoformat(),
+        "customer_key": customers.index.to_numpy(),
+        "model_run_id": bg_id,
+        "frequency": customers["frequency"].to_numpy(dtype=np.int64),
+        "recency_days": t_x,
+        "tenure_days": T,
+        "avg_margin": m,
+        **scored.columns,
+    })
+    settings = {"horizon_years": horizon_years, "annual_discount": annual_discount,
+                "time_unit": "day", "discounting": "monthly steps of 365/12 days"}
+    x_m_corr = _corr(x, m, gamma_gamma.usable(x, m))
+    runs = [
+        _model_run_row(bg_id, run_id, "bgnbd", as_of_date, bg,
+                       scored.seconds["bgnbd"] + scored.seconds["clv"],
+                       {**settings, "expected_purchases_365d_total":
+                        float(scored.columns["expected_purchases_365d"].sum()),
+                        "p_alive_mean": float(scored.columns["p_alive"].mean())}),
+        _model_run_row(gg_id, run_id, "gamma_gamma", as_of_date, gg,
+                       scored.seconds["gamma_gamma"],
+                       {**settings, "population_mean_margin":
+                        gamma_gamma.population_mean(gg.params),
+                        "corr_frequency_avg_margin": x_m_corr,
+                        "customers_scored_with_nonpositive_margin":
+                        int(((x >= 1) & np.isfinite(m) & (m <= 0)).sum())}),
+    ]
+
+    t0 = time.perf_counter()
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(f"delete from {PREDICTIONS} where as_of_date = %s", (as_of_date,))
+        written = copy_frame(cur, PREDICTIONS, frame)
+        for row in runs:
+            cur.execute(
+                f"""insert into {MODEL_RUNS} (model_run_id, run_id, model, as_of_date,
+                        n_customers, params, log_likelihood, converged, iterations,
+                        fit_seconds, score_seconds, metrics)
+                    values (%(model_run_id)s, %(run_id)s, %(model)s, %(as_of_date)s,
+                        %(n_customers)s, %(params)s, %(log_likelihood)s, %(converged)s,
+                        %(iterations)s, %(fit_seconds)s, %(score_seconds)s, %(metrics)s)
+                    on conflict (model_run_id) do update set
+                        run_id = excluded.run_id, model = excluded.model,
+                        as_of_date = excluded.as_of_date, n_customers = excluded.n_customers,
+                        params = excluded.params, log_likelihood = excluded.log_likelihood,
+                        converged = excluded.converged, iterations = excluded.iterations,
+                        fit_seconds = excluded.fit_seconds,
+                        score_seconds = excluded.score_seconds,
+                        metrics = excluded.metrics, created_at = now()""",
+                row,
+            )
+    write_seconds = time.perf_counter() - t0
+
+    return {
+        "as_of_date": as_of_date.isoformat(),
+        "run_id": run_id,
+        "n_customers": len(customers),
+        "rows_written": written,
+        "bgnbd": _fit_summary(bg_id, bg, scored.seconds["bgnbd"] + scored.seconds["clv"]),
+        "gamma_gamma": _fit_summary(gg_id, gg, scored.seconds["gamma_gamma"]),
+        "read_seconds": read_seconds,
+        "write_seconds": write_seconds,
+        "total_seconds": time.perf_counter() - began,
+    }
+
+
+def run_dsn(dsn: str, as_of_date: date, run_id: str, **kwargs: Any) -> dict[str, Any]:
+    """``run`` on a fresh autocommit connection to ``dsn`` (for the DAG task)."""
+    from crmwh.database import connect
+
+    with connect(dsn, autocommit=True) as conn:
+        return run(conn, as_of_date, run_id, **kwargs)
+
+
+def model_run_id(as_of_date: date, run_id: str, model: str) -> str:
+    return f"{as_of_date.isoformat()}/{run_id}/{model}"
+
+
+def _corr(x: np.ndarray, m: np.ndarray, keep: np.ndarray) -> float | None:
+    if keep.sum() < 3:
+        return None
+    value = float(np.corrcoef(x[keep], m[keep])[0, 1])
+    return value if np.isfinite(value) else None
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become null."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def _model_run_row(
+    model_run_id: str, run_id: str, model: str, as_of_date: date, fitted: FitResult,
+    score_seconds: float, extra: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "model_run_id": model_run_id,
+        "run_id": run_id,
+        "model": model,
+        "as_of_date": as_of_date,
+        "n_customers": fitted.n_customers,
+        "params": Jsonb(_clean(fitted.params_dict())),
+        "log_likelihood": fitted.log_likelihood,
+        "converged": fitted.converged,
+        "iterations": fitted.iterations,
+        "fit_seconds": fitted.fit_seconds,
+        "score_seconds": score_seconds,
+        "metrics": Jsonb(_clean({**fitted.metrics(), **extra})),
+    }
+
+
+def _fit_summary(model_run_id: str, fitted: FitResult, score_seconds: float) -> dict[str, Any]:
+    return {
+        "model_run_id": model_run_id,
+        "params": fitted.params_dict(),
+        "log_likelihood": fitted.log_likelihood,
+        "n_customers": fitted.n_customers,
+        "converged": fitted.converged,
+        "iterations": fitted.iterations,
+        "fit_seconds": fitted.fit_seconds,
+        "score_seconds": score_seconds,
+    }
