@@ -5,20 +5,15 @@
     Versions updated after the as-of date are left out, so building for a past date gives the
     state as of that date (DOMAIN §1, time-variant).
 -#}
+{#- distinct on, not row_number() = 1: the planner then estimates one row per key, instead of
+    a tiny guess that turns every join downstream into a nested loop. -#}
 {% macro deduplicate_latest(relation, key, updated_column='updated_at') -%}
-    select *
-    from (
-        select
-            versions.*,
-            row_number() over (
-                partition by {{ key }}
-                order by
-                    {{ updated_column }} desc,
-                    _extracted_at desc nulls last,
-                    _batch_id desc nulls last
-            ) as _version_rank
-        from {{ relation }} as versions
-        where {{ updated_column }} < {{ as_of_end() }}
-    ) as ranked
-    where _version_rank = 1
+    select distinct on ({{ key }}) *
+    from {{ relation }} as versions
+    where {{ updated_column }} < {{ as_of_end() }}
+    order by
+        {{ key }},
+        {{ updated_column }} desc,
+        _extracted_at desc nulls last,
+        _batch_id desc nulls last
 {%- endmacro %}

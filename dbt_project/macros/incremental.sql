@@ -2,8 +2,6 @@
     Incremental facts recompute a trailing window of var('incremental_lookback_days') days
     ending on the as-of date; a full refresh (or the first run) recomputes everything.
     incremental_window_start(): the first day to (re)compute, as a SQL date.
-    incremental_window_delete(column): a pre-hook deleting that window, and anything after
-    the as-of date (a rebuild for an earlier date must not keep later rows), from the table.
 -#}
 {% macro incremental_window_start() -%}
     {%- if is_incremental() -%}
@@ -13,10 +11,18 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro incremental_window_delete(column) -%}
+{#- fct_receivables_daily pre-hook: drop the window (and anything after the as-of date), and
+    every row of an account whose customer is no longer the one identity resolution gives. -#}
+{% macro receivables_trim() -%}
     {%- if is_incremental() -%}
-        delete from {{ this }}
-        where {{ column }} >= {{ incremental_window_start() }}
+        delete from {{ this }} as kept
+        where
+            kept.date_day >= {{ incremental_window_start() }}
+            or (kept.billing_account_id, kept.customer_key) not in (
+                select bridge.source_id, bridge.customer_key
+                from {{ ref('bridge_customer_identity') }} as bridge
+                where bridge.source_system = 'billing' and bridge.customer_key is not null
+            )
     {%- else -%}
         select 1
     {%- endif -%}

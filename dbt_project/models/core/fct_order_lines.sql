@@ -91,17 +91,27 @@ final as (
 
     from priced
 
+){% if is_incremental() %},
+
+changed as (
+
+    -- lines the table does not have yet, and lines changed within the look-back window
+    select final.*
+    from final
+    left join {{ this }} as existing
+        on final.order_line_id = existing.order_line_id
+    where
+        existing.order_line_id is null
+        or final.source_updated_at >= (
+            select coalesce(max(source_updated_at), '-infinity') from {{ this }}
+        ) - interval '{{ var("incremental_lookback_days") }} days'
+
 )
 
+select * from changed
+
+{% else %}
+
 select * from final
-{% if is_incremental() %}
-where
-    source_updated_at >= (
-        select coalesce(max(source_updated_at), '-infinity')
-        from {{ this }}
-    ) - interval '{{ var("incremental_lookback_days") }} days'
-    or not exists (
-        select 1 from {{ this }} as existing
-        where existing.order_line_id = final.order_line_id
-    )
+
 {% endif %}

@@ -3,18 +3,22 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ incremental_window_delete('date_day') }}",
+        pre_hook="{{ receivables_trim() }}",
     )
 }}
 -- Open receivables per customer per day, with ageing buckets (DOMAIN §5: exposure = open
--- receivables; overdue > 1 year is its own band). Grain: one row per customer and calendar
--- day on which the customer owed anything, up to var('as_of_date').
+-- receivables; overdue > 1 year is its own band). Grain: one row per billing account and
+-- calendar day on which it owed anything, up to var('as_of_date'), with the account's customer
+-- (sum by customer_key for a customer with several accounts).
 -- An invoice is open on day d from its invoice date while amount − payments − credit notes
 -- up to d is above zero (void and written-off invoices are not receivables). Days overdue on
 -- d = d − due date. Buckets: not_due, 1-30, 31-60, 61-90, 91-180, 181-365, over_365.
 -- Incremental: a nightly run recomputes the last var('incremental_lookback_days') days (late
--- payments and credit notes land within that window); --full-refresh recomputes every day.
+-- payments and credit notes land within that window), and every day of an account that has no
+-- earlier rows — new accounts, and accounts whose customer changed because identity resolution
+-- matched them differently (the pre-hook deletes those). --full-refresh recomputes every day.
 
+-- depends_on: {{ ref('bridge_customer_identity') }}
 {%- set window_start = incremental_window_start() %}
 
 with
@@ -23,6 +27,38 @@ invoices as (
 
     select * from {{ ref('fct_invoices') }}
     where status not in ('void', 'written_off')
+
+),
+
+{% if is_incremental() %}
+kept_accounts as (
+
+    select distinct billing_account_id from {{ this }}
+
+),
+{% endif %}
+
+accounts_start as (
+
+    -- the first day to compute per account: the window, or every day for an account the
+    -- table holds nothing earlier for
+    select
+        invoices.billing_account_id,
+        {% if is_incremental() -%}
+        case
+            when min(kept_accounts.billing_account_id) is not null then {{ window_start }}
+            else cast('1900-01-01' as date)
+        end
+        {%- else -%}
+        cast('1900-01-01' as date)
+        {%- endif %} as first_day
+
+    from invoices
+    {% if is_incremental() -%}
+    left join kept_accounts
+        on invoices.billing_account_id = kept_accounts.billing_account_id
+    {%- endif %}
+    group by invoices.billing_account_id
 
 ),
 
@@ -69,6 +105,7 @@ open_intervals as (
     -- the balance holds from one change to the day before the next
     select
         invoices.customer_key,
+        invoices.billing_account_id,
         invoices.due_date,
         balance_steps.change_day as from_day,
         coalesce(
@@ -88,13 +125,16 @@ open_per_day as (
 
     select
         open_intervals.customer_key,
+        open_intervals.billing_account_id,
         day::date as date_day,
         day::date - open_intervals.due_date as days_overdue,
         open_intervals.open_amount
 
     from open_intervals
+    inner join accounts_start
+        on open_intervals.billing_account_id = accounts_start.billing_account_id
     cross join lateral generate_series(
-        greatest(open_intervals.from_day, {{ window_start }}),
+        greatest(open_intervals.from_day, accounts_start.first_day),
         least(open_intervals.to_day, {{ as_of_date() }}),
         interval '1 day'
     ) as day
@@ -105,6 +145,7 @@ open_per_day as (
 final as (
 
     select
+        billing_account_id,
         customer_key,
         date_day,
         {{ date_key('date_day') }} as date_key,
@@ -121,11 +162,12 @@ final as (
         max(days_overdue) filter (where days_overdue > 0) as max_days_overdue
 
     from open_per_day
-    group by customer_key, date_day
+    group by billing_account_id, customer_key, date_day
 
 )
 
 select
+    billing_account_id,
     customer_key,
     date_day,
     date_key,

@@ -156,7 +156,7 @@ def p_alive(params: BgNbdParams, x: object, t_x: object, T: object) -> np.ndarra
     x, t_x, T = _arrays(x, t_x, T)
     repeat = x > 0
     bx1 = np.where(repeat, b + x - 1, 1.0)
-    log_odds = np.log(a) - np.log(bx1 + 1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+    log_odds = np.log(a) - np.log(bx1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
     return np.where(repeat, expit(-log_odds), 1.0)
 
 
