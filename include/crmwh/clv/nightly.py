@@ -24,12 +24,11 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from crmwh.clv import bgnbd, gamma_gamma
+from crmwh.clv import bgnbd, gamma_gamma, pgbinary
 from crmwh.clv.optim import FitResult
-from crmwh.clv.score import score
-from crmwh.clv.summary import summary
+from crmwh.clv.score import PREDICTION_COLUMNS, score
+from crmwh.clv.summary import DaySummary, day_number, summarise_days
 from crmwh.errors import CrmwhError
-from crmwh.pgcopy import copy_frame
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,9 @@ DDL = (
 
 ORDERS_SQL = """
     copy (
-        select customer_key, order_date, sum(gross_margin)::double precision as gross_margin
+        select customer_key,
+               order_date - date '1970-01-01' as day,
+               sum(gross_margin)::double precision as gross_margin
         from core.fct_orders
         where customer_key is not null
           and order_date <= {as_of}
@@ -99,6 +100,45 @@ ORDERS_SQL = """
         group by customer_key, order_date
     ) to stdout with (format csv)
 """
+
+STAGE_DDL = """
+    create temporary table clv_stage (
+        frequency integer,
+        recency_days double precision,
+        tenure_days double precision,
+        avg_margin double precision,
+        p_alive double precision,
+        expected_purchases_90d double precision,
+        expected_purchases_365d double precision,
+        expected_avg_margin double precision,
+        expected_margin_365d double precision,
+        clv_predicted double precision,
+        customer_key text
+    ) on commit drop"""
+
+INSERT_FROM_STAGE = f"""
+    insert into {PREDICTIONS} (as_of_date, customer_key, model_run_id, frequency,
+        recency_days, tenure_days, avg_margin, p_alive, expected_purchases_90d,
+        expected_purchases_365d, expected_avg_margin, expected_margin_365d, clv_predicted)
+    select %(as_of_date)s, customer_key, %(model_run_id)s, frequency,
+        recency_days::numeric, tenure_days::numeric, nullif(avg_margin, 'NaN')::numeric,
+        p_alive, expected_purchases_90d, expected_purchases_365d, expected_avg_margin,
+        expected_margin_365d, clv_predicted
+    from clv_stage"""
+
+UPSERT_MODEL_RUN = f"""
+    insert into {MODEL_RUNS} (model_run_id, run_id, model, as_of_date, n_customers, params,
+        log_likelihood, converged, iterations, fit_seconds, score_seconds, metrics)
+    values (%(model_run_id)s, %(run_id)s, %(model)s, %(as_of_date)s, %(n_customers)s,
+        %(params)s, %(log_likelihood)s, %(converged)s, %(iterations)s, %(fit_seconds)s,
+        %(score_seconds)s, %(metrics)s)
+    on conflict (model_run_id) do update set
+        run_id = excluded.run_id, model = excluded.model, as_of_date = excluded.as_of_date,
+        n_customers = excluded.n_customers, params = excluded.params,
+        log_likelihood = excluded.log_likelihood, converged = excluded.converged,
+        iterations = excluded.iterations, fit_seconds = excluded.fit_seconds,
+        score_seconds = excluded.score_seconds, metrics = excluded.metrics,
+        created_at = now()"""
 
 
 def ensure_tables(conn: psycopg.Connection) -> None:
@@ -110,22 +150,31 @@ def ensure_tables(conn: psycopg.Connection) -> None:
 
 
 def read_orders(conn: psycopg.Connection, as_of_date: date) -> pd.DataFrame:
-    """Non-cancelled, non-deleted orders up to ``as_of_date``, one row per customer and day."""
+    """Non-cancelled, non-deleted orders up to ``as_of_date``, one row per customer and day:
+    customer_key (object), day (int64, days since 1970-01-01), gross_margin (float64)."""
     query = sql.SQL(ORDERS_SQL).format(as_of=sql.Literal(as_of_date))
     buf = io.BytesIO()
     with conn.transaction(), conn.cursor() as cur, cur.copy(query) as copy:
         for chunk in copy:
             buf.write(chunk)
-    buf.seek(0)
-    if buf.getbuffer().nbytes == 0:
-        return pd.DataFrame({"customer_key": pd.Series(dtype="str"),
-                             "order_date": pd.Series(dtype="datetime64[s]"),
+    if buf.tell() == 0:
+        return pd.DataFrame({"customer_key": pd.Series(dtype=object),
+                             "day": pd.Series(dtype="int64"),
                              "gross_margin": pd.Series(dtype="float64")})
+    buf.seek(0)
     return pd.read_csv(
-        buf, header=None, names=["customer_key", "order_date", "gross_margin"],
-        dtype={"customer_key": "str", "gross_margin": "float64"},
-        parse_dates=["order_date"], keep_default_na=False, na_values=[""],
+        buf, header=None, names=["customer_key", "day", "gross_margin"],
+        dtype={"customer_key": object, "day": "int64", "gross_margin": "float64"},
+        keep_default_na=False, na_values={"gross_margin": [""]},
     )
+
+
+def summarise(orders: pd.DataFrame, as_of_date: date) -> tuple[np.ndarray, DaySummary]:
+    """(customer keys, summary) from ``read_orders`` output, customers sorted by key."""
+    codes, keys = pd.factorize(orders["customer_key"], sort=True)
+    result = summarise_days(codes, orders["day"].to_numpy(), orders["gross_margin"].to_numpy(),
+                            day_number(as_of_date))
+    return np.asarray(keys, dtype=object)[result.customer], result
 
 
 def run(
@@ -147,19 +196,16 @@ def run(
     ensure_tables(conn)
 
     t0 = time.perf_counter()
-    orders = read_orders(conn, as_of_date)
-    customers = summary(orders, as_of_date)
+    keys, customers = summarise(read_orders(conn, as_of_date), as_of_date)
     read_seconds = time.perf_counter() - t0
 
-    x = customers["frequency"].to_numpy(dtype=np.float64)
-    t_x = customers["recency"].to_numpy(dtype=np.float64)
-    T = customers["T"].to_numpy(dtype=np.float64)
-    m = customers["avg_margin"].to_numpy(dtype=np.float64)
+    x = customers.frequency.astype(np.float64)
+    t_x, T, m = customers.recency, customers.T, customers.avg_margin
     n_usable = int(gamma_gamma.usable(x, m).sum())
     if n_usable < MIN_REPEAT_BUYERS:
         raise CrmwhError(
             f"too few repeat buyers to fit the CLV models as of {as_of_date}: {n_usable} "
-            f"customers of {len(customers)} have a repeat purchase with a positive margin, "
+            f"customers of {len(keys)} have a repeat purchase with a positive margin, "
             f"at least {MIN_REPEAT_BUYERS} are needed",
             "load more order history into core.fct_orders (or pick a later as-of date)",
         )
@@ -178,16 +224,6 @@ def run(
     bg_id = model_run_id(as_of_date, run_id, "bgnbd")
     gg_id = model_run_id(as_of_date, run_id, "gamma_gamma")
 
-    frame = pd.DataFrame({
-        "as_of_date": as_of_date.isoformat(),
-        "customer_key": customers.index.to_numpy(),
-        "model_run_id": bg_id,
-        "frequency": customers["frequency"].to_numpy(dtype=np.int64),
-        "recency_days": t_x,
-        "tenure_days": T,
-        "avg_margin": m,
-        **scored.columns,
-    })
     settings = {"horizon_years": horizon_years, "annual_discount": annual_discount,
                 "time_unit": "day", "discounting": "monthly steps of 365/12 days"}
     x_m_corr = _corr(x, m, gamma_gamma.usable(x, m))
@@ -208,32 +244,23 @@ def run(
 
     t0 = time.perf_counter()
     with conn.transaction(), conn.cursor() as cur:
+        cur.execute("drop table if exists pg_temp.clv_stage")
+        cur.execute(STAGE_DDL)
+        floats = [t_x, T, m, *(scored.columns[c] for c in PREDICTION_COLUMNS)]
+        with cur.copy("copy clv_stage from stdin (format binary)") as copy:
+            for chunk in pgbinary.rows([customers.frequency], floats, keys):
+                copy.write(chunk)
         cur.execute(f"delete from {PREDICTIONS} where as_of_date = %s", (as_of_date,))
-        written = copy_frame(cur, PREDICTIONS, frame)
+        cur.execute(INSERT_FROM_STAGE, {"as_of_date": as_of_date, "model_run_id": bg_id})
+        written = cur.rowcount
         for row in runs:
-            cur.execute(
-                f"""insert into {MODEL_RUNS} (model_run_id, run_id, model, as_of_date,
-                        n_customers, params, log_likelihood, converged, iterations,
-                        fit_seconds, score_seconds, metrics)
-                    values (%(model_run_id)s, %(run_id)s, %(model)s, %(as_of_date)s,
-                        %(n_customers)s, %(params)s, %(log_likelihood)s, %(converged)s,
-                        %(iterations)s, %(fit_seconds)s, %(score_seconds)s, %(metrics)s)
-                    on conflict (model_run_id) do update set
-                        run_id = excluded.run_id, model = excluded.model,
-                        as_of_date = excluded.as_of_date, n_customers = excluded.n_customers,
-                        params = excluded.params, log_likelihood = excluded.log_likelihood,
-                        converged = excluded.converged, iterations = excluded.iterations,
-                        fit_seconds = excluded.fit_seconds,
-                        score_seconds = excluded.score_seconds,
-                        metrics = excluded.metrics, created_at = now()""",
-                row,
-            )
+            cur.execute(UPSERT_MODEL_RUN, row)
     write_seconds = time.perf_counter() - t0
 
     return {
         "as_of_date": as_of_date.isoformat(),
         "run_id": run_id,
-        "n_customers": len(customers),
+        "n_customers": len(keys),
         "rows_written": written,
         "bgnbd": _fit_summary(bg_id, bg, scored.seconds["bgnbd"] + scored.seconds["clv"]),
         "gamma_gamma": _fit_summary(gg_id, gg, scored.seconds["gamma_gamma"]),
