@@ -11,13 +11,29 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- fct_receivables_daily pre-hook: drop the window (and anything after the as-of date), and
-    every row of an account whose customer is no longer the one identity resolution gives. -#}
+{#- Billing accounts with an invoice, payment or credit note changed in the look-back window:
+    late-arriving billing rows can carry old business dates, so these accounts are recomputed
+    over all days. -#}
+{% macro receivables_touched_accounts() -%}
+    select account_id from {{ ref('stg_billing__invoices') }}
+    where updated_at >= {{ incremental_window_start() }}
+    union
+    select account_id from {{ ref('stg_billing__payments') }}
+    where updated_at >= {{ incremental_window_start() }}
+    union
+    select account_id from {{ ref('stg_billing__credit_notes') }}
+    where updated_at >= {{ incremental_window_start() }}
+{%- endmacro %}
+
+{#- fct_receivables_daily pre-hook: drop the window (and anything after the as-of date), every
+    row of a touched account, and every row of an account whose customer is no longer the one
+    identity resolution gives. -#}
 {% macro receivables_trim() -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as kept
         where
             kept.date_day >= {{ incremental_window_start() }}
+            or kept.billing_account_id in ({{ receivables_touched_accounts() }})
             or (kept.billing_account_id, kept.customer_key) not in (
                 select bridge.source_id, bridge.customer_key
                 from {{ ref('bridge_customer_identity') }} as bridge

@@ -48,8 +48,9 @@ priced as (
         orders.status as order_status,
         orders.is_deleted as order_is_deleted,
         order_lines.quantity,
-        order_lines.unit_price,
-        order_lines.discount_pct,
+        -- plain numeric, as the contract declares: an incremental merge compares column types
+        cast(order_lines.unit_price as numeric) as unit_price,
+        cast(order_lines.discount_pct as numeric) as discount_pct,
         products.unit_cost,
         order_lines.quantity * order_lines.unit_price as gross_amount,
         round(

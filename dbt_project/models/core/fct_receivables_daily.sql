@@ -13,12 +13,16 @@
 -- An invoice is open on day d from its invoice date while amount − payments − credit notes
 -- up to d is above zero (void and written-off invoices are not receivables). Days overdue on
 -- d = d − due date. Buckets: not_due, 1-30, 31-60, 61-90, 91-180, 181-365, over_365.
--- Incremental: a nightly run recomputes the last var('incremental_lookback_days') days (late
--- payments and credit notes land within that window), and every day of an account that has no
--- earlier rows — new accounts, and accounts whose customer changed because identity resolution
--- matched them differently (the pre-hook deletes those). --full-refresh recomputes every day.
+-- Incremental: a nightly run recomputes the last var('incremental_lookback_days') days, and
+-- every day of an account that has no earlier rows left after the pre-hook: new accounts,
+-- accounts with an invoice, payment or credit note changed in the window (late billing rows
+-- can carry old dates), and accounts identity resolution now gives another customer.
+-- --full-refresh recomputes every day; both give the same rows (tested).
 
 -- depends_on: {{ ref('bridge_customer_identity') }}
+-- depends_on: {{ ref('stg_billing__invoices') }}
+-- depends_on: {{ ref('stg_billing__payments') }}
+-- depends_on: {{ ref('stg_billing__credit_notes') }}
 {%- set window_start = incremental_window_start() %}
 
 with
