@@ -76,23 +76,31 @@ def test_initial_load_builds_marts_matching_hand_computation(nightly, conn, gene
     assert str(dagrun.state) == "success", st
     assert all(v == "success" for v in st.values()), st
 
-    got = mart(conn)
+    everyone = mart(conn)
     want = expected_customer_value(generated, DAY1)
+    # billing accounts identity resolution could not match are customers of their own, with
+    # no sales orders
+    billing_only = everyone[everyone["sales_customer_id"].isna()]
+    assert len(billing_only) == conn.execute(
+        "select count(*) from core.bridge_customer_identity where match_rule = 'billing_only'"
+    ).fetchone()[0]
+    assert (billing_only["revenue"] == 0).all()
+    got = everyone.dropna(subset=["sales_customer_id"])
     assert len(got) == len(want)
-    assert set(got["as_of_date"].astype(str)) == {DAY1.isoformat()}
-    got = got.set_index("sales_customer_id").sort_index()
+    assert set(everyone["as_of_date"].astype(str)) == {DAY1.isoformat()}
+    got = got.set_index(got["sales_customer_id"].astype(int)).sort_index()
     assert np.allclose(got["revenue"].astype(float), want.loc[got.index, "revenue"], atol=0.01)
     assert np.allclose(got["gross_margin"].astype(float), want.loc[got.index, "margin"],
                        atol=0.01)
     assert (got["orders_count"].astype(int) == want.loc[got.index, "orders"]).all()
     # DOMAIN §2 value tiers: top 5 % key, next 15 % ordinary, the rest small
-    n = len(got)
-    tiers = got["value_tier"].value_counts()
+    n = len(everyone)
+    tiers = everyone["value_tier"].value_counts()
     assert tiers["key"] == math.ceil(n * 0.05)
     assert tiers["key"] + tiers["ordinary"] == math.ceil(n * 0.20)
     top = want["margin"].sort_values(ascending=False).index[: tiers["key"]]
     assert set(got.index[got["value_tier"] == "key"]) == set(top)
-    assert float(got["value_share"].astype(float).sum()) == pytest.approx(1.0, abs=1e-6)
+    assert float(everyone["value_share"].astype(float).sum()) == pytest.approx(1.0, abs=1e-6)
 
     # every batch reconciles and the run summary was written
     bad = conn.execute(
@@ -119,7 +127,8 @@ def test_next_night_processes_only_the_new_day(nightly, conn, generated):
     got = mart(conn)
     assert set(got["as_of_date"].astype(str)) == {DAY2.isoformat()}
     want = expected_customer_value(generated, DAY2)
-    got = got.set_index("sales_customer_id").sort_index()
+    got = got.dropna(subset=["sales_customer_id"])
+    got = got.set_index(got["sales_customer_id"].astype(int)).sort_index()
     assert np.allclose(got["revenue"].astype(float), want.loc[got.index, "revenue"], atol=0.01)
 
 
