@@ -190,6 +190,27 @@ def test_expected_purchases_grow_with_horizon_and_stay_finite() -> None:
                                                                                      rel=1e-4)
 
 
+@pytest.mark.parametrize("params, x, t_x, T, t", [
+    (BgNbdParams(2.0, 3.0, 4.0, 0.5), 70, 29.0, 30.0, 30.0),  # a - r integer: SciPy 2F1 NaN
+    (BgNbdParams(3.0, 500.0, 5.0, 50.0), 77, 0.0, 0.0, 36500.0),  # likewise, z near 1
+    (BgNbdParams(0.5, 40.0, 1.0, 3.0), 14, 300.0, 365.0, 90.0),  # a = 1: 0/0 in eq. 10
+    (BgNbdParams(0.5, 40.0, 1.00001, 3.0), 14, 300.0, 365.0, 90.0),
+])
+def test_expectation_in_numerically_hard_corners(params, x, t_x, T, t) -> None:
+    _, _, expected = first_principles_bgnbd(params, x, t_x, T, t)
+    ours = bgnbd.conditional_expected_purchases(params, t, x, t_x, T)
+    assert ours == pytest.approx(expected, rel=1e-7)
+
+
+def test_expectation_where_2f1_overflows() -> None:
+    # lambda ~ Gamma(7.001, 0.01) is huge, so every purchase before dropout falls in the
+    # 30 days: the answer is E[1/p], p ~ Beta(a, b + x), = (a + b + x - 1) / (a - 1)
+    p = BgNbdParams(1e-3, 1e-2, 20.0, 1000.0)
+    with np.errstate(all="raise"):
+        value = bgnbd.future_factor(p, 30.0, 7, 0.0)
+    assert value == pytest.approx((20 + 1000 + 7 - 1) / 19, rel=1e-6)
+
+
 # --------------------------------------------------------------- BG/NBD: fit machinery
 
 def test_bgnbd_gradient_and_grouping() -> None:
@@ -344,6 +365,7 @@ def test_summary_by_hand() -> None:
             ("C", "2026-01-06", None),  # repeat day with unknown margin
             ("C", "2026-01-30", -3.0),
             ("D", "2026-02-02", 5.0),  # only after the as-of date: no row
+            (None, "2026-01-02", 5.0),  # no customer: left out
         ],
         columns=["customer_key", "order_date", "gross_margin"],
     )
@@ -407,19 +429,23 @@ def test_nightly_run_writes_predictions_and_model_runs(clv_db) -> None:
     orders = simulate.transactions(BG_DAY, GG, 1500, as_of, rng)
     orders["is_cancelled"] = False
     orders["is_deleted"] = False
+    odd_key = 'Q, "quoted"\nkey 客户'  # survives the CSV and binary round trips
     extra = pd.DataFrame({
-        "customer_key": ["ZZ-cancelled", "ZZ-deleted", "ZZ-future", orders.customer_key[0]],
-        "order_date": [date(2026, 1, 5), date(2026, 1, 6), date(2026, 4, 2), date(2026, 4, 1)],
-        "gross_margin": [10.0, 10.0, 10.0, 1e6],
-        "is_cancelled": [True, False, False, False],
-        "is_deleted": [False, True, False, False],
+        "customer_key": ["ZZ-cancelled", "ZZ-deleted", "ZZ-future", orders.customer_key[0],
+                         odd_key, odd_key, odd_key, odd_key, None],
+        "order_date": [date(2026, 1, 5), date(2026, 1, 6), date(2026, 4, 2), date(2026, 4, 1),
+                       date(2025, 6, 1), date(2025, 7, 1), date(2025, 7, 1), date(2025, 8, 1),
+                       date(2025, 8, 1)],
+        "gross_margin": [10.0, 10.0, 10.0, 1e6, 3.0, 4.0, None, None, 5.0],
+        "is_cancelled": [True, False, False, False, False, False, False, False, False],
+        "is_deleted": [False, True, False, False, False, False, False, False, False],
     })
     orders = pd.concat([orders, extra], ignore_index=True)
     orders.insert(0, "order_id", [f"O{i}" for i in range(len(orders))])
     _load_orders(clv_db, orders)
 
     result = nightly.run(clv_db, as_of, "manual__1")
-    assert result["n_customers"] == 1500 and result["rows_written"] == 1500
+    assert result["n_customers"] == 1501 and result["rows_written"] == 1501
     assert result["bgnbd"]["converged"] and result["gamma_gamma"]["converged"]
 
     rows = clv_db.execute(
@@ -427,22 +453,23 @@ def test_nightly_run_writes_predictions_and_model_runs(clv_db) -> None:
         "bool_and(clv_predicted is not null), sum((frequency = 0)::int), "
         "sum((avg_margin is null)::int) from ml.clv_predictions where as_of_date = %s",
         (as_of,)).fetchone()
-    assert rows[0] == 1500 and rows[1] == 1
+    assert rows[0] == 1501 and rows[1] == 1
     assert 0 <= rows[2] <= rows[3] <= 1 and rows[4]
     assert rows[5] == rows[6] > 0  # no repeat purchase <=> no average repeat margin
     assert clv_db.execute("select count(*) from ml.clv_predictions "
                           "where customer_key like 'ZZ-%'").fetchone()[0] == 0
 
-    # a row matches the in-Python summary of the same orders
-    valid = orders[~orders.is_cancelled & ~orders.is_deleted]
-    expected = summary(valid, as_of)
-    key = expected.index[expected["frequency"] >= 2][0]
-    got = clv_db.execute("select frequency, recency_days, tenure_days, avg_margin "
-                         "from ml.clv_predictions where customer_key = %s", (key,)).fetchone()
-    assert got[0] == expected.loc[key, "frequency"]
-    assert float(got[1]) == expected.loc[key, "recency"] and float(got[2]) == expected.loc[key,
-                                                                                           "T"]
-    assert float(got[3]) == pytest.approx(expected.loc[key, "avg_margin"], rel=1e-9)
+    # every row matches the in-Python summary of the same valid orders
+    valid = orders[~orders.is_cancelled & ~orders.is_deleted & orders.customer_key.notna()]
+    expected = summary(valid, as_of).sort_index()
+    got = pd.DataFrame(
+        clv_db.execute("select customer_key, frequency, recency_days::float8, "
+                       "tenure_days::float8, avg_margin::float8 from ml.clv_predictions "
+                       "order by customer_key").fetchall(),
+        columns=["customer_key", *expected.columns]).set_index("customer_key").sort_index()
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+    assert got.loc[odd_key].tolist()[:3] == [2, 61.0, 303.0]
+    assert got.loc[odd_key, "avg_margin"] == 4.0  # 1 July: 4 + unknown; 1 August: unknown
 
     runs = clv_db.execute(
         "select model, model_run_id, run_id, n_customers, params, converged, iterations, "
@@ -454,13 +481,13 @@ def test_nightly_run_writes_predictions_and_model_runs(clv_db) -> None:
                for r in runs)
     fitted_on = clv_db.execute("select count(*) from ml.clv_predictions "
                                "where frequency > 0 and avg_margin > 0").fetchone()[0]
-    assert runs[0][3] == 1500 and runs[1][3] == fitted_on
+    assert runs[0][3] == 1501 and runs[1][3] == fitted_on
 
     # rerun the date (new Airflow run): predictions replaced, not duplicated
     nightly.run(clv_db, as_of, "manual__2")
     again = clv_db.execute("select count(*), min(model_run_id), max(model_run_id) "
                            "from ml.clv_predictions").fetchone()
-    assert again[0] == 1500 and again[1] == again[2] == f"{as_of}/manual__2/bgnbd"
+    assert again[0] == 1501 and again[1] == again[2] == f"{as_of}/manual__2/bgnbd"
     assert clv_db.execute("select count(*) from audit.model_runs").fetchone()[0] == 4
     # the same run again: its model_runs rows are overwritten
     nightly.run(clv_db, as_of, "manual__2")
@@ -470,8 +497,8 @@ def test_nightly_run_writes_predictions_and_model_runs(clv_db) -> None:
     earlier = nightly.run(clv_db, date(2026, 1, 31), "manual__3")
     counts = dict(clv_db.execute("select as_of_date, count(*) from ml.clv_predictions "
                                  "group by 1").fetchall())
-    assert counts == {as_of: 1500, date(2026, 1, 31): earlier["rows_written"]}
-    assert earlier["rows_written"] < 1500
+    assert counts == {as_of: 1501, date(2026, 1, 31): earlier["rows_written"]}
+    assert earlier["rows_written"] < 1501
 
 
 def test_nightly_refuses_too_few_repeat_buyers(clv_db) -> None:
@@ -492,3 +519,11 @@ def test_nightly_refuses_too_few_repeat_buyers(clv_db) -> None:
     assert info.value.fix
     assert clv_db.execute("select count(*) from ml.clv_predictions").fetchone()[0] == 0
     assert clv_db.execute("select count(*) from audit.model_runs").fetchone()[0] == 0
+
+
+def test_bench_runs_small(capsys) -> None:
+    from crmwh.clv import bench
+
+    assert bench.main(["--customers", "20000"]) == 0
+    out = capsys.readouterr().out
+    assert "fit + score total" in out and "meets the bar" in out

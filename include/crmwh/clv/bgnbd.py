@@ -31,12 +31,15 @@ BG/NBD model", Fader, Hardie & Lee 2008):
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import digamma, expit, gammaln, hyp2f1
+from scipy.integrate import IntegrationWarning, quad
+from scipy.special import betaincinv, digamma, expit, gammaln, hyp2f1
 
 from crmwh.clv.optim import FitResult, fit_log_space, group_rows
 
@@ -160,24 +163,74 @@ def p_alive(params: BgNbdParams, x: object, t_x: object, T: object) -> np.ndarra
     return np.where(repeat, expit(-log_odds), 1.0)
 
 
-def _a_minus_1(a: float) -> float:
-    """a - 1, nudged off zero: the formulas have a removable singularity at a = 1."""
-    d = a - 1.0
-    return d if abs(d) > 1e-7 else (1e-7 if d >= 0 else -1e-7)
+A_NEAR_ONE = 1e-4  # within this of a = 1, interpolate across the removable singularity
+R_NUDGE = 1e-7  # relative step off r when SciPy's 2F1 fails (degenerate integer cases)
 
 
-def future_factor(params: BgNbdParams, t: float, x: object, T: object) -> np.ndarray:
-    """E[X(T, T+t) | alive at T, x, T]: the eq. 10 numerator, which needs only (x, T)."""
-    r, alpha, a, b = params
-    x, T = _arrays(x, T)
-    am1 = _a_minus_1(a)
-    if t <= 0:
-        return np.zeros(np.broadcast(x, T).shape)
+def _euler_future(r: float, alpha: float, a: float, b: float,
+                  x: np.ndarray, T: np.ndarray, t: np.ndarray, *, nudge: bool = True
+                  ) -> np.ndarray:
+    """(a+b+x-1)/(a-1) [1 - (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z)], z = t/(alpha+T+t),
+    for 1-D arrays of equal length."""
+    am1 = a - 1.0
     log_1mz = np.log(alpha + T) - np.log(alpha + T + t)  # log(1 - z), exact for small z
     z = -np.expm1(log_1mz)
     c = a + b + x - 1.0
-    hyp = hyp2f1(a + b - 1.0 - r, am1, c, z)
-    return (c / am1) * (1.0 - np.exp(am1 * log_1mz) * hyp)
+    with np.errstate(all="ignore"):
+        out = (c / am1) * (1.0 - np.exp(am1 * log_1mz) * hyp2f1(a + b - 1.0 - r, am1, c, z))
+    bad = ~np.isfinite(out)
+    if not bad.any():
+        return out
+    if nudge:
+        # SciPy's 2F1 returns NaN when c - A - B = x + r - a + 1 is an integer (the
+        # logarithmic case of its z -> 1 - z transformation). The function is smooth in
+        # r: average the values just either side.
+        lo, hi = (_euler_future(r * f, alpha, a, b, x[bad], T[bad], t[bad], nudge=False)
+                  for f in (1 - R_NUDGE, 1 + R_NUDGE))
+        out[bad] = 0.5 * (lo + hi)
+        bad = ~np.isfinite(out)
+    for i in np.flatnonzero(bad):  # 2F1 over/underflow in extreme corners: integrate
+        out[i] = _future_by_quadrature(r, alpha, a, b, x[i], T[i], t[i])
+    return out
+
+
+def _future_by_quadrature(r: float, alpha: float, a: float, b: float,
+                          x: float, T: float, t: float) -> float:
+    """The same expectation straight from the model, for the rare cases 2F1 cannot do:
+    given alive at T, lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x), and
+    E[X(t) | lambda, p] = (1 - exp(-lambda p t)) / p. Integrating lambda out leaves
+    E_p[(1 - (1 + p k)^-(r+x)) / p], k = t/(alpha+T), taken over the Beta quantile u."""
+    k = t / (alpha + T)
+    n = r + x
+
+    def integrand(u: float) -> float:
+        p = float(betaincinv(a, b + x, u))
+        return -math.expm1(-n * math.log1p(p * k)) / p if p > 0 else n * k
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IntegrationWarning)
+        return float(quad(integrand, 0.0, 1.0, epsabs=0.0, epsrel=1e-10, limit=500)[0])
+
+
+def future_factor(params: BgNbdParams, t: object, x: object, T: object) -> np.ndarray:
+    """E[X(T, T+t) | alive at T, x, T]: the eq. 10 numerator, which needs only (x, T).
+
+    Evaluated with Euler's transformation (see the module docstring). Near a = 1, where
+    the form is 0/0, it is interpolated linearly between a = 1 -/+ 1e-4.
+    """
+    r, alpha, a, b = params
+    x, T, t = np.broadcast_arrays(*_arrays(x, T, t))
+    shape = x.shape
+    x, T, t = x.ravel(), T.ravel(), t.ravel()
+    positive = t > 0
+    t = np.where(positive, t, 1.0)
+    if abs(a - 1.0) >= A_NEAR_ONE:
+        out = _euler_future(r, alpha, a, b, x, T, t)
+    else:
+        lo = _euler_future(r, alpha, 1.0 - A_NEAR_ONE, b, x, T, t)
+        hi = _euler_future(r, alpha, 1.0 + A_NEAR_ONE, b, x, T, t)
+        out = lo + (a - (1.0 - A_NEAR_ONE)) / (2 * A_NEAR_ONE) * (hi - lo)
+    return np.where(positive, out, 0.0).reshape(shape)
 
 
 def conditional_expected_purchases(
@@ -192,15 +245,9 @@ def conditional_expected_purchases(
 
 
 def expected_purchases_new(params: BgNbdParams, t: object) -> np.ndarray:
-    """E[X(t)]: expected repeat purchases in (0, t] of a customer just acquired (eq. 7)."""
-    r, alpha, a, b = params
-    t = np.asarray(t, dtype=np.float64)
-    am1 = _a_minus_1(a)
-    log_1mz = np.log(alpha) - np.log(alpha + t)
-    z = -np.expm1(log_1mz)
-    # Euler: (1-z)^r 2F1(r, b; a+b-1; z) = (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b-1; z)
-    hyp = hyp2f1(a + b - 1.0 - r, am1, a + b - 1.0, z)
-    return ((a + b - 1.0) / am1) * (1.0 - np.exp(am1 * log_1mz) * hyp)
+    """E[X(t)]: expected repeat purchases in (0, t] of a customer just acquired (eq. 7),
+    which is eq. 10's numerator at x = 0, T = 0."""
+    return future_factor(params, t, 0.0, 0.0)
 
 
 def future_factors(

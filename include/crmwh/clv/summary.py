@@ -28,7 +28,7 @@ EPOCH = np.datetime64("1970-01-01", "D")
 
 
 class DaySummary(NamedTuple):
-    customer: np.ndarray  # customer codes present, ascending
+    customer: np.ndarray  # the codes of the customers with a purchase, ascending
     frequency: np.ndarray  # int64
     recency: np.ndarray  # float64 days
     T: np.ndarray  # float64 days
@@ -100,13 +100,15 @@ def summary(
     value_col: str = "gross_margin",
 ) -> pd.DataFrame:
     """One row per customer with a purchase on or before ``as_of_date``, indexed by customer
-    (sorted). Columns: frequency (int64), recency, T (float64 days), avg_margin (float64)."""
-    codes, keys = pd.factorize(transactions[customer_col], sort=True)
+    in order of first appearance. Columns: frequency (int64), recency, T (float64 days),
+    avg_margin (float64)."""
+    codes, keys = pd.factorize(transactions[customer_col], sort=False)
     days = (pd.to_datetime(transactions[date_col]).to_numpy().astype("datetime64[D]")
             - EPOCH).astype(np.int64)
     values = pd.to_numeric(transactions[value_col], errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan)
-    result = summarise_days(codes, days, values, day_number(as_of_date))
+    known = codes >= 0  # rows without a customer are left out
+    result = summarise_days(codes[known], days[known], values[known], day_number(as_of_date))
     index = pd.Index(np.asarray(keys)[result.customer], name=customer_col)
     return pd.DataFrame(
         {"frequency": result.frequency, "recency": result.recency, "T": result.T,
