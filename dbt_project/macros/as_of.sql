@@ -1,10 +1,13 @@
 {#-
-    The run's logical date, var('as_of_date'), validated as YYYY-MM-DD and rendered as a SQL
+    The run's logical date, var('as_of_date'), validated as YYYY-MM-DD ('today' = the run's start date, UTC) and rendered as a SQL
     date literal. Facts and marts use it so nothing after the as-of date leaks in (DOMAIN §1,
     time-variant).
 -#}
 {% macro as_of_date() -%}
     {%- set value = var('as_of_date') | string | trim -%}
+    {%- if value == 'today' -%}
+        {%- set value = run_started_at.strftime('%Y-%m-%d') -%}
+    {%- endif -%}
     {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value) -%}
         {{ exceptions.raise_compiler_error(
             "var('as_of_date') must be a date YYYY-MM-DD, got '" ~ value ~ "'") }}

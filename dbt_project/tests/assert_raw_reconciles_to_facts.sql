@@ -54,3 +54,5 @@ checks as (
 )
 
 select * from checks where raw_keys <> fact_rows
+
+{% endif %}
