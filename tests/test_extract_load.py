@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -10,7 +11,8 @@ import psycopg
 import pytest
 
 from crmwh import contracts, database, load, pipeline
-from crmwh.extract import service
+from crmwh.extract import billing, sales, service
+from crmwh.load import DUPLICATE
 from crmwh.sources import service_api
 from tests.conftest import DAYS, START, drop_database, fresh_database
 
@@ -102,28 +104,37 @@ def test_killed_load_leaves_nothing_and_rerun_has_no_gaps(scratch, monkeypatch):
     dsn, sales_dsn = scratch
     day = START + timedelta(days=20)
     entity = contracts.BY_TABLE["sales__orders"]
-    real_stage = load.stage
-    calls = {"n": 0}
+    real_extract = sales.extract
 
-    def dying_stage(cur, ent, extraction):
+    def dying_extract(*args, **kwargs):
         # sales_reps, customers and products land; the process dies right after the
-        # orders rows were copied in, before the batch commits
-        calls["n"] += 1
-        copied = real_stage(cur, ent, extraction)
-        if calls["n"] == 4:
-            assert ent.name == "orders" and copied > 0
-            raise KeyboardInterrupt("killed midway")
-        return copied
+        # orders rows were copied in (straight into raw: a first load), before the commit
+        got = real_extract(*args, **kwargs)
+        copy = got.typed
+        assert copy is not None, "the simulator's sales schema is typed"
 
-    monkeypatch.setattr(load, "stage", dying_stage)
+        def dying_copy(cur, table, columns, constants):
+            copied = copy(cur, table, columns, constants)
+            if args[1].name == "orders":
+                assert table == entity.qualified and copied > 0
+                raise KeyboardInterrupt("killed midway")
+            return copied
+
+        got.typed = dying_copy
+        return got
+
+    monkeypatch.setattr(sales, "extract", dying_extract)
     with pytest.raises(KeyboardInterrupt):
         pipeline.extract_and_land("sales", day, "killed")
-    monkeypatch.setattr(load, "stage", real_stage)
+    monkeypatch.setattr(sales, "extract", real_extract)
     with database.connect(dsn) as c:
         partial = c.execute("select count(*) from raw.sales__orders").fetchone()[0]
         wm = load.last_watermark(c, entity)
         customers = c.execute("select count(*) from raw.sales__customers").fetchone()[0]
+        indexes = c.execute("select count(*) from pg_indexes where schemaname = 'raw' "
+                            "and tablename = 'sales__orders'").fetchone()[0]
     assert partial == 0 and wm is None  # the half-copied batch rolled back whole
+    assert indexes == 2  # the indexes the bulk load dropped are back
     assert customers > 0  # batches before the kill committed
     results = pipeline.extract_and_land("sales", day, "rerun")
     with database.connect(dsn) as c:
@@ -138,6 +149,62 @@ def test_killed_load_leaves_nothing_and_rerun_has_no_gaps(scratch, monkeypatch):
     assert customers_after == customers  # nothing landed twice
     assert all(r["rows_extracted"] == r["rows_loaded"] + r["rows_unchanged"]
                + r["rows_quarantined"] for r in results)
+
+
+def test_typed_and_text_landing_hash_alike(scratch, monkeypatch):
+    """The typed path (cast and hashed by the source, bulk into empty raw) and the text
+    path (checked and hashed in the warehouse, deduplicated against raw) agree: every
+    row the first landed is recognised as unchanged by the second."""
+    dsn, sales_dsn = scratch
+    day = START + timedelta(days=DAYS - 1)
+    first = pipeline.extract_and_land("sales", day, "typed")
+    monkeypatch.setattr(sales, "_fits", lambda *_: False)  # as if a column were untyped
+    until = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+    with database.connect(dsn, autocommit=True) as conn:
+        for before in first:
+            entity = contracts.BY_TABLE[f"sales__{before['entity']}"]
+            got = sales.extract(sales_dsn, entity, None, until, timedelta(0))
+            assert got.typed is None and got.text is not None
+            again = load.land(conn, entity, got, batch_id=load.new_batch_id(entity, day),
+                              run_id="text", logical_date=day, watermark_before=None)
+            assert again.rows_loaded == 0, again
+            assert again.rows_unchanged == before["rows_loaded"] > 0, (before, again)
+            assert again.rows_quarantined == before["rows_quarantined"], (before, again)
+
+
+def test_first_load_in_bulk_finds_copies_even_when_told_rows_are_distinct(scratch,
+                                                                          monkeypatch):
+    """A first load drops raw's indexes and builds them again; a source wrongly claiming
+    distinct rows makes the unique index build fail, and the copies still end up in
+    quarantine, as they do when the copies are looked for first."""
+    dsn, _ = scratch
+    day = START + timedelta(days=DAYS - 1)
+    real = billing.extract
+
+    def claiming(*args, **kwargs):
+        got = real(*args, **kwargs)
+        got.distinct_rows = True
+        return got
+
+    monkeypatch.setattr(billing, "extract", claiming)
+    batches = pipeline.extract_and_land("billing", day, "claim")
+    with database.connect(dsn) as c:
+        copies = c.execute("select count(*) from quarantine.rows where reason = %s",
+                           (DUPLICATE,)).fetchone()[0]
+        for b in batches:
+            table = f"raw.{b['source']}__{b['entity']}"
+            raw, distinct = c.execute(f"select count(*), count(distinct _row_hash) from {table}"
+                                      ).fetchone()
+            q = c.execute("select count(*) from quarantine.rows where batch_id = %s",
+                          (b["batch_id"],)).fetchone()[0]
+            assert raw == distinct == b["rows_loaded"] and q == b["rows_quarantined"], b
+            assert b["rows_unchanged"] == 0  # nothing was there before
+            indexes = {r[0] for r in c.execute(
+                "select indexdef from pg_indexes where schemaname = 'raw' and tablename = %s",
+                (f"{b['source']}__{b['entity']}",))}
+            assert any("UNIQUE" in i and "_row_hash" in i for i in indexes), indexes
+            assert any("_batch_id" in i for i in indexes), indexes
+    assert copies > 0  # the generator duplicates some billing rows
 
 
 @pytest.fixture()
@@ -159,8 +226,9 @@ def test_429_and_5xx_are_retried_and_retry_after_respected(flaky_api, monkeypatc
     entity = contracts.BY_TABLE["service__tickets"]
     got = service.extract(url, "tok", entity, None, datetime(2030, 1, 1, tzinfo=UTC),
                           page_size=20)
-    assert len(got.frame) == 250  # nothing lost despite 429s and 503s
-    assert got.frame["ticket_id"].is_unique
+    rows = [r for part in got.json for r in json.loads(part.body)["data"]]
+    assert len(rows) == 250  # nothing lost despite 429s and 503s
+    assert len({r["ticket_id"] for r in rows}) == 250
     assert any(w >= 1 for w in waits), "Retry-After of the 429 must be honoured"
     assert len(waits) >= 2
     assert got.source_refs[-1].startswith("api:tickets:page") and len(got.source_refs) == 13
@@ -171,4 +239,4 @@ def test_service_api_rejects_wrong_token(flaky_api):
     from crmwh.errors import CrmwhError
 
     with pytest.raises(CrmwhError, match="401"):
-        service.get_json(f"{url}/api/v1/tickets?limit=1", "wrong")
+        service.get_body(f"{url}/api/v1/tickets?limit=1", "wrong")

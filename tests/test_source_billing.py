@@ -335,3 +335,101 @@ def test_malformed_lines_are_quarantined_and_the_new_column_lands_in_extra(scrat
                   and split_part(split_part(_source_ref, '_', 3), '.', 1) < %s""",
             (starts,)).fetchone()[0] == 0
     assert all(by_entity[e]["rows_loaded"] > 0 for e in NEW)
+
+
+# --- hand-made files: the paths generated drops do not take ---------------------------
+
+
+def _drop(folder, day: str, files: dict[str, tuple[str, str, bytes]]) -> None:
+    """A drop folder with a manifest; files: name -> (entity, format, body)."""
+    target = folder / day
+    target.mkdir(parents=True)
+    items = []
+    for name, (entity, fmt, body) in files.items():
+        (target / name).write_bytes(body)
+        items.append({"name": name, "entity": entity, "format": fmt, "rows": 0,
+                      "sha256": hashlib.sha256(body).hexdigest()})
+    (target / billing_drops.MANIFEST).write_text(json.dumps({"drop_date": day, "files": items}))
+
+
+@pytest.fixture()
+def handmade(cfg, monkeypatch, request, tmp_path):
+    name = "t_" + request.node.name.lower()[:40]
+    dsn = fresh_database(cfg, name)
+    monkeypatch.setenv("CRM_WAREHOUSE_DSN", dsn)
+    monkeypatch.setenv("CRM_BILLING_DIR", str(tmp_path / "billing"))
+    yield dsn, tmp_path / "billing"
+    drop_database(cfg, name)
+
+
+def test_quoted_csv_and_odd_json_lines_are_landed_or_quarantined(handmade):
+    dsn, folder = handmade
+    accounts = (b'account_id,account_name,email,phone,tax_id,created_at,updated_at\n'
+                b'BA-1,"Smith, Jane","a@x.cn",,,2026-01-01T00:00:00Z,2026-01-02T00:00:00Z\n'
+                b'BA-2,"Line\nBreak Ltd",,,,2026-01-01T00:00:00Z,2026-01-02T00:00:00+08:00\n'
+                b'BA-3,"Short",2026-01-01T00:00:00Z\n'
+                b'BA-4,"Quote ""Q"" Co",,,,2026-01-01T00:00:00Z,2026-01-03T00:00:00Z\n')
+    invoice = {"invoice_id": "INV-1", "account_id": "BA-1", "invoice_date": "2026-01-01",
+               "due_date": "2026-01-31", "amount": 12.5, "currency": "CNY", "status": "open",
+               "updated_at": "2026-01-02T00:00:00Z"}
+    invoices = "\n".join([
+        json.dumps(invoice),
+        "",
+        "{not json",
+        json.dumps({**invoice, "invoice_id": "INV-2", "po_number": "PO-7", "note": None}),
+        "[1, 2]",
+        json.dumps({**invoice, "invoice_id": "INV-3", "amount": "lots"}),
+    ]).encode() + b"\n"
+    _drop(folder, "2026-01-02", {"accounts_20260102.csv": ("accounts", "csv", accounts),
+                                  "invoices_20260102.jsonl": ("invoices", "jsonl", invoices)})
+    batches = {b["entity"]: b for b in pipeline.extract_and_land("billing", date(2026, 1, 2), "h")}
+    acc, inv = batches["accounts"], batches["invoices"]
+    assert (acc["rows_extracted"], acc["rows_loaded"], acc["rows_quarantined"]) == (4, 3, 1)
+    assert (inv["rows_extracted"], inv["rows_loaded"], inv["rows_quarantined"]) == (5, 2, 3)
+    with database.connect(dsn) as c:
+        names = dict(c.execute("select account_id, account_name from raw.billing__accounts"))
+        assert names == {"BA-1": "Smith, Jane", "BA-2": "Line\nBreak Ltd", "BA-4": 'Quote "Q" Co'}
+        assert c.execute("select _source_ref from raw.billing__accounts "
+                         "where account_id = 'BA-4'").fetchone()[0] == \
+            "2026-01-02/accounts_20260102.csv"
+        reasons = dict(c.execute("select reason, payload from quarantine.rows"))
+        extra = dict(c.execute("select invoice_id, _extra from raw.billing__invoices"))
+    assert "malformed CSV line 4: 3 fields, header has 7" in reasons
+    # records are numbered as parsed (the header is 1; a quoted line break stays in its record)
+    assert reasons["malformed CSV line 4: 3 fields, header has 7"]["line"].startswith("BA-3,")
+    bad_json = [r for r in reasons if r.startswith("malformed JSON line 3: ")]
+    assert len(bad_json) == 1 and reasons[bad_json[0]] == {"line": "{not json"}
+    assert reasons["malformed JSON line 5: not an object"] == {"line": [1, 2]}
+    assert reasons["bad numeric in amount"]["amount"] == "lots"  # the delivered text is kept
+    assert extra == {"INV-1": None, "INV-2": {"po_number": "PO-7"}}
+
+
+def test_a_later_drop_lands_only_new_versions(handmade):
+    dsn, folder = handmade
+    row = {"invoice_id": "INV-1", "account_id": "BA-1", "invoice_date": "2026-01-01",
+           "due_date": "2026-01-31", "amount": 12.5, "currency": "CNY", "status": "open",
+           "updated_at": "2026-01-02T00:00:00Z"}
+
+    def lines(*rows: dict) -> bytes:
+        return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+    _drop(folder, "2026-01-02", {"invoices_20260102.jsonl": ("invoices", "jsonl", lines(row))})
+    first = pipeline.extract_and_land("billing", date(2026, 1, 2), "a")
+    # the same version again (another time zone and number format), a new version, and a
+    # new invoice delivered twice
+    again = {**row, "amount": "12.50", "updated_at": "2026-01-02T08:00:00+08:00"}
+    newer = {**row, "status": "paid", "updated_at": "2026-01-03T00:00:00Z"}
+    other = {**row, "invoice_id": "INV-2"}
+    _drop(folder, "2026-01-03",
+          {"invoices_20260103.jsonl": ("invoices", "jsonl", lines(again, newer, other, other))})
+    second = pipeline.extract_and_land("billing", date(2026, 1, 3), "b")
+    b = next(x for x in second if x["entity"] == "invoices")
+    assert next(x for x in first if x["entity"] == "invoices")["rows_loaded"] == 1
+    assert (b["rows_extracted"], b["rows_loaded"], b["rows_unchanged"],
+            b["rows_quarantined"]) == (4, 2, 1, 1)
+    with database.connect(dsn) as c:
+        versions = c.execute("select invoice_id, status from raw.billing__invoices "
+                             "order by invoice_id, updated_at").fetchall()
+        reasons = [r for (r,) in c.execute("select reason from quarantine.rows")]
+    assert versions == [("INV-1", "open"), ("INV-1", "paid"), ("INV-2", "open")]
+    assert reasons == ["duplicate of another row in the same batch"]

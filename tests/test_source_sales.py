@@ -356,7 +356,8 @@ def test_land_new_entities_reconcile_dirt_goes_where_it_should(scratch, tmp_path
         assert second[entity]["rows_loaded"] == len(new) > 0, entity
     # dbt: the staging models build on the landed rows; the unknown order references are
     # flagged (warned) by the shipments' relationships test, every other test passes
-    results = _dbt_build(dsn, tmp_path, "path:models/staging/sales")
+    as_of = config.start + timedelta(days=config.days)  # every landed version in scope
+    results = _dbt_build(dsn, tmp_path, "path:models/staging/sales", as_of)
     assert {r["status"] for r in results.values()} <= {"success", "pass", "warn"}, {
         k: (r["status"], r["message"]) for k, r in results.items() if r["status"] == "error"}
     for name in ("stg_sales__contacts", "stg_sales__opportunities", "stg_sales__shipments"):
@@ -370,14 +371,15 @@ def test_land_new_entities_reconcile_dirt_goes_where_it_should(scratch, tmp_path
     assert len(primary) == 1 and primary[0]["status"] == "pass"
 
 
-def _dbt_build(dsn: str, tmp_path: Path, select: str) -> dict[str, dict]:
-    """``dbt build --select ...`` against ``dsn``; run results keyed by unique_id."""
+def _dbt_build(dsn: str, tmp_path: Path, select: str, as_of: date) -> dict[str, dict]:
+    """``dbt build --select ...`` as of a date against ``dsn``; run results by unique_id."""
     project = PROJECT_ROOT / "dbt_project"
     env = {**os.environ, **airflow_env.dbt_env(dsn)}
     done = subprocess.run(
         [str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(project),
          "--profiles-dir", str(project), "--target-path", str(tmp_path / "target"),
-         "--log-path", str(tmp_path / "logs"), "--select", *select.split()],
+         "--log-path", str(tmp_path / "logs"), "--indirect-selection", "cautious",
+         "--vars", f"{{as_of_date: '{as_of}'}}", "--select", *select.split()],
         env=env, capture_output=True, text=True, timeout=600,
     )
     run_results = tmp_path / "target" / "run_results.json"

@@ -2,13 +2,16 @@
 
 Runs on the embedded server in its own databases (``crm_bench``,
 ``crm_bench_sales``) and its own source folders under ``$CRM_HOME/bench``, so a
-demo warehouse is left alone. The service simulator runs without rate limiting
-or injected failures here: the figure is the pipeline's throughput, not the
-simulator's throttle.
+demo warehouse is left alone. Autovacuum is off for the bench's tables: it would
+otherwise start on the rows one side just wrote while the other side is timed,
+and each timed step starts after a checkpoint.
+The service simulator runs without rate limiting or injected failures here: the
+figure is the pipeline's throughput, not the simulator's throttle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -31,6 +34,13 @@ def _fresh_db(admin_dsn: str, name: str) -> str:
     return database.with_database(admin_dsn, name)
 
 
+def _checkpoint(conn: psycopg.Connection) -> None:
+    """Write out what earlier steps left dirty, so the next timed step starts clean
+    (needs superuser or pg_checkpoint, as the embedded server's user has)."""
+    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+        conn.execute("checkpoint")
+
+
 def _copy_baseline(dsn: str, entities: list[contracts.Entity]) -> tuple[int, float]:
     """Plain COPY of exactly the rows the pipeline landed, into bare tables of the same shape."""
     rows, seconds = 0, 0.0
@@ -39,13 +49,15 @@ def _copy_baseline(dsn: str, entities: list[contracts.Entity]) -> tuple[int, flo
         for e in entities:
             cols = ", ".join(f'"{c}"' for c in e.column_names)
             conn.execute(f"drop table if exists bench_copy.{e.table}")
-            conn.execute(f"create table bench_copy.{e.table} (like {e.qualified})")
+            conn.execute(f"create table bench_copy.{e.table} (like {e.qualified}) "
+                         "with (autovacuum_enabled = false)")
             buf = io.BytesIO()
             with conn.cursor().copy(f"copy (select {cols} from {e.qualified}) to stdout") as cp:
                 for block in cp:
                     buf.write(block)
             data = buf.getvalue()
             n = conn.execute(f"select count(*) from {e.qualified}").fetchone()[0]
+            _checkpoint(conn)
             started = time.perf_counter()
             with conn.cursor().copy(f"copy bench_copy.{e.table} ({cols}) from stdin") as cp:
                 cp.write(data)
@@ -83,10 +95,15 @@ def run(customers: int = 100_000, days: int = 90, seed: int = 42, progress=print
         os.environ["CRM_SERVICE_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
         with database.connect(warehouse, autocommit=True) as conn:
             database.ensure_schemas(conn)
+            # no autovacuum kicking in on one side's freshly written tables mid-measurement
+            for e in contracts.ENTITIES:
+                conn.execute(f"alter table {e.qualified} set (autovacuum_enabled = false)")
         last = config.start + timedelta(days=days - 1)
         results = {}
         for source in pipeline.SOURCES:
             progress(f"extract + land {source}")
+            with psycopg.connect(warehouse, autocommit=True) as conn:
+                _checkpoint(conn)
             t = time.perf_counter()
             batches = pipeline.extract_and_land(source, last, "bench")
             seconds = time.perf_counter() - t

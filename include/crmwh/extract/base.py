@@ -1,11 +1,50 @@
-"""What an extractor hands to the loader."""
+"""What an extractor hands to the loader.
+
+An extraction delivers its rows in the cheapest form its source allows, and the
+loader (:mod:`crmwh.load`) stages, checks and lands them in SQL:
+
+* ``typed``: a source that is itself a database streams rows already typed as the
+  contract's columns, with their row hash, as binary COPY (sales);
+* ``text``: a source streams rows as text COPY into the text staging table;
+* ``csv`` / ``json``: delivered CSV bodies and JSON documents, copied as they are
+  into the warehouse and expanded there (billing files, service API pages).
+
+Records that cannot even be split into fields come as :class:`Reject`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import pandas as pd
+import psycopg
+
+# (cursor, target table, columns in order) -> rows copied
+TextCopy = Callable[[psycopg.Cursor, str, list[str]], int]
+# (cursor, target table, columns in order, constant columns by name) -> rows copied
+TypedCopy = Callable[[psycopg.Cursor, str, list[str], Mapping[str, object]], int]
+
+
+def row_hash_sql(values: list[str], extra: str) -> str:
+    """The row hash: md5 of the text of a row's typed contract values (in contract
+    order) and its ``_extra``.
+
+    Over typed values, so the same row in another time zone or number format hashes
+    the same. The text of a row depends on the session's ``TimeZone`` and
+    ``DateStyle``: whoever computes it sets them to ``UTC`` and ``ISO, MDY``.
+    """
+    return f"md5(row({', '.join(values)}, {extra})::text)"
+
+
+def plain(body: bytes, *forbidden: bytes) -> bool:
+    """Valid UTF-8 without NUL, CR or any of ``forbidden``: safe to copy as it is."""
+    if any(b in body for b in (b"\x00", b"\r", *forbidden)):
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -27,30 +66,56 @@ class SourceFile:
     rows: int
 
 
+@dataclass(frozen=True)
+class CsvPart:
+    """Delivered CSV records, header line removed, each with the header's fields."""
+
+    ref: str
+    header: tuple[str, ...]
+    body: bytes  # the records, each ending with a newline
+    rows: int
+
+
+@dataclass(frozen=True)
+class JsonPart:
+    """JSON as delivered: objects one per line, or an API page holding them in ``data``.
+
+    ``body`` passes :func:`plain` (lines: also without \\x01 and \\x02, and ending
+    with a newline), so it is copied into the warehouse as it is.
+    """
+
+    ref: str
+    body: bytes
+    page: bool = False
+
+    @property
+    def rows(self) -> int:
+        """Rows it stages as: one per line, or one per page."""
+        return 1 if self.page else self.body.count(b"\n")
+
+
 @dataclass
 class Extraction:
-    frame: pd.DataFrame  # string values (None for null) + "_source_ref"
+    csv: list[CsvPart] = field(default_factory=list)
+    json: list[JsonPart] = field(default_factory=list)
+    text: TextCopy | None = None
+    typed: TypedCopy | None = None
+    # the source guarantees no two delivered rows are identical (a primary key)
+    distinct_rows: bool = False
+    # columns the source guarantees are never NULL once typed (NOT NULL, not text)
+    non_null: frozenset[str] = frozenset()
     rejects: list[Reject] = field(default_factory=list)
     watermark_after: str | None = None
+    # the loader moves watermark_after to this column's newest staged value (ISO, UTC;
+    # for sources staged as delivered)
+    watermark_column: str | None = None
     files: list[SourceFile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    # Instead of a frame, a source may stream its rows straight into the loader's
-    # staging table: copy_into(cursor, table, columns) -> rows copied.
-    copy_into: Callable | None = None
     source_ref: str | None = None
-    # columns whose source type already guarantees the contract type (no parse check)
-    trusted_columns: frozenset[str] = frozenset()
 
     @property
     def source_refs(self) -> list[str]:
         if self.source_ref:
             return [self.source_ref]
-        if self.frame.empty:
-            refs: set[str] = set()
-        else:
-            refs = set(self.frame["_source_ref"].unique())
+        refs = {p.ref for p in self.csv} | {p.ref for p in self.json}
         return sorted(refs | {r.source_ref for r in self.rejects})
-
-
-def empty_frame() -> pd.DataFrame:
-    return pd.DataFrame({"_source_ref": pd.Series([], dtype=object)})

@@ -4,6 +4,12 @@ All drop folders up to the run's date are scanned; a file whose (name,
 sha256) was already loaded is skipped (re-deliveries), a file arriving late in
 a later folder is picked up there. A file whose checksum does not match its
 manifest is left for the next run and reported.
+
+Files go to the warehouse as delivered: a CSV body is copied by its header, a
+JSON-lines body line by line, and both are parsed there. Python only looks for
+CSV lines with the wrong number of fields (they are quarantined with the
+reason). A file with quotes, carriage returns, NUL bytes or invalid UTF-8 is
+parsed in Python instead and handed on re-encoded.
 """
 
 from __future__ import annotations
@@ -16,47 +22,92 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-import pandas as pd
-
 from crmwh.contracts import Entity
 from crmwh.errors import CrmwhError
-from crmwh.extract.base import Extraction, Reject, SourceFile, empty_frame
+from crmwh.extract.base import CsvPart, Extraction, JsonPart, Reject, SourceFile, plain
 
 MANIFEST = "manifest.json"
 
 
-def _parse_csv(body: bytes, ref: str) -> tuple[pd.DataFrame, list[Reject]]:
+def _malformed(ref: str, lineno: int, fields: list[str], header: list[str]) -> Reject:
+    return Reject(ref, f"malformed CSV line {lineno}: {len(fields)} fields, "
+                       f"header has {len(header)}", {"line": ",".join(fields)})
+
+
+def _plain_csv(out: Extraction, body: bytes, ref: str) -> int:
+    """A CSV body without quotes: one record per line, fields counted by their commas."""
+    lines = body.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    if not lines:
+        return 0
+    header = lines[0].decode().split(",")
+    commas = len(header) - 1
+    bad = [i for i, line in enumerate(lines[1:], start=1)
+           if line.count(b",") != commas or not line]
+    for i in bad:
+        fields = lines[i].decode().split(",") if lines[i] else []
+        out.rejects.append(_malformed(ref, i + 1, fields, header))
+    if bad:
+        skip = set(bad)
+        records = b"".join(line + b"\n" for i, line in enumerate(lines) if i and i not in skip)
+    else:
+        records = body[len(lines[0]) + 1:]
+        if records and not records.endswith(b"\n"):
+            records += b"\n"
+    out.csv.append(CsvPart(ref, tuple(header), records, len(lines) - 1 - len(bad)))
+    return len(lines) - 1
+
+
+def _parsed_csv(out: Extraction, body: bytes, ref: str) -> int:
+    """Any other CSV body: parsed here, the good records written out again."""
     rows = list(csv.reader(io.StringIO(body.decode("utf-8", errors="replace"))))
     if not rows:
-        return empty_frame(), []
-    header, good, rejects = rows[0], [], []
+        return 0
+    header, good, kept = rows[0], io.StringIO(), 0
+    writer = csv.writer(good, lineterminator="\n")
     for lineno, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            rejects.append(Reject(ref, f"malformed CSV line {lineno}: {len(row)} fields, "
-                                       f"header has {len(header)}", {"line": ",".join(row)}))
+        if len(row) == len(header):
+            writer.writerow(row)
+            kept += 1
         else:
-            good.append([v if v != "" else None for v in row])
-    frame = pd.DataFrame(good, columns=header, dtype=object)
-    return frame, rejects
+            out.rejects.append(_malformed(ref, lineno, row, header))
+    out.csv.append(CsvPart(ref, tuple(header), good.getvalue().encode(), kept))
+    return len(rows) - 1
 
 
-def _parse_jsonl(body: bytes, ref: str) -> tuple[pd.DataFrame, list[Reject]]:
-    good, rejects = [], []
+def _add_csv(out: Extraction, body: bytes, ref: str) -> int:
+    """Queue a CSV body's records minus the malformed ones; return its data records."""
+    return (_plain_csv if plain(body, b'"') else _parsed_csv)(out, body, ref)
+
+
+def _add_jsonl(out: Extraction, body: bytes, ref: str) -> int:
+    """Queue a JSON-lines body; return its (non-blank) lines."""
+    if plain(body, b"\x01", b"\x02"):
+        if body and not body.endswith(b"\n"):
+            body += b"\n"
+        out.json.append(JsonPart(ref, body))
+        return sum(1 for line in body.split(b"\n") if line.strip())
+    good, rows = [], 0
     for lineno, line in enumerate(body.decode("utf-8", errors="replace").splitlines(), start=1):
         if not line.strip():
             continue
+        rows += 1
         try:
             record = json.loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not an object")
         except ValueError as exc:
-            rejects.append(Reject(ref, f"malformed JSON line {lineno}: {exc}", {"line": line}))
+            out.rejects.append(Reject(ref, f"malformed JSON line {lineno}: {exc}",
+                                      {"line": line}))
             continue
-        good.append({k: (None if v is None or v == "" else str(v)) for k, v in record.items()})
-    return pd.DataFrame(good, dtype=object), rejects
+        good.append(json.dumps(record))
+    out.json.append(JsonPart(ref, "".join(g + "\n" for g in good).encode()))
+    return rows
 
 
-PARSERS = {"csv": _parse_csv, "jsonl": _parse_jsonl}
+PARSERS: dict[str, Callable[[Extraction, bytes, str], int]] = {"csv": _add_csv,
+                                                              "jsonl": _add_jsonl}
 
 
 def extract(folder: Path, entity: Entity, until: date,
@@ -64,7 +115,7 @@ def extract(folder: Path, entity: Entity, until: date,
     if not folder.is_dir():
         raise CrmwhError(f"the billing drop folder {folder} does not exist",
                          "set CRM_BILLING_DIR or run `crmwh generate`")
-    frames, rejects, files, notes = [], [], [], []
+    out = Extraction()
     seen: set[tuple[str, str]] = set()
     for drop in sorted(p for p in folder.iterdir() if p.is_dir()):
         try:
@@ -79,20 +130,14 @@ def extract(folder: Path, entity: Entity, until: date,
                 continue
             key = (item["name"], item["sha256"])
             if key in seen or already_loaded(*key):
-                notes.append(f"skipped re-delivered {drop.name}/{item['name']}")
+                out.notes.append(f"skipped re-delivered {drop.name}/{item['name']}")
                 continue
             body = (drop / item["name"]).read_bytes()
             if hashlib.sha256(body).hexdigest() != item["sha256"]:
-                notes.append(f"checksum mismatch in {drop.name}/{item['name']}: left for next run")
+                out.notes.append(
+                    f"checksum mismatch in {drop.name}/{item['name']}: left for next run")
                 continue
-            ref = f"{drop.name}/{item['name']}"
-            frame, bad = PARSERS[item["format"]](body, ref)
-            frame["_source_ref"] = ref
-            frames.append(frame)
-            rejects.extend(bad)
-            files.append(SourceFile(item["name"], item["sha256"], drop.name,
-                                    len(frame) + len(bad)))
+            rows = PARSERS[item["format"]](out, body, f"{drop.name}/{item['name']}")
+            out.files.append(SourceFile(item["name"], item["sha256"], drop.name, rows))
             seen.add(key)
-    frame = pd.concat(frames, ignore_index=True) if frames else empty_frame()
-    frame = frame.astype(object).where(frame.notna(), None)
-    return Extraction(frame=frame, rejects=rejects, files=files, notes=notes)
+    return out

@@ -4,70 +4,137 @@ Rows committed late (an ``updated_at`` a little before the last watermark) are
 caught by re-reading the look-back window; rows already landed unchanged are
 recognised by their hash and not landed again.
 
-Rows stream from the source's ``COPY TO`` straight into the loader's staging
-table, without passing through Python objects. Columns the contract does not
-know yet are folded into ``_extra`` by the source query itself.
+Rows stream from the source's ``COPY TO`` straight into the warehouse, without
+passing through Python objects. When every source column's type already
+guarantees its contract type (the usual case: the OLTP schema is typed), the
+source query casts to the contract types and computes the row hash, and the
+rows travel as binary COPY: the warehouse has nothing left to parse. Otherwise
+they travel as text and the loader checks every value. Columns the contract
+does not know yet are folded into ``_extra`` by the source query itself.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import psycopg
 
-from crmwh.contracts import Entity
+from crmwh.contracts import META_COLUMNS, PG_TYPES, Entity
 from crmwh.errors import CrmwhError
-from crmwh.extract.base import Extraction, empty_frame
+from crmwh.extract.base import Extraction, row_hash_sql
+from crmwh.pgcopy import pipe, quote_ident, quote_literal
+
+# source column types that can only hold values the contract type accepts
+SAFE_TYPES = {
+    "int": {"bigint", "integer", "smallint"},
+    "numeric": {"integer", "smallint"},
+    "bool": {"boolean"},
+    "date": {"date"},
+    "timestamptz": {"timestamp with time zone"},
+}
+NUMERIC_DIGITS = 14  # integer digits numeric(18,4) holds
 
 
 def _connect(dsn: str) -> psycopg.Connection:
     try:
-        conn = psycopg.connect(dsn, connect_timeout=5)
+        conn = psycopg.connect(dsn, connect_timeout=5, autocommit=True)
     except psycopg.OperationalError as exc:
         raise CrmwhError(
             f"cannot reach the sales database: {str(exc).strip().splitlines()[-1]}",
             "check CRM_SALES_DSN or run `crmwh generate` for the simulator",
         ) from None
+    # the same output settings as the warehouse's landing: the row hash is over this text
     conn.execute("set timezone = 'UTC'")
+    conn.execute("set datestyle = 'ISO, MDY'")
     return conn
 
 
-# source column types that can only hold values the contract type accepts
-SAFE_TYPES = {
-    "int": {"bigint", "integer", "smallint"},
-    "bool": {"boolean"},
-    "date": {"date"},
-    "timestamptz": {"timestamp with time zone"},
-}
+def _fits(contract_type: str, source_type: str) -> bool:
+    """Whether every value of a source column (``format_type``) is valid in the contract type."""
+    if contract_type == "text":
+        return True
+    digits = re.fullmatch(r"numeric\((\d+),(\d+)\)", source_type)
+    if contract_type == "numeric" and digits:
+        return int(digits[1]) - int(digits[2]) <= NUMERIC_DIGITS
+    return source_type in SAFE_TYPES.get(contract_type, ())
 
 
-def _select(conn: psycopg.Connection, entity: Entity, lower: datetime | None,
-            until: datetime) -> tuple[str, frozenset[str]]:
-    types = dict(conn.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = current_schema() and table_name = %s", (entity.name,)).fetchall())
-    present = set(types)
-    trusted = frozenset(c.name for c in entity.columns
-                        if types.get(c.name) in SAFE_TYPES.get(c.type, ()))
-    if not present:
-        raise CrmwhError(
-            f"the sales database has no table {entity.name!r}",
-            "point CRM_SALES_DSN at the sales system or run `crmwh generate`",
-        )
-    missing = [c.name for c in entity.columns if c.required and c.name not in present]
-    if missing:
-        raise CrmwhError(
-            f"the sales table {entity.name} lacks required column(s) {', '.join(missing)}",
-            "the source's schema changed: update include/crmwh/contracts.py or fix the source",
-        )
-    picked = [f't."{c}"' if c in present else f'null::text as "{c}"' for c in entity.column_names]
-    where = "t.updated_at < %(until)s" + (" and t.updated_at >= %(lower)s" if lower else "")
-    sql = (f"select {', '.join(picked)}, "
-           f"nullif(to_jsonb(t) - %(known)s::text[], '{{}}'::jsonb) as _extra, "
-           f"%(ref)s as _source_ref from {entity.name} t where {where}")
-    with psycopg.ClientCursor(conn) as cur:
-        return cur.mogrify(sql, {"until": until, "lower": lower, "known": entity.column_names,
-                                 "ref": f"sales:{entity.name}"}), trusted
+class _Source:
+    """One sales table: its columns as the contract sees them, and the queries on it."""
+
+    def __init__(self, conn: psycopg.Connection, entity: Entity, lower: datetime | None,
+                 until: datetime) -> None:
+        rows = conn.execute(
+            "select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+            "exists (select 1 from pg_index i where i.indrelid = a.attrelid and i.indisprimary) "
+            "from pg_attribute a where a.attrelid = to_regclass(%s) "
+            "and a.attnum > 0 and not a.attisdropped", (quote_ident(entity.name),)).fetchall()
+        if not rows:
+            raise CrmwhError(
+                f"the sales database has no table {entity.name!r}",
+                "point CRM_SALES_DSN at the sales system or run `crmwh generate`",
+            )
+        types = {name: type_ for name, type_, _, _ in rows}
+        missing = [c.name for c in entity.columns if c.required and c.name not in types]
+        if missing:
+            raise CrmwhError(
+                f"the sales table {entity.name} lacks required column(s) {', '.join(missing)}",
+                "the source's schema changed: update include/crmwh/contracts.py or fix the source",
+            )
+        self.entity = entity
+        self.types = types
+        self.fits = all(_fits(c.type, types[c.name]) for c in entity.columns if c.name in types)
+        self.distinct = rows[0][3]
+        # typed values a NOT NULL column cannot miss (text can: empty text is NULL)
+        not_null = {name for name, _, flag, _ in rows if flag}
+        self.non_null = frozenset(c.name for c in entity.columns
+                                  if c.type != "text" and c.name in not_null)
+        where = "t.updated_at < %(until)s" + (" and t.updated_at >= %(lower)s" if lower else "")
+        with psycopg.ClientCursor(conn) as cur:
+            self.where = cur.mogrify(where, {"until": until, "lower": lower})
+            self.ref = cur.mogrify("%s::text", (f"sales:{entity.name}",))
+
+    def _extra(self) -> str:
+        """The source columns the contract does not know, as jsonb (NULL when none)."""
+        unknown = [c for c in self.types if c not in self.entity.column_names]
+        if not unknown:
+            return "null::jsonb"
+        pairs = ", ".join(f"{quote_literal(c)}, t.{quote_ident(c)}" for c in sorted(unknown))
+        return f"jsonb_build_object({pairs})"
+
+    def _value(self, name: str, type_: str) -> str:
+        col = f"t.{quote_ident(name)}"
+        if name not in self.types:
+            return f"null::{PG_TYPES[type_]}"
+        if type_ == "text":
+            return f"nullif({col}::text, '')"
+        return f"{col}::{PG_TYPES[type_]}"
+
+    def text_query(self) -> str:
+        picked = ", ".join(f"t.{quote_ident(c)}" if c in self.types else "null::text"
+                           for c in self.entity.column_names)
+        return (f"select {picked}, {self._extra()}, {self.ref} "
+                f"from {quote_ident(self.entity.name)} t where {self.where}")
+
+    def typed_query(self, constants: dict[str, str]) -> str:
+        """Contract-typed columns, ``_extra``, ``_source_ref``, ``_row_hash`` and the
+        given constant columns (name: SQL literal), in one flat select: recomputing
+        the few casts inside the hash is cheaper than a nested scan."""
+        values = [self._value(c.name, c.type) for c in self.entity.columns]
+        extra = self._extra()
+        picked = [f"{v} as {quote_ident(c)}"
+                  for v, c in zip(values, self.entity.column_names, strict=True)]
+        picked += [f"{extra} as _extra", f"{self.ref} as _source_ref",
+                   f"{row_hash_sql(values, extra)} as _row_hash"]
+        picked += [f"{value} as {quote_ident(name)}" for name, value in constants.items()]
+        return (f"select {', '.join(picked)} from {quote_ident(self.entity.name)} t "
+                f"where {self.where}")
+
+    def newest(self, conn: psycopg.Connection) -> datetime | None:
+        return conn.execute(f"select max(t.updated_at) from {quote_ident(self.entity.name)} t "
+                            f"where {self.where}").fetchone()[0]
 
 
 def extract(dsn: str, entity: Entity, watermark: str | None, until: datetime,
@@ -75,22 +142,33 @@ def extract(dsn: str, entity: Entity, watermark: str | None, until: datetime,
     """Rows of ``entity`` with ``updated_at`` in [watermark - lookback, until)."""
     lower = datetime.fromisoformat(watermark) - lookback if watermark else None
     with _connect(dsn) as conn:
-        query, trusted = _select(conn, entity, lower, until)
+        source = _Source(conn, entity, lower, until)
         # the watermark is read before the rows: a row committed meanwhile is re-read next
         # time (and recognised as unchanged), never skipped
-        newest = conn.execute(f"select max(updated_at) from ({query}) q").fetchone()[0]
+        newest = source.newest(conn)
     after = watermark
     if newest is not None and (after is None or newest > datetime.fromisoformat(after)):
         after = newest.isoformat()
 
-    def copy_into(cur: psycopg.Cursor, table: str, columns: list[str]) -> int:
-        names = ", ".join(f'"{c}"' for c in columns)
-        with _connect(dsn) as src, src.cursor() as scur:
-            with scur.copy(f"copy ({query}) to stdout") as out, \
-                    cur.copy(f"copy {table} ({names}) from stdin") as into:
-                for block in out:
-                    into.write(block)
-        return cur.rowcount
+    def copy_text(cur: psycopg.Cursor, table: str, columns: list[str]) -> int:
+        with _connect(dsn) as src:
+            return pipe(src, f"copy ({source.text_query()}) to stdout", cur,
+                        f"copy {table} ({', '.join(map(quote_ident, columns))}) from stdin")
 
-    return Extraction(frame=empty_frame(), watermark_after=after, copy_into=copy_into,
-                      source_ref=f"sales:{entity.name}", trusted_columns=trusted)
+    def copy_typed(cur: psycopg.Cursor, table: str, columns: list[str],
+                   constants: Mapping[str, object]) -> int:
+        types = dict(META_COLUMNS)
+        with _connect(dsn) as src, psycopg.ClientCursor(src) as ccur:
+            literals = {name: ccur.mogrify(f"%s::{types[name]}", (value,))
+                        for name, value in constants.items()}
+            query = (f"select {', '.join(map(quote_ident, columns))} "
+                     f"from ({source.typed_query(literals)}) h")
+            return pipe(src, f"copy ({query}) to stdout (format binary)", cur,
+                        f"copy {table} ({', '.join(map(quote_ident, columns))}) "
+                        "from stdin (format binary)")
+
+    return Extraction(text=None if source.fits else copy_text,
+                      typed=copy_typed if source.fits else None,
+                      distinct_rows=source.distinct, non_null=source.non_null,
+                      watermark_after=after,
+                      source_ref=f"sales:{entity.name}")

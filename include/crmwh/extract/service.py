@@ -12,18 +12,16 @@ import urllib.request
 from datetime import datetime
 from urllib.parse import urlencode
 
-import pandas as pd
-
 from crmwh.contracts import Entity
 from crmwh.errors import CrmwhError
-from crmwh.extract.base import Extraction, empty_frame
+from crmwh.extract.base import Extraction, JsonPart, Reject, plain
 
 PAGE_SIZE = 1000
 RETRYABLE = {429, 500, 502, 503, 504}
 
 
-def get_json(url: str, token: str, max_attempts: int = 8, base_delay: float = 0.2) -> dict:
-    """GET a JSON document, retrying rate limits and server errors."""
+def get_body(url: str, token: str, max_attempts: int = 8, base_delay: float = 0.2) -> bytes:
+    """GET a document, retrying rate limits and server errors."""
     sleep = time.sleep
     delay = base_delay
     for attempt in range(1, max_attempts + 1):
@@ -31,7 +29,7 @@ def get_json(url: str, token: str, max_attempts: int = 8, base_delay: float = 0.
                                                        "Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read())
+                return response.read()
         except urllib.error.HTTPError as exc:
             if exc.code not in RETRYABLE or attempt == max_attempts:
                 raise CrmwhError(f"service API answered {exc.code} for {url.split('?')[0]}",
@@ -54,27 +52,26 @@ def get_json(url: str, token: str, max_attempts: int = 8, base_delay: float = 0.
 
 def extract(base_url: str, token: str, entity: Entity, watermark: str | None,
             until: datetime, page_size: int = PAGE_SIZE) -> Extraction:
+    """Every page changed in [watermark, until); each page goes to the warehouse as
+    delivered, and the loader moves the watermark to the newest ``updated_at``."""
     params = {"updated_before": until.strftime("%Y-%m-%dT%H:%M:%SZ"), "limit": page_size}
     if watermark:
         params["updated_since"] = watermark
-    records, page = [], 0
-    cursor = None
+    out = Extraction(watermark_after=watermark, watermark_column="updated_at")
+    page, cursor = 0, None
     while True:
         query = dict(params, **({"cursor": cursor} if cursor else {}))
-        body = get_json(f"{base_url}/api/v1/{entity.name}?{urlencode(query)}", token)
+        raw = get_body(f"{base_url}/api/v1/{entity.name}?{urlencode(query)}", token)
+        body = json.loads(raw)
         page += 1
-        for row in body["data"]:
-            row = {k: (None if v is None else str(v)) for k, v in row.items()}
-            row["_source_ref"] = f"api:{entity.name}:page{page}"
-            records.append(row)
+        ref, data = f"api:{entity.name}:page{page}", body["data"]
+        odd = [r for r in data if not isinstance(r, dict)]
+        out.rejects.extend(Reject(ref, "malformed JSON record: not an object", {"record": r})
+                           for r in odd)
+        if odd or not plain(raw):  # as delivered, unless it needs cleaning
+            raw = json.dumps({"data": [r for r in data if isinstance(r, dict)]}).encode()
+        if len(data) > len(odd):
+            out.json.append(JsonPart(ref, raw, page=True))
         cursor = body.get("next_cursor")
         if not cursor:
-            break
-    frame = pd.DataFrame(records, dtype=object) if records else empty_frame()
-    after = watermark
-    if records:
-        newest = pd.to_datetime(frame["updated_at"], utc=True, format="ISO8601").max()
-        after = newest.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if watermark and after < watermark:
-            after = watermark
-    return Extraction(frame=frame, watermark_after=after)
+            return out
