@@ -205,6 +205,10 @@ def ensure_warehouse(settings: Settings) -> str:
         start_embedded(settings)
     with connect(settings.warehouse_dsn, autocommit=True) as conn:
         ensure_schemas(conn)
+        if settings.warehouse_embedded:  # issue 8: a managed Postgres's admin runs `crmwh roles`
+            from crmwh import roles
+
+            roles.ensure_roles(conn)
     return settings.warehouse_dsn
 
 

@@ -1,0 +1,52 @@
+"""``crmwh docs``: the dbt documentation site as one static HTML file (issue 8).
+
+Runs ``dbt docs generate --static`` against the warehouse (the catalog reads column types from
+the live database, so run it after a build) into a private target path, so it never disturbs
+the manifest Airflow renders the DAG from, then copies ``static_index.html`` (manifest and
+catalog inlined: opens from disk, no server) and the JSON artifacts to ``$CRM_HOME/docs``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from crmwh import airflow_env, database
+from crmwh.errors import CrmwhError
+from crmwh.settings import Settings
+
+ARTIFACTS = ("manifest.json", "catalog.json", "index.html")
+
+
+def dbt_executable() -> Path:
+    return Path(sys.executable).with_name("dbt")
+
+
+def generate(cfg: Settings, as_of: date | None = None, out_dir: Path | None = None) -> Path:
+    """Generate the docs; return the path of the static single-file site."""
+    dsn = database.ensure_warehouse(cfg)
+    out = out_dir or cfg.home / "docs"
+    target = cfg.home / "dbt_docs_target"
+    cmd = [str(dbt_executable()), "docs", "generate", "--static",
+           "--project-dir", str(cfg.dbt_project_dir), "--profiles-dir", str(cfg.dbt_project_dir),
+           "--target-path", str(target)]
+    if as_of is not None:
+        cmd += ["--vars", f"{{as_of_date: '{as_of.isoformat()}'}}"]
+    done = subprocess.run(cmd, env={**os.environ, **airflow_env.dbt_env(dsn)},
+                          capture_output=True, text=True)
+    static = target / "static_index.html"
+    if done.returncode != 0 or not static.exists():
+        tail = "\n".join(done.stdout.strip().splitlines()[-5:])
+        raise CrmwhError(f"dbt docs generate failed: {tail}",
+                         "build the warehouse first (`crmwh demo` or `crmwh run`)")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ARTIFACTS:
+        if (target / name).exists():
+            shutil.copy2(target / name, out / name)
+    site = out / "crm_warehouse_docs.html"
+    shutil.copy2(static, site)
+    return site
