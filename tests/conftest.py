@@ -107,3 +107,7 @@ def drop_database(cfg: settings.Settings, name: str) -> None:
 def conn(cfg):
     with database.connect(cfg.warehouse_dsn, autocommit=True) as c:
         yield c
+
+
+# issue 8 (serving): the built warehouse the role, question and report tests read
+from tests.serving_env import served  # noqa: E402, F401

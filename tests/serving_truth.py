@@ -1,0 +1,93 @@
+"""Known answers to the managers' questions (DOMAIN §7), computed with pandas from the
+generator's output: the source systems' rows as generated, never the warehouse's tables or SQL.
+
+The rules mirror what the questions mean (docs/serving.md): the warehouse sees a source row
+when it was last updated by the end of the as-of date; counted orders are not cancelled and
+not deleted; live customers are not deleted and were created by the as-of date.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+LAPSED_DAYS = 30  # dbt var one_time_buyer_lapsed_days
+
+
+class Truth:
+    def __init__(self, generated, as_of: date) -> None:
+        self.as_of = as_of
+        end = pd.Timestamp(as_of + timedelta(days=1))
+        sales = generated.sales
+
+        def seen(df: pd.DataFrame) -> pd.DataFrame:
+            return df[_naive(df["updated_at"]) < end]
+
+        customers = seen(sales["customers"])
+        customers = customers[customers["deleted_at"].isna()
+                              & (_naive(customers["created_at"]) < end)]
+        self.customers = customers.set_index("customer_id")
+        orders = seen(sales["orders"]).copy()
+        orders["order_date"] = _naive(orders["ordered_at"]).dt.normalize()
+        orders = orders[orders["order_date"] < end]
+        orders = orders[orders["customer_id"].isin(self.customers.index)]
+        self.orders_placed = orders
+        self.orders = orders[(orders["status"] != "cancelled") & orders["deleted_at"].isna()]
+        lines = seen(sales["order_lines"]).merge(
+            self.orders[["order_id", "customer_id", "order_date", "channel"]], on="order_id")
+        products = sales["products"].set_index("product_id")
+        lines["department"] = products.loc[lines["product_id"], "category"].to_numpy()
+        unit_cost = products.loc[lines["product_id"], "unit_cost"].astype(float).to_numpy()
+        gross = lines["quantity"] * lines["unit_price"].astype(float)
+        net = gross - (gross * lines["discount_pct"].astype(float)).round(4)
+        lines["net_revenue"] = net
+        lines["gross_margin"] = net - lines["quantity"] * unit_cost
+        self.lines = lines
+        opps = seen(sales["opportunities"])
+        self.opportunities = opps[_naive(opps["created_at"]) < end]
+
+    # --- per question --------------------------------------------------------------------
+    def orders_per_customer(self) -> pd.Series:
+        return self.orders.groupby("customer_id").size().reindex(self.customers.index,
+                                                                 fill_value=0)
+
+    def buying_customers(self) -> int:
+        return int((self.orders_per_customer() >= 1).sum())
+
+    def repeat_buyers(self) -> int:
+        return int((self.orders_per_customer() >= 2).sum())
+
+    def bought_once_and_stopped(self) -> int:
+        counts = self.orders_per_customer()
+        once = counts[counts == 1].index
+        last = self.orders[self.orders["customer_id"].isin(once)].groupby("customer_id")[
+            "order_date"].max()
+        days = (pd.Timestamp(self.as_of) - last).dt.days
+        return int((days > LAPSED_DAYS).sum())
+
+    def never_contacted_by_channel(self) -> dict[str, int]:
+        touched = set(self.orders_placed["customer_id"]) | set(self.opportunities["customer_id"])
+        never = self.customers[~self.customers.index.isin(touched)]
+        return never.groupby("acquisition_channel").size().to_dict()
+
+    def margin_by_customer(self) -> pd.Series:
+        return self.lines.groupby("customer_id")["gross_margin"].sum()
+
+    def by_channel(self) -> pd.DataFrame:
+        return self.lines.groupby("channel").agg(
+            net_revenue=("net_revenue", "sum"), gross_margin=("gross_margin", "sum"),
+            buying_customers=("customer_id", "nunique"))
+
+    def sales_report(self, grain: str) -> pd.DataFrame:
+        period = {"day": "D", "month": "M", "year": "Y"}[grain]
+        lines = self.lines.assign(
+            period_start=self.lines["order_date"].dt.to_period(period).dt.start_time.dt.date)
+        return lines.groupby(["period_start", "customer_id", "department"]).agg(
+            net_revenue=("net_revenue", "sum"), gross_margin=("gross_margin", "sum"),
+            quantity=("quantity", "sum"), lines_count=("order_line_id", "size"))
+
+
+def _naive(s: pd.Series) -> pd.Series:
+    s = pd.to_datetime(s)
+    return s.dt.tz_convert("UTC").dt.tz_localize(None) if s.dt.tz is not None else s
