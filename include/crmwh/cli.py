@@ -214,7 +214,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     cfg = settings.load()
     with database.connect(cfg.warehouse_dsn) as conn:
-        path = html_report.write(conn, cfg, args.date, args.out)
+        path, sections = html_report.write(conn, cfg, args.date, args.out)
+    for line in html_report.missing_sections(sections):
+        say(f"section not available: {line}")
     say(f"nightly report written: {path}")
     return 0
 

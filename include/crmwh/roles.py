@@ -151,6 +151,23 @@ def ensure_roles(conn: psycopg.Connection, *, table_creators: tuple[str, ...] = 
     return done
 
 
+def grant_marts(conn: psycopg.Connection, schema: str) -> None:
+    """Make ``schema`` readable as the marts: usage and select on all its tables and views for
+    ``bi_reader`` and ``analyst``. Idempotent, no commit of its own: write-audit-publish calls
+    it on the staging schema inside the swap transaction, before the renames, so the schema
+    that becomes ``marts`` is readable the moment it is published. Does nothing when the roles
+    do not exist (a managed warehouse whose admin has not run ``crmwh roles``)."""
+    present = conn.execute("select count(*) from pg_roles where rolname = any(%s)",
+                           ([BI_READER, ANALYST],)).fetchone()[0]
+    if present < 2:
+        return
+    for role in (BI_READER, ANALYST):
+        conn.execute(sql.SQL("grant usage on schema {} to {}").format(
+            sql.Identifier(schema), sql.Identifier(role)))
+        conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(
+            sql.Identifier(schema), sql.Identifier(role)))
+
+
 def mask_pii(conn: psycopg.Connection) -> None:
     """Column privileges for ``analyst`` on the tables holding PII: everything but the PII.
 

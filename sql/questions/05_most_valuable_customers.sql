@@ -1,22 +1,29 @@
 -- Question (DOMAIN §7): Who are the most valuable customers, and why?
--- Answer: the top 20 by value rank (DOMAIN §2), with what makes them valuable: revenue and
--- gross margin, how often they buy, their tier and share of all value.
--- Marts: marts.mart_customer_value (value, rank, tier) joined to marts.mart_customer_directory
--- (orders, channel) on customer_key.
--- Columns: value_rank, customer_key, customer_name, value_tier, revenue, gross_margin,
--- value_share, orders_count, last_order_date, acquisition_channel.
+-- Answer: the top 20 by value rank (DOMAIN §2: net profit of the trailing 12 months = gross
+-- margin - credit notes - cost to serve), with the why: what they buy and earn us, what they
+-- cost, how they buy (RFM segment, orders), what they may still bring (predicted CLV,
+-- current x potential quadrant) and their tier and share of all value.
+-- Mart: marts.mart_customer_value (one row per customer, latest as-of date).
+-- Columns: value_rank, customer_key, customer_name, value_tier, value_share, net_profit_12m,
+-- revenue_12m, gross_margin_12m, credit_notes_12m, cost_to_serve_12m, orders_12m,
+-- rfm_segment, value_quadrant_en, lifecycle_stage, clv_predicted, acquisition_channel.
 select
-    v.value_rank,
-    v.customer_key,
-    v.customer_name,
-    v.value_tier,
-    v.revenue,
-    v.gross_margin,
-    v.value_share,
-    d.orders_count,
-    d.last_order_date,
-    d.acquisition_channel
-from marts.mart_customer_value as v
-join marts.mart_customer_directory as d on d.customer_key = v.customer_key
-order by v.value_rank
+    value_rank,
+    customer_key,
+    customer_name,
+    value_tier,
+    value_share,
+    gross_margin_12m - credit_notes_12m - cost_to_serve_12m as net_profit_12m,
+    revenue_12m,
+    gross_margin_12m,
+    credit_notes_12m,
+    cost_to_serve_12m,
+    orders_12m,
+    rfm_segment,
+    value_quadrant_en,
+    lifecycle_stage,
+    clv_predicted,
+    acquisition_channel
+from marts.mart_customer_value
+order by value_rank
 limit 20;
