@@ -80,6 +80,9 @@ Nightly load of the CRM warehouse for the run's logical date (`ds`).
    the fit as skipped and the marts get NULL predictions.
 5. **dbt_marts** — the `marts`, joining the predictions.
 6. **run_summary** — what the run did, in `audit.run_summary`.
+7. **nightly_report** — the static HTML report with inline charts (churn and retention,
+   value tiers, cohort retention, churn reasons, data quality) in
+   `$CRM_HOME/reports/crm_nightly_<ds>.html` and `latest.html` (`crmwh report`).
 
 Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another Postgres.
 """
@@ -120,6 +123,12 @@ def crm_nightly():
     def fit_models(ds: str | None = None, run_id: str | None = None) -> dict:
         return pipeline.fit_models(pendulum.parse(ds).date(), run_id)
 
+    @task(retries=1)
+    def nightly_report(ds: str | None = None, run_id: str | None = None) -> dict:
+        from crmwh import html_report  # issue 8: the static HTML report, the run's last step
+
+        return html_report.nightly(pendulum.parse(ds).date(), run_id)
+
     dbt_core = DbtTaskGroup(
         group_id="dbt_core",
         project_config=project_config,
@@ -142,7 +151,7 @@ def crm_nightly():
         batches = extract.override(task_id=f"extract_{source}")(source)
         gate.override(task_id=f"gate_{source}")(batches) >> dbt_core
         landed.append(batches)
-    dbt_core >> fit_models() >> dbt_marts >> run_summary(landed)
+    dbt_core >> fit_models() >> dbt_marts >> run_summary(landed) >> nightly_report()
 
 
 crm_nightly()

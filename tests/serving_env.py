@@ -67,7 +67,12 @@ def served(cfg, generated, service_up):
     with database.connect(dsn, autocommit=True) as conn:
         roles.ensure_roles(conn)
     warehouse = Served(dsn, AS_OF)
-    warehouse.dbt("build")
+    # the nightly's order: core, the model fits (CLV, churn scores), then the marts
+    warehouse.dbt("build", "--exclude", "path:models/marts")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CRM_WAREHOUSE_DSN", dsn)
+        pipeline.fit_models(AS_OF, f"serve-{AS_OF}")
+    warehouse.dbt("build", "--select", "path:models/marts")
     with database.connect(dsn, autocommit=True) as conn:
         roles.ensure_roles(conn)  # what the nightly's last step does after the marts are published
     yield warehouse

@@ -26,9 +26,11 @@ def dbt_executable() -> Path:
     return Path(sys.executable).with_name("dbt")
 
 
-def generate(cfg: Settings, as_of: date | None = None, out_dir: Path | None = None) -> Path:
-    """Generate the docs; return the path of the static single-file site."""
-    dsn = database.ensure_warehouse(cfg)
+def generate(cfg: Settings, as_of: date | None = None, out_dir: Path | None = None,
+             dsn: str | None = None) -> Path:
+    """Generate the docs (catalog read from ``dsn``, default the configured warehouse); return
+    the path of the static single-file site."""
+    dsn = dsn or database.ensure_warehouse(cfg)
     out = out_dir or cfg.home / "docs"
     target = cfg.home / "dbt_docs_target"
     cmd = [str(dbt_executable()), "docs", "generate", "--static",
