@@ -42,13 +42,25 @@ project_config = ProjectConfig(
     project_name="crm_warehouse",
     install_dbt_deps=False,  # no hub packages: generic tests and macros live in the project
 )
-render_config = RenderConfig(
-    load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
-    test_behavior=TestBehavior.BUILD,
-    # tests spanning two models (relationships) run once both exist, in their own task
-    should_detach_multiple_parents_tests=True,
-    emit_datasets=False,
-)
+
+
+def render_config(select: tuple[str, ...], exclude: tuple[str, ...] = ()) -> RenderConfig:
+    return RenderConfig(
+        load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
+        select=list(select),
+        exclude=list(exclude),
+        test_behavior=TestBehavior.BUILD,
+        # tests spanning two models (relationships) run once both exist, in their own task
+        should_detach_multiple_parents_tests=True,
+        emit_datasets=False,
+    )
+
+
+# dbt failures are data or logic problems, not transient: fail fast, rerun the date
+DBT_ARGS = {"vars": {"as_of_date": "{{ ds }}"}, "retries": 0}
+CORE_SELECT = ("path:models/staging", "path:models/intermediate", "path:models/core",
+               "path:snapshots")
+MARTS_SELECT = ("path:models/marts",)  # also core-to-mart relationship tests, kept out of core
 
 DOC = """
 ### crm_nightly
@@ -62,9 +74,13 @@ Nightly load of the CRM warehouse for the run's logical date (`ds`).
 2. **gate_<source>** — a Great Expectations suite (`expectations/`) validates each
    landed batch; a blocking failure fails the run here, before dbt touches `core`
    or `marts`.
-3. **dbt** — staging views, the `core` star and the `marts`, built and tested with
-   `as_of_date = ds` (astronomer-cosmos, one task per model).
-4. **run_summary** — what the run did, in `audit.run_summary`.
+3. **dbt_core** — staging views, intermediate tables, snapshots and the `core` star,
+   built and tested with `as_of_date = ds` (astronomer-cosmos, one task per model).
+4. **fit_models** — predictive models fitted on the core star as of `ds` (CLV: BG/NBD +
+   Gamma-Gamma -> `ml.clv_predictions`, `audit.model_runs`); too little history records
+   the fit as skipped and the marts get NULL predictions.
+5. **dbt_marts** — the `marts`, joining the predictions.
+6. **run_summary** — what the run did, in `audit.run_summary`.
 
 Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another Postgres.
 """
@@ -101,22 +117,33 @@ def crm_nightly():
         flat = [b for group in batches for b in group]
         return pipeline.write_run_summary(run_id, pendulum.parse(ds).date(), flat)
 
-    dbt = DbtTaskGroup(
-        group_id="dbt",
+    @task(retries=0)
+    def fit_models(ds: str | None = None, run_id: str | None = None) -> dict:
+        return pipeline.fit_models(pendulum.parse(ds).date(), run_id)
+
+    dbt_core = DbtTaskGroup(
+        group_id="dbt_core",
         project_config=project_config,
         profile_config=profile_config,
         execution_config=ExecutionConfig(),
-        render_config=render_config,
-        # dbt failures are data or logic problems, not transient: fail fast, rerun the date
-        operator_args={"vars": {"as_of_date": "{{ ds }}"}, "retries": 0},
+        render_config=render_config(CORE_SELECT, exclude=MARTS_SELECT),
+        operator_args=DBT_ARGS,
+    )
+    dbt_marts = DbtTaskGroup(
+        group_id="dbt_marts",
+        project_config=project_config,
+        profile_config=profile_config,
+        execution_config=ExecutionConfig(),
+        render_config=render_config(MARTS_SELECT),
+        operator_args=DBT_ARGS,
     )
 
     landed = []
     for source in pipeline.SOURCES:
         batches = extract.override(task_id=f"extract_{source}")(source)
-        gate.override(task_id=f"gate_{source}")(batches) >> dbt
+        gate.override(task_id=f"gate_{source}")(batches) >> dbt_core
         landed.append(batches)
-    dbt >> run_summary(landed)
+    dbt_core >> fit_models() >> dbt_marts >> run_summary(landed)
 
 
 crm_nightly()

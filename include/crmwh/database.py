@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from crmwh import contracts
+from crmwh.clv import ddl as clv_ddl
 from crmwh.errors import CrmwhError
 from crmwh.settings import (
     EMBEDDED_DB,
@@ -280,3 +281,5 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
                          f"on {entity.qualified} (_row_hash)")
         for ddl in AUDIT_DDL:
             conn.execute(ddl)
+    # ml.clv_predictions and audit.model_runs are dbt sources of the marts (issue 5)
+    clv_ddl.ensure_tables(conn)

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 SOURCES = ("sales", "billing", "service")
 MART_TABLES = ("marts.mart_customer_value",)
 
+# Issue 5: predictive CLV settings of the nightly fit; keep equal to the dbt vars
+# clv_horizon_years / clv_discount_rate (DOMAIN §2 project defaults: 3 years, 10 % a year).
+CLV_HORIZON_YEARS = 3.0
+CLV_ANNUAL_DISCOUNT = 0.10
+
 
 def _until(logical_date: date) -> datetime:
     """Everything that happened up to the end of the logical date (UTC)."""
@@ -106,6 +111,32 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
                 }
             )
     return outcomes
+
+
+def fit_models(as_of_date: date, run_id: str) -> dict:
+    """Fit the nightly models on the core star as of ``as_of_date`` (between dbt's core and
+    marts groups). CLV (issue 5): BG/NBD + Gamma-Gamma -> ``ml.clv_predictions`` and
+    ``audit.model_runs``. When the order history cannot support a fit (too few repeat
+    buyers) the run is recorded as skipped and the marts build with NULL predictions; any
+    other error fails the task."""
+    from crmwh.clv import nightly
+
+    cfg = settings.load()
+    results: dict = {"as_of_date": as_of_date.isoformat(), "run_id": run_id}
+    with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+        try:
+            clv = nightly.run(conn, as_of_date, run_id, horizon_years=CLV_HORIZON_YEARS,
+                              annual_discount=CLV_ANNUAL_DISCOUNT)
+        except nightly.InsufficientData as exc:
+            log.warning("CLV fit skipped as of %s: %s", as_of_date, exc)
+            ids = nightly.record_skipped(conn, as_of_date, run_id, str(exc))
+            clv = {"status": "skipped", "reason": str(exc), "model_run_ids": ids}
+        else:
+            clv = {"status": "fitted", **clv}
+            log.info("CLV fitted as of %s: %d customers in %.1f s", as_of_date,
+                     clv["n_customers"], clv["total_seconds"])
+    results["clv"] = clv
+    return results
 
 
 def mart_counts(conn) -> dict[str, int]:

@@ -25,68 +25,17 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from crmwh.clv import bgnbd, gamma_gamma, pgbinary
+from crmwh.clv.ddl import MODEL_RUNS, PREDICTIONS, ensure_tables
 from crmwh.clv.optim import FitResult
 from crmwh.clv.score import PREDICTION_COLUMNS, score
 from crmwh.clv.summary import DaySummary, day_number, summarise_days
 from crmwh.errors import CrmwhError
 
+__all__ = ["InsufficientData", "ensure_tables", "record_skipped", "run", "run_dsn"]
+
 log = logging.getLogger(__name__)
 
 MIN_REPEAT_BUYERS = 20
-PREDICTIONS = "ml.clv_predictions"
-MODEL_RUNS = "audit.model_runs"
-DDL_LOCK = 727_101  # advisory lock key for the DDL below
-
-DDL = (
-    "create schema if not exists ml",
-    "create schema if not exists audit",
-    """create table if not exists ml.clv_predictions (
-        as_of_date date not null,
-        customer_key text not null,
-        model_run_id text not null,
-        frequency integer not null,
-        recency_days numeric not null,
-        tenure_days numeric not null,
-        avg_margin numeric,
-        p_alive double precision,
-        expected_purchases_90d double precision,
-        expected_purchases_365d double precision,
-        expected_avg_margin double precision,
-        expected_margin_365d double precision,
-        clv_predicted double precision,
-        primary key (as_of_date, customer_key)
-    )""",
-    """comment on table ml.clv_predictions is
-        'Predictive CLV per customer and as-of date: BG/NBD + Gamma-Gamma, time unit days '
-        '(crmwh.clv, benchmarks/clv.md)'""",
-    """comment on column ml.clv_predictions.frequency is
-        'repeat purchase days (distinct purchase days - 1) up to as_of_date'""",
-    """comment on column ml.clv_predictions.recency_days is
-        'BG/NBD t_x: days from the first to the last purchase day (not days since last)'""",
-    """comment on column ml.clv_predictions.tenure_days is
-        'BG/NBD T: days from the first purchase day to as_of_date'""",
-    """comment on column ml.clv_predictions.avg_margin is
-        'mean gross margin of the repeat purchase days (null without repeats)'""",
-    """comment on column ml.clv_predictions.clv_predicted is
-        'expected margin over the horizon, discounted monthly at the annual rate'""",
-    """create table if not exists audit.model_runs (
-        model_run_id text primary key,
-        run_id text,
-        model text not null,
-        as_of_date date not null,
-        n_customers integer,
-        params jsonb,
-        log_likelihood double precision,
-        converged boolean,
-        iterations integer,
-        fit_seconds double precision,
-        score_seconds double precision,
-        metrics jsonb,
-        created_at timestamptz not null default now()
-    )""",
-    "create index if not exists model_runs_as_of_idx on audit.model_runs (as_of_date, model)",
-)
-
 ORDERS_SQL = """
     copy (
         select customer_key,
@@ -139,15 +88,8 @@ UPSERT_MODEL_RUN = f"""
         log_likelihood = excluded.log_likelihood, converged = excluded.converged,
         iterations = excluded.iterations, fit_seconds = excluded.fit_seconds,
         score_seconds = excluded.score_seconds, metrics = excluded.metrics,
-        created_at = now()"""
+        status = excluded.status, created_at = now()"""
 
-
-def ensure_tables(conn: psycopg.Connection) -> None:
-    """Create schema ``ml``, ``ml.clv_predictions`` and ``audit.model_runs`` if missing."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s)", (DDL_LOCK,))
-        for statement in DDL:
-            conn.execute(statement)
 
 
 def read_orders(conn: psycopg.Connection, as_of_date: date) -> pd.DataFrame:
@@ -204,7 +146,7 @@ def run(
     t_x, T, m = customers.recency, customers.T, customers.avg_margin
     n_usable = int(gamma_gamma.usable(x, m).sum())
     if n_usable < MIN_REPEAT_BUYERS:
-        raise CrmwhError(
+        raise InsufficientData(
             f"too few repeat buyers to fit the CLV models as of {as_of_date}: {n_usable} "
             f"customers of {len(keys)} have a repeat purchase with a positive margin, "
             f"at least {MIN_REPEAT_BUYERS} are needed",
@@ -279,6 +221,30 @@ def run_dsn(dsn: str, as_of_date: date, run_id: str, **kwargs: Any) -> dict[str,
         return run(conn, as_of_date, run_id, **kwargs)
 
 
+class InsufficientData(CrmwhError):  # noqa: N818 - reads as "the data is insufficient"
+    """The order history cannot support a fit (too few repeat buyers); not a failure."""
+
+
+def record_skipped(conn: psycopg.Connection, as_of_date: date, run_id: str,
+                   reason: str) -> list[str]:
+    """Record both models as skipped for ``as_of_date`` and drop that date's predictions,
+    so the marts build with NULL predictions instead of stale ones. Returns the run ids."""
+    ensure_tables(conn)
+    ids = []
+    with conn.transaction():
+        conn.execute(f"delete from {PREDICTIONS} where as_of_date = %s", (as_of_date,))
+        for model in ("bgnbd", "gamma_gamma"):
+            row_id = model_run_id(as_of_date, run_id, model)
+            conn.execute(UPSERT_MODEL_RUN, {
+                "model_run_id": row_id, "run_id": run_id, "model": model,
+                "as_of_date": as_of_date, "n_customers": None, "params": None,
+                "log_likelihood": None, "converged": None, "iterations": None,
+                "fit_seconds": None, "score_seconds": None,
+                "metrics": Jsonb({"skipped_reason": reason}), "status": "skipped"})
+            ids.append(row_id)
+    return ids
+
+
 def model_run_id(as_of_date: date, run_id: str, model: str) -> str:
     return f"{as_of_date.isoformat()}/{run_id}/{model}"
 
@@ -318,6 +284,7 @@ def _model_run_row(
         "fit_seconds": fitted.fit_seconds,
         "score_seconds": score_seconds,
         "metrics": Jsonb(_clean({**fitted.metrics(), **extra})),
+        "status": "fitted",
     }
 
 

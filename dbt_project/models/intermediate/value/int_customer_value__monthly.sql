@@ -71,7 +71,10 @@ customers as (
     where
         is_current
         and not is_deleted
-        and {{ to_business_date('created_at') }} <= {{ as_of_date() }}
+        and (
+            {{ to_business_date('created_at') }} <= {{ as_of_date() }}
+            or customer_key in (select orders.customer_key from orders)
+        )
 
 ),
 
@@ -85,7 +88,10 @@ months as (
         ) as period_end
 
     from generate_series(
-        (select date_trunc('month', min(order_date)) from orders),
+        coalesce(
+            (select date_trunc('month', min(order_date)) from orders),
+            date_trunc('month', {{ as_of_date() }})
+        ),
         date_trunc('month', {{ as_of_date() }}),
         interval '1 month'
     ) as month_start
