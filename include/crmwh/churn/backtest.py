@@ -124,7 +124,7 @@ def run(conn: psycopg.Connection, ground_truth_dir: Path, dates: list[date] | No
             "n_customers": sum(r["evaluated"] for r in per_date),
             "params": Jsonb(_clean({"horizon_days": horizon, "dates": result["dates"]})),
             "log_likelihood": None, "converged": None, "iterations": None,
-            "fit_seconds": result["seconds"], "score_seconds": None,
+            "fit_seconds": result["seconds"], "score_seconds": None, "status": "fitted",
             "metrics": Jsonb(_clean({"summary": summary, "per_date": per_date})),
         })
     return result

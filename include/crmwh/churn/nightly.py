@@ -40,6 +40,7 @@ def run(conn: psycopg.Connection, as_of_date: date, run_id: str, **fit_kwargs: A
             "log_likelihood": -model.log_loss * model.n_rows, "converged": model.converged,
             "iterations": model.iterations, "fit_seconds": model.fit_seconds,
             "score_seconds": scored.seconds["score"],
+            "status": "fitted",
             "metrics": Jsonb(_clean({
                 "training": scored.training, "train_log_loss": model.log_loss,
                 "train_positive_rate": model.positive_rate,
@@ -51,6 +52,23 @@ def run(conn: psycopg.Connection, as_of_date: date, run_id: str, **fit_kwargs: A
             "model_run_id": run_model_id, "rows_written": written,
             "training": scored.training, "converged": model.converged,
             "seconds": {**scored.seconds, "total": time.perf_counter() - began}}
+
+
+def record_skipped(conn: psycopg.Connection, as_of_date: date, run_id: str,
+                   reason: str) -> str:
+    """Record the churn fit as skipped for ``as_of_date`` and drop that date's scores (the
+    risk mart is then empty for the date rather than stale). Returns the model run id."""
+    store.ensure_tables(conn)
+    row_id = store.model_run_id(as_of_date, run_id, "churn")
+    with conn.transaction():
+        conn.execute(f"delete from {store.SCORES} where as_of_date = %s", (as_of_date,))
+        conn.execute(store.MODEL_RUNS_UPSERT, {
+            "model_run_id": row_id, "run_id": run_id, "model": "churn",
+            "as_of_date": as_of_date, "n_customers": None, "params": None,
+            "log_likelihood": None, "converged": None, "iterations": None,
+            "fit_seconds": None, "score_seconds": None, "status": "skipped",
+            "metrics": Jsonb({"skipped_reason": reason, "status": "skipped"})})
+    return row_id
 
 
 def run_dsn(dsn: str, as_of_date: date, run_id: str, **kwargs: Any) -> dict:

@@ -31,7 +31,7 @@ scores as (
 clv as (
 
     select customer_key, clv_predicted
-    from {{ source('churn_ml', 'clv_predictions') }}
+    from {{ source('ml', 'clv_predictions') }}
     where as_of_date = {{ as_of_date() }}
 
 ),
