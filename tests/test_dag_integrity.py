@@ -44,13 +44,27 @@ def test_crm_nightly_shape(dagbag):
         # every gate stands between its extract and every dbt task
         gate = dag.get_task(f"gate_{source}")
         assert f"extract_{source}" in gate.upstream_task_ids
-    dbt_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt.")]
-    assert any("mart_customer_value" in t.task_id for t in dbt_tasks)
-    for t in dbt_tasks:
+    core_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt_core.")]
+    mart_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt_marts.")]
+    assert core_tasks and mart_tasks
+    assert any("fct_orders" in t.task_id for t in core_tasks)
+    assert any("int_customer_value__monthly" in t.task_id for t in core_tasks)
+    assert not any("mart_" in t.task_id for t in core_tasks)
+    for name in ("mart_customer_value_history", "mart_customer_value", "mart_value_tiers",
+                 "mart_concentration", "mart_profitability_by_size"):
+        assert any(name in t.task_id for t in mart_tasks), name
+    for t in core_tasks + mart_tasks:
         ancestors = {a.task_id for a in t.get_flat_relatives(upstream=True)}
         assert {"gate_sales", "gate_billing", "gate_service"} <= ancestors, t.task_id
+    # the model fit runs after every core task and before every mart task
+    fit = dag.get_task("fit_models")
+    assert fit.retries == 0
+    fit_ancestors = {a.task_id for a in fit.get_flat_relatives(upstream=True)}
+    assert {t.task_id for t in core_tasks} <= fit_ancestors
+    for t in mart_tasks:
+        assert "fit_models" in {a.task_id for a in t.get_flat_relatives(upstream=True)}, t.task_id
     summary = dag.get_task("run_summary")
-    assert {t.task_id for t in dbt_tasks} & summary.upstream_task_ids
+    assert {t.task_id for t in mart_tasks} & summary.upstream_task_ids
 
 
 def test_retries_with_backoff(dagbag):

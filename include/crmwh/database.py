@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from crmwh import contracts
+from crmwh.churn import ddl as churn_ddl
 from crmwh.clv import ddl as clv_ddl
 from crmwh.errors import CrmwhError
 from crmwh.settings import (
@@ -287,3 +288,5 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
             conn.execute(ddl)
     # ml.clv_predictions and audit.model_runs are dbt sources of the marts (issue 5)
     clv_ddl.ensure_tables(conn)
+    # ml.churn_scores is a dbt source of mart_customer_churn_risk (issue 6)
+    churn_ddl.ensure_tables(conn)

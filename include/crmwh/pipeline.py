@@ -26,7 +26,12 @@ from crmwh.load import (
 
 log = logging.getLogger(__name__)
 SOURCES = ("sales", "billing", "service")
-MART_TABLES = ("marts.mart_customer_value",)
+MART_TABLES = (
+    "marts.mart_customer_value",
+    # issue 6: churn marts
+    "marts.mart_churn_monthly", "marts.mart_cohort_retention",
+    "marts.mart_customer_churn_risk", "marts.mart_crm_kpis",
+)
 
 # Issue 5: predictive CLV settings of the nightly fit; keep equal to the dbt vars
 # clv_horizon_years / clv_discount_rate (DOMAIN §2 project defaults: 3 years, 10 % a year).
@@ -136,7 +141,28 @@ def fit_models(as_of_date: date, run_id: str) -> dict:
             log.info("CLV fitted as of %s: %d customers in %.1f s", as_of_date,
                      clv["n_customers"], clv["total_seconds"])
     results["clv"] = clv
+    results["churn"] = fit_churn(as_of_date, run_id)
     return results
+
+
+def fit_churn(as_of_date: date, run_id: str) -> dict:
+    """Issue 6: the churn model (crmwh.churn) fitted on the warehouse's own churn history and
+    scored on ``as_of_date`` -> ``ml.churn_scores`` and ``audit.model_runs``. Too little
+    history records the fit as skipped (the risk mart is empty for the date)."""
+    from crmwh.churn import nightly as churn_nightly
+    from crmwh.churn.train import InsufficientHistory
+
+    cfg = settings.load()
+    with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+        try:
+            churn = churn_nightly.run(conn, as_of_date, run_id)
+        except InsufficientHistory as exc:
+            log.warning("churn fit skipped as of %s: %s", as_of_date, exc)
+            row_id = churn_nightly.record_skipped(conn, as_of_date, run_id, str(exc))
+            return {"status": "skipped", "reason": str(exc), "model_run_id": row_id}
+    log.info("churn model fitted as of %s: %d customers scored", as_of_date,
+             churn["rows_written"])
+    return {"status": "fitted", **churn}
 
 
 def mart_counts(conn) -> dict[str, int]:

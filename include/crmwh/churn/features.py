@@ -1,0 +1,153 @@
+"""Point-in-time churn features for the customers active on a date, read from ``core``.
+
+Every fact is filtered to events dated on or before the date ``t``, so features for a past
+date can be computed from today's warehouse (a training snapshot or a backtest date). What a
+rebuild of ``core`` at ``t`` would show differently: late status changes of rows dated before
+``t`` (an order cancelled after ``t`` is already left out). The population is the active base
+on ``t`` (:mod:`crmwh.churn.labels`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from crmwh.churn import labels
+from crmwh.churn.signals import FEATURE_NAMES
+from crmwh.clv import bgnbd
+from crmwh.clv.nightly import read_orders, summarise
+
+FEATURES_SQL = """
+with
+base as ({population}),
+orders as (
+    select customer_key, order_date, has_promotion
+    from core.fct_orders
+    where customer_key is not null and not is_cancelled and not is_deleted
+      and order_date <= %(t)s
+),
+order_stats as (
+    select customer_key,
+        max(order_date) as last_order_date,
+        count(*) filter (where order_date > %(t)s::date - 90) as orders_90d,
+        count(*) filter (where order_date > %(t)s::date - 180
+                           and order_date <= %(t)s::date - 90) as orders_prev_90d,
+        count(*) filter (where order_date > %(t)s::date - 365) as orders_365d,
+        count(*) filter (where order_date > %(t)s::date - 365 and has_promotion) as promo_365d
+    from orders group by customer_key
+),
+tickets as (
+    select customer_key,
+        count(*) filter (where is_complaint) as complaints_90d,
+        count(*) filter (where created_at + make_interval(hours => %(sla)s) <= %(t_end)s
+                           and (first_response_at is null or first_response_at > %(t_end)s
+                                or first_response_at > created_at
+                                                       + make_interval(hours => %(sla)s)))
+            as sla_missed_90d
+    from core.fct_tickets
+    where customer_key is not null and created_on <= %(t)s and created_on > %(t)s::date - 90
+    group by customer_key
+),
+rep_at_t as (
+    select distinct on (customer_key) customer_key, sales_rep_id
+    from core.dim_customer
+    where valid_from < %(t_end)s
+    order by customer_key, valid_from desc
+),
+reps as (
+    select rep_at_t.customer_key, coalesce(bool_or(r.left_on <= %(t)s), false) as rep_left
+    from rep_at_t join core.dim_sales_rep as r on r.sales_rep_id = rep_at_t.sales_rep_id
+    group by rep_at_t.customer_key
+),
+receivables as (
+    select customer_key, sum(overdue_amount) as overdue_amount,
+        sum(overdue_amount - overdue_1_30) > 0 as overdue_over_30
+    from core.fct_receivables_daily
+    where date_day = %(t)s and customer_key is not null
+    group by customer_key
+),
+surveys as (
+    select customer_key, avg(satisfaction_c) as satisfaction_c
+    from core.fct_surveys
+    where customer_key is not null and answered_on <= %(t)s
+      and answered_on > %(t)s::date - 180 and satisfaction_c is not null
+    group by customer_key
+)
+select base.customer_key, base.first_active_date, base.has_contract, base.contract_ends_90d,
+    order_stats.last_order_date,
+    coalesce(order_stats.orders_90d, 0) as orders_90d,
+    coalesce(order_stats.orders_prev_90d, 0) as orders_prev_90d,
+    coalesce(order_stats.orders_365d, 0) as orders_365d,
+    coalesce(order_stats.promo_365d, 0) as promo_365d,
+    coalesce(tickets.complaints_90d, 0) as complaints_90d,
+    coalesce(tickets.sla_missed_90d, 0) as sla_missed_90d,
+    coalesce(reps.rep_left, false) as rep_left,
+    coalesce(receivables.overdue_amount, 0)::double precision as overdue_amount,
+    coalesce(receivables.overdue_over_30, false) as overdue_over_30,
+    surveys.satisfaction_c::double precision as satisfaction_c
+from base
+left join order_stats using (customer_key)
+left join tickets using (customer_key)
+left join reps using (customer_key)
+left join receivables using (customer_key)
+left join surveys using (customer_key)
+order by base.customer_key
+"""
+
+
+def raw_signals(conn: psycopg.Connection, t: date, sla_hours: int = 24) -> pd.DataFrame:
+    """One row per customer active on ``t``: the raw signal values (counts, amounts, flags)."""
+    query = FEATURES_SQL.format(population=labels.POPULATION_SQL)
+    params = {"t": t, "t_end": labels.end_of(t), "sla": sla_hours}
+    cur = conn.execute(query, params)
+    frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+    frame["p_alive"] = p_alive(conn, t, frame["customer_key"])
+    return frame
+
+
+def p_alive(conn: psycopg.Connection, t: date, customer_keys: pd.Series) -> np.ndarray:
+    """P(alive) on ``t`` from a BG/NBD fitted on the orders up to ``t`` (the CLV engine's
+    reader and fit, crmwh.clv). Customers without orders, or every customer when too few
+    repeat buyers exist to fit, get 1.0 (no evidence of death)."""
+    out = np.ones(len(customer_keys))
+    keys, summary = summarise(read_orders(conn, t), t)
+    x = summary.frequency.astype(np.float64)
+    if (x > 0).sum() < 20:
+        return out
+    params = bgnbd.fit(x, summary.recency, summary.T).params
+    alive = bgnbd.p_alive(params, x, summary.recency, summary.T)
+    lookup = pd.Series(alive, index=pd.Index(keys, dtype=object))
+    found = lookup.reindex(customer_keys.to_numpy()).to_numpy(dtype=np.float64)
+    return np.where(np.isfinite(found), found, 1.0)
+
+
+def to_features(raw: pd.DataFrame, t: date) -> pd.DataFrame:
+    """The model's features (``signals.FEATURES``) from :func:`raw_signals` output."""
+    day = pd.Timestamp(t)
+    last = pd.to_datetime(raw["last_order_date"])
+    first = pd.to_datetime(raw["first_active_date"])
+    recency = (day - last.fillna(first)).dt.days.clip(lower=0).astype(float)
+    orders_365 = raw["orders_365d"].astype(float)
+    promo_share = raw["promo_365d"].astype(float) / orders_365.where(orders_365 > 0, 1.0)
+    out = pd.DataFrame({
+        "volume_drop": np.log1p(raw["orders_prev_90d"].astype(float))
+        - np.log1p(raw["orders_90d"].astype(float)),
+        "log_recency": np.log1p(recency),
+        "log_complaints_90d": np.log1p(raw["complaints_90d"].astype(float)),
+        "log_sla_missed_90d": np.log1p(raw["sla_missed_90d"].astype(float)),
+        "rep_left": raw["rep_left"].astype(float),
+        "log_overdue_amount": np.log1p(raw["overdue_amount"].astype(float).clip(lower=0)),
+        "overdue_over_30": raw["overdue_over_30"].astype(float),
+        "dissatisfaction": (1.0 - raw["satisfaction_c"].astype(float)).clip(lower=0).fillna(0.0),
+        "promo_share": promo_share,
+        "death_probability": 1.0 - raw["p_alive"].astype(float),
+        "log_orders_365d": np.log1p(orders_365),
+        "log_tenure": np.log1p((day - first).dt.days.clip(lower=0).astype(float)),
+        "has_contract": raw["has_contract"].astype(float),
+        "contract_ends_90d": raw["contract_ends_90d"].astype(float),
+        "no_orders": last.isna().astype(float),
+    }, index=raw.index)
+    return out[list(FEATURE_NAMES)]

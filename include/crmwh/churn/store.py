@@ -1,0 +1,40 @@
+"""Writes ``ml.churn_scores`` and the churn rows of ``audit.model_runs`` (the CLV engine's
+upsert and run ids, crmwh.clv.nightly, are reused)."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pandas as pd
+import psycopg
+
+from crmwh.churn.ddl import COLUMNS, SCORES, ensure_tables
+from crmwh.clv import nightly as clv_nightly
+
+__all__ = ["MODEL_RUNS_UPSERT", "SCORES", "ensure_tables", "model_run_id", "write_scores"]
+
+MODEL_RUNS_UPSERT = clv_nightly.UPSERT_MODEL_RUN
+model_run_id = clv_nightly.model_run_id
+
+
+def write_scores(conn: psycopg.Connection, as_of: date, run_model_id: str,
+                 frame: pd.DataFrame) -> int:
+    """Replace the as-of date's scores with ``frame`` (one transaction). Returns rows written."""
+    names = [name for name, _ in COLUMNS]
+    out = frame[names].copy()
+    for name, kind in COLUMNS:
+        if kind.startswith("integer"):
+            out[name] = out[name].astype("Int64")
+    buf = io.StringIO()
+    out.to_csv(buf, index=False, header=False, na_rep="")
+    data = buf.getvalue().encode()
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(f"delete from {SCORES} where as_of_date = %s", (as_of,))
+        cur.execute("create temporary table churn_stage (like ml.churn_scores) on commit drop")
+        cur.execute("alter table churn_stage drop column as_of_date, drop column model_run_id")
+        with cur.copy(f"copy churn_stage ({', '.join(names)}) from stdin (format csv)") as copy:
+            copy.write(data)
+        cur.execute(f"insert into {SCORES} (as_of_date, model_run_id, {', '.join(names)}) "
+                    f"select %s, %s, {', '.join(names)} from churn_stage", (as_of, run_model_id))
+        return cur.rowcount
