@@ -37,7 +37,7 @@ def keys(served) -> pd.Series:
 
 def test_every_question_file_has_a_header_and_one_statement():
     files = sorted(QUESTIONS.glob("*.sql"))
-    assert len(files) >= 8
+    assert len(files) >= 8  # one per DOMAIN §7 question
     for f in files:
         text = f.read_text()
         assert re.match(r"\d\d_[a-z0-9_]+\.sql$", f.name)
@@ -120,3 +120,20 @@ def test_07_sales_report_any_year_month_or_day(served, truth, grain):
     assert float(feb["net_revenue"].sum()) == pytest.approx(
         float(truth.sales_report("month").loc[pd.Timestamp("2026-02-01").date()][
             "net_revenue"].sum()), abs=0.01)
+
+
+def test_08_is_churn_rising(served):
+    """The churn numbers are the churn marts' (tested by their own suite against the
+    generator's ground truth); this checks the question's trend logic independently, in
+    pandas, on the complete months of the all-customers series."""
+    got = ask(served, "08_is_churn_rising.sql").sort_values("month_start")
+    base = served.frame("select * from marts.mart_churn_monthly where breakdown = 'all'")
+    base = base[(~base["is_partial_month"]) & (base["customers_at_start"] > 0)].sort_values(
+        "month_start").reset_index(drop=True)
+    assert list(got["month_start"]) == list(base["month_start"])
+    rate = base["churned_customers"] / base["customers_at_start"]
+    assert [float(v) for v in got["churn_rate"]] == pytest.approx(list(rate), abs=1e-6)
+    prior = rate.shift(1).rolling(3, min_periods=1).mean()
+    for got_rising, r, p in zip(got["is_rising"], rate, prior, strict=True):
+        assert got_rising is (None if pd.isna(p) else bool(r > p))
+    assert got["churned_customers"].sum() > 0

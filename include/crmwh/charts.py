@@ -77,13 +77,21 @@ def line_chart(name: str, x_labels: Sequence[str], series: dict[str, Sequence[fl
 def bar_chart(name: str, categories: Sequence[str], series: dict[str, Sequence[float]],
               *, percent: bool = True, label: str = "", width: int = 640,
               height: int = 260) -> str:
-    """Grouped vertical bars: one group per category, one bar per series."""
-    left, right, top, bottom = 48, 140, 14, 40
+    """Grouped vertical bars: one group per category, one bar per series (negatives hang
+    below the zero line)."""
+    left, right, top, bottom = 48, 140, 18, 40
     plot_w, plot_h = width - left - right, height - top - bottom
-    hi = max([v for s in series.values() for v in s] + [0.0]) * 1.1 or 1.0
+    values = [v for s in series.values() for v in s]
+    hi, lo = max(values + [0.0]), min(values + [0.0])
+    span = (hi - lo) * 1.15 or 1.0
+
+    def y(v: float) -> float:
+        return top + plot_h * (hi * 1.1 - v) / span
+
+    zero = y(0.0)
     group_w = plot_w / max(len(categories), 1)
     bar_w = group_w * 0.8 / max(len(series), 1)
-    body = [f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+    body = [f'<line x1="{left}" y1="{zero:.1f}" x2="{left + plot_w}" y2="{zero:.1f}" '
             'stroke="#8c959f"/>']
     for c_i, cat in enumerate(categories):
         gx = left + c_i * group_w + group_w * 0.1
@@ -91,14 +99,15 @@ def bar_chart(name: str, categories: Sequence[str], series: dict[str, Sequence[f
                     f'text-anchor="middle">{escape(cat)}</text>')
         for s_i, (s_name, vals) in enumerate(series.items()):
             v = vals[c_i]
-            h = plot_h * v / hi
+            y0, y1 = sorted((zero, y(v)))
             bx = gx + s_i * bar_w
-            body.append(f'<rect x="{bx:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 2:.1f}" '
-                        f'height="{h:.1f}" fill="{PALETTE[s_i % len(PALETTE)]}" '
+            body.append(f'<rect x="{bx:.1f}" y="{y0:.1f}" width="{bar_w - 2:.1f}" '
+                        f'height="{y1 - y0:.1f}" fill="{PALETTE[s_i % len(PALETTE)]}" '
                         f'data-series="{escape(s_name)}" data-x="{escape(cat)}" '
                         f'data-value="{v:.6f}"><title>{escape(s_name)} {escape(cat)}: '
                         f'{escape(_fmt(v, percent))}</title></rect>')
-            body.append(f'<text x="{bx + bar_w / 2:.1f}" y="{top + plot_h - h - 3:.1f}" '
+            ty = y0 - 3 if v >= 0 else y1 + 11
+            body.append(f'<text x="{bx + bar_w / 2:.1f}" y="{ty:.1f}" '
                         f'text-anchor="middle">{escape(_fmt(v, percent))}</text>')
     for s_i, s_name in enumerate(series):
         ly = top + 14 + s_i * 16

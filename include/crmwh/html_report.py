@@ -92,20 +92,22 @@ def reflected_as_of(conn: psycopg.Connection) -> date | None:
 
 # --- sections -------------------------------------------------------------------------------
 
-def churn_trend(conn: psycopg.Connection, as_of: date) -> Section:
-    s = Section("churn_trend", "Churn and retention, month by month")
+def churn_trend(conn: psycopg.Connection, as_of: date, months: int = 24) -> Section:
+    s = Section("churn_trend", "Churn and retention, month by month (last two years)")
     if not _exists(conn, "marts.mart_churn_monthly"):
         s.missing = "marts.mart_churn_monthly is not built"
         return s
     rows = _rows(conn, """
-        select month_start, churn_rate, retention_rate, customers_at_start, churned
+        select month_start, churn_rate, retention_rate, customers_at_start, churned_customers,
+               is_partial_month
         from marts.mart_churn_monthly
-        where month_start <= %s and customers_at_start > 0
+        where breakdown = 'all' and month_start <= %s and customers_at_start > 0
         order by month_start""", (as_of,))
+    rows = rows[-months:]
     if not rows:
         s.missing = "no months with customers yet"
         return s
-    labels = [r[0].strftime("%Y-%m") for r in rows]
+    labels = [r[0].strftime("%Y-%m") + ("*" if r[5] else "") for r in rows]
     churn = [float(r[1]) for r in rows]
     retention = [float(r[2]) for r in rows]
     s.facts = {"months": labels, "churn_rate": churn, "retention_rate": retention}
@@ -114,7 +116,8 @@ def churn_trend(conn: psycopg.Connection, as_of: date) -> Section:
              f"{'up' if last > prev else 'down' if last < prev else 'flat'} from "
              f"{prev * 100:.1f} % the month before")
     s.body = (f'<p>Latest month {labels[-1]}: churn <b>{last * 100:.1f} %</b> ({trend}), '
-              f"retention {retention[-1] * 100:.1f} %.</p>"
+              f"retention {retention[-1] * 100:.1f} %. (* = month in progress on the as-of "
+              "date.)</p>"
               + charts.line_chart("churn_trend", labels, {"churn rate": churn},
                                   label="monthly churn rate")
               + charts.line_chart("retention_trend", labels, {"retention rate": retention},
@@ -162,12 +165,12 @@ def cohort_heatmap(conn: psycopg.Connection, as_of: date, max_cohorts: int = 12,
         s.missing = "marts.mart_cohort_retention is not built"
         return s
     rows = _rows(conn, """
-        select cohort_month, months_since, retention_rate
+        select cohort_month, months_since_acquisition, retention_rate
         from marts.mart_cohort_retention
         where cohort_month in (select distinct cohort_month from marts.mart_cohort_retention
                                where cohort_month <= %s order by cohort_month desc limit %s)
-          and months_since <= %s
-        order by cohort_month, months_since""", (as_of, max_cohorts, max_months))
+          and months_since_acquisition <= %s
+        order by cohort_month, months_since_acquisition""", (as_of, max_cohorts, max_months))
     if not rows:
         s.missing = "no cohorts yet"
         return s
@@ -190,15 +193,16 @@ def churn_reasons(conn: psycopg.Connection, as_of: date, top: int = 10) -> Secti
         select reason, count(*) as customers
         from marts.mart_customer_churn_risk,
              lateral (values (reason_1), (reason_2), (reason_3)) as r(reason)
-        where reason is not null
+        where as_of_date = %s and reason is not null and risk_band in ('high', 'medium')
         group by reason
         order by customers desc, reason
-        limit %s""", (top,))
+        limit %s""", (as_of, top))
     if not rows:
         s.missing = "no scored customer has a reason"
         return s
     s.facts = {"reasons": {r[0]: int(r[1]) for r in rows}}
-    s.body = ("<p>How often each reason is among a customer's top three reasons.</p>"
+    s.body = ("<p>How often each reason is among the top three reasons of customers in the "
+              "high or medium risk band.</p>"
               + charts.hbar_chart("churn_reasons", [r[0] for r in rows],
                                   [float(r[1]) for r in rows], label="top churn reasons"))
     return s
