@@ -92,14 +92,17 @@ def extract_and_land(source: str, logical_date: date, run_id: str) -> list[dict]
 
 def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
     """Validate each landed batch with its Great Expectations suite; stop on a blocking failure."""
-    from crmwh.quality import gate
+    from crmwh.quality import docs_site, gate
 
     cfg = settings.load()
     outcomes = []
+    docs = docs_site.run_dir(cfg.home, run_id)  # issue 7: GX Data Docs of this run
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         for batch in batches:
             entity = contracts.BY_TABLE[f"{batch['source']}__{batch['entity']}"]
-            result = gate.validate_batch(conn, entity, batch["batch_id"], run_id)
+            result = gate.validate_batch(conn, entity, batch["batch_id"], run_id,
+                                         docs_dir=docs / entity.table)
+            log.info("GX Data Docs: %s", docs_site.write_run_index(docs, f"crm_nightly {run_id}"))
             try:
                 gate.enforce(result, entity, batch["batch_id"])
             except QualityGateFailed as exc:
@@ -163,6 +166,30 @@ def fit_churn(as_of_date: date, run_id: str) -> dict:
     log.info("churn model fitted as of %s: %d customers scored", as_of_date,
              churn["rows_written"])
     return {"status": "fitted", **churn}
+
+
+# --- issue 7: write-audit-publish of the marts (crmwh.publish, docs/data_quality.md) -------
+
+
+def prepare_marts(run_id: str, logical_date: date) -> list[str]:
+    """Empty ``marts__staging`` and copy the published incremental marts into it."""
+    from crmwh import airflow_env, publish
+
+    cfg = settings.load()
+    models = publish.mart_models(airflow_env.dbt_manifest(cfg))
+    with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+        return publish.prepare(conn, models)
+
+
+def publish_marts(run_id: str, logical_date: date) -> dict:
+    """Swap the tested ``marts__staging`` into ``marts`` (refuses on a blocking failure)."""
+    from crmwh import airflow_env, publish
+
+    cfg = settings.load()
+    models = publish.mart_models(airflow_env.dbt_manifest(cfg))
+    with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+        done = publish.publish(conn, run_id, logical_date, models)
+    return {"as_of_date": done.as_of_date.isoformat(), "row_counts": done.row_counts}
 
 
 def mart_counts(conn) -> dict[str, int]:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from psycopg import sql
@@ -29,6 +31,7 @@ from psycopg.rows import tuple_row
 
 from crmwh.contracts import Entity
 from crmwh.errors import CrmwhError, QualityGateFailed
+from crmwh.quality import docs_site, profile
 from crmwh.quality.suites import columns_of, load_suite_json, resolve_entity, suite_path
 
 __all__ = [
@@ -64,16 +67,19 @@ create table if not exists audit.dq_results (
   severity text,
   status text,
   observed text,
-  expected text
+  expected text,
+  as_of_date date
 )
 """
+DQ_RESULTS_UPGRADE = "alter table audit.dq_results add column if not exists as_of_date date"
 DQ_RESULTS_INDEX = (
     "create index if not exists dq_results_batch_idx on audit.dq_results (source, entity, batch_id)"
 )
 INSERT_SQL = """
 insert into audit.dq_results
-  (run_id, batch_id, source, entity, check_name, object_name, severity, status, observed, expected)
-values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+  (run_id, batch_id, source, entity, check_name, object_name, severity, status, observed, expected,
+   as_of_date)
+values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 
@@ -115,36 +121,40 @@ class _Check:
 # --------------------------------------------------------------------------- public
 
 
-def validate_batch(conn: Any, entity: Entity | str, batch_id: str, run_id: str) -> GateResult:
+def validate_batch(
+    conn: Any,
+    entity: Entity | str,
+    batch_id: str,
+    run_id: str,
+    *,
+    as_of: date | None = None,
+    docs_dir: Path | None = None,
+) -> GateResult:
     """Validate batch ``batch_id`` of ``entity``'s raw table and record the outcome.
 
-    ``conn`` is an open psycopg 3 connection to the warehouse. The audit rows
-    are committed before returning (a transaction already open on ``conn`` is
-    committed with them). Raises :class:`CrmwhError` when the raw table or the
-    suite is missing; a failing check never raises here, see :func:`enforce`.
+    ``conn`` is an open psycopg 3 connection to the warehouse. The suite's row
+    expectations run on the batch's rows (with its derived referential columns), its
+    profile expectations (volume, freshness) on a one-row profile of the batch, see
+    :mod:`crmwh.quality.profile`. ``as_of`` is the run's as-of date (default: the
+    batch's logical date in ``audit.load_batches``); with ``docs_dir`` the GX Data Docs
+    of the validation are written there. The audit rows are committed before
+    returning (a transaction already open on ``conn`` is committed with them).
+    Raises :class:`CrmwhError` when the raw table or the suite is missing; a failing
+    check never raises here, see :func:`enforce`.
     """
     started = time.perf_counter()
     entity = resolve_entity(entity)
     suite = load_suite_json(entity)  # checked against the contract, cached per process
 
     with conn.transaction():
-        df = _read_batch(conn, entity, batch_id)
+        df = _read_batch(conn, entity, batch_id, suite.get("derived_columns") or {})
+        if as_of is None:
+            as_of = profile.batch_logical_date(conn, batch_id)
+        profile_df = profile.profile_frame(conn, entity, batch_id, len(df))
+        bounds = _profile_bounds(conn, entity, batch_id, suite, as_of)
 
-    if len(df) == 0:
-        checks = [
-            _Check(
-                check_name="batch_row_count",
-                object_name=entity.qualified,
-                severity="warning",
-                status="skipped",
-                observed="0 rows",
-                expected=f"suite {entity.table} skipped: the batch is empty",
-            )
-        ]
-    else:
-        checks = _run_suite(entity, suite, df)
-
-    _record(conn, entity, batch_id, run_id, checks)
+    checks = _run_suite(entity, suite, df, profile_df, bounds, batch_id, docs_dir)
+    _record(conn, entity, batch_id, run_id, checks, as_of)
 
     failures = [Failure(c.check_name, c.severity, c.observed) for c in checks if c.status == "fail"]
     result = GateResult(
@@ -171,6 +181,21 @@ def validate_batch(conn: Any, entity: Entity | str, batch_id: str, run_id: str) 
     return result
 
 
+def _profile_bounds(
+    conn: Any, entity: Entity, batch_id: str, suite: dict[str, Any], as_of: date | None
+) -> list[profile.Bounds]:
+    out = []
+    for exp in suite.get("profile_expectations") or []:
+        meta = exp.get("meta") or {}
+        if "volume" in meta:
+            out.append(profile.volume_bounds(conn, entity, batch_id, meta["volume"]))
+        elif "max_age_hours" in meta:
+            out.append(profile.freshness_bounds(as_of, meta["max_age_hours"]))
+        else:
+            out.append(profile.Bounds({}))
+    return out
+
+
 def enforce(result: GateResult, entity: Entity | str, batch_id: str) -> None:
     """Raise :class:`QualityGateFailed` if any blocking check failed; warnings never raise."""
     blocking = result.blocking_failures
@@ -187,9 +212,10 @@ def enforce(result: GateResult, entity: Entity | str, batch_id: str) -> None:
     )
 
 
-def run_gate(conn: Any, entity: Entity | str, batch_id: str, run_id: str) -> GateResult:
+def run_gate(conn: Any, entity: Entity | str, batch_id: str, run_id: str, **kwargs: Any
+             ) -> GateResult:
     """:func:`validate_batch` then :func:`enforce`: the one call a DAG task needs."""
-    result = validate_batch(conn, entity, batch_id, run_id)
+    result = validate_batch(conn, entity, batch_id, run_id, **kwargs)
     enforce(result, entity, batch_id)
     return result
 
@@ -199,6 +225,12 @@ def ensure_audit_table(conn: Any) -> None:
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
         cur.execute("select to_regclass('audit.dq_results')")
         if cur.fetchone()[0] is not None:
+            cur.execute(
+                "select 1 from information_schema.columns where table_schema = 'audit'"
+                " and table_name = 'dq_results' and column_name = 'as_of_date'")
+            if cur.fetchone() is None:
+                cur.execute("select pg_advisory_xact_lock(hashtext('crmwh.audit.dq_results'))")
+                cur.execute(DQ_RESULTS_UPGRADE)
             return
         # Concurrent "create ... if not exists" can still collide; serialise it.
         cur.execute("select pg_advisory_xact_lock(hashtext('crmwh.audit.dq_results'))")
@@ -210,7 +242,7 @@ def ensure_audit_table(conn: Any) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-def _read_batch(conn: Any, entity: Entity, batch_id: str):
+def _read_batch(conn: Any, entity: Entity, batch_id: str, derived: dict[str, dict[str, str]]):
     import pandas as pd
 
     with conn.cursor(row_factory=tuple_row) as cur:
@@ -228,16 +260,26 @@ def _read_batch(conn: Any, entity: Entity, batch_id: str):
         # Missing contract columns are left out here and reported by the suite's
         # blocking column-set check, rather than failing the query.
         columns = [c for c in entity.columns if c.name in present]
-        query = sql.SQL("select {cols} from {table} where _batch_id = %s").format(
-            cols=sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
+        # referential columns need their own column and the referenced table
+        usable = {}
+        for name, spec in derived.items():
+            cur.execute("select to_regclass(%s)", ("raw." + spec["references"].split(".")[0],))
+            if spec["column"] in present and cur.fetchone()[0] is not None:
+                usable[name] = spec
+        exprs = [sql.SQL("b.{}").format(sql.Identifier(c.name)) for c in columns]
+        exprs += profile.derived_sql(entity, usable)
+        query = sql.SQL("select {cols} from {table} b where b._batch_id = %s").format(
+            cols=sql.SQL(", ").join(exprs),
             table=sql.Identifier("raw", entity.table),
         )
         cur.execute(query, (batch_id,))
         rows = cur.fetchall()
 
-    df = pd.DataFrame.from_records(rows, columns=[c.name for c in columns])
+    df = pd.DataFrame.from_records(rows, columns=[c.name for c in columns] + list(usable))
     for col in columns:
         df[col.name] = _coerce(df[col.name], col.type)
+    for name in usable:
+        df[name] = df[name].astype("boolean")
     return df
 
 
@@ -264,12 +306,7 @@ def _coerce(series, type_: str):
 # --------------------------------------------------------------------------- validating
 
 
-def _run_suite(entity: Entity, suite: dict[str, Any], df) -> list[_Check]:
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    declared = suite["expectations"]
+def _gx_suite(gx: Any, name: str, declared: list[dict[str, Any]], kwargs_at: list[dict]) -> Any:
     configs = []
     for i, exp in enumerate(declared):
         meta = {**(exp.get("meta") or {}), "crmwh_index": i}
@@ -277,57 +314,163 @@ def _run_suite(entity: Entity, suite: dict[str, Any], df) -> list[_Check]:
         configs.append(
             {
                 "type": exp["type"],
-                "kwargs": dict(exp["kwargs"]),
+                "kwargs": {**exp["kwargs"], **kwargs_at[i]},
                 "meta": meta,
                 "severity": gx_severity,
             }
         )
-    gx_suite = gx.ExpectationSuite(name=entity.table, expectations=configs)
+    gx_suite = gx.ExpectationSuite(name=name, expectations=configs)
     if len(gx_suite.expectations) != len(configs):  # GX drops invalid ones with a log line
         raise CrmwhError(
             f"Great Expectations rejected {len(configs) - len(gx_suite.expectations)} "
-            f"expectation(s) in {suite_path(entity).name}",
+            f"expectation(s) in suite {name}",
             "check the expectation types and kwargs against the GX 1.x gallery",
         )
+    return gx_suite
+
+
+def _validate(context: Any, gx: Any, name: str, gx_suite: Any, df, docs: bool) -> dict[int, dict]:
+    """Run one suite on one frame through a GX checkpoint (which also feeds Data Docs)."""
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    batch_def = (
+        context.data_sources.add_pandas(f"raw_{name}")
+        .add_dataframe_asset(name)
+        .add_batch_definition_whole_dataframe("batch")
+    )
+    suite = context.suites.add(gx_suite)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(data=batch_def, suite=suite, name=f"{name}_batch")
+    )
+    actions = [UpdateDataDocsAction(name="data_docs", site_names=[docs_site.SITE])] if docs else []
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(name=f"{name}_gate", validation_definitions=[definition],
+                      actions=actions, result_format=RESULT_FORMAT)
+    )
+    run = checkpoint.run(batch_parameters={"dataframe": df})
+    by_index: dict[int, dict[str, Any]] = {}
+    for validation in run.run_results.values():
+        for r in validation.results:
+            d = r.to_json_dict()
+            by_index[d["expectation_config"]["meta"]["crmwh_index"]] = d
+    return by_index
+
+
+def _run_suite(
+    entity: Entity,
+    suite: dict[str, Any],
+    df,
+    profile_df,
+    bounds: list[profile.Bounds],
+    batch_id: str,
+    docs_dir: Path | None,
+) -> list[_Check]:
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    batch_def = (
-        context.data_sources.add_pandas(f"raw_{entity.table}")
-        .add_dataframe_asset(entity.table)
-        .add_batch_definition_whole_dataframe("batch")
-    )
-    batch = batch_def.get_batch(batch_parameters={"dataframe": df})
-    validation = batch.validate(gx_suite, result_format=RESULT_FORMAT)
+    if docs_dir is not None:
+        docs_site.add_site(context, docs_dir)
 
-    by_index: dict[int, dict[str, Any]] = {}
-    for r in validation.results:
-        d = r.to_json_dict()
-        by_index[d["expectation_config"]["meta"]["crmwh_index"]] = d
-
-    key_values = df[entity.key] if entity.key in df.columns else None
-    checks = []
-    for i, exp in enumerate(declared):
-        d = by_index.get(i)
-        cols = columns_of(exp)
-        check_name = f"{exp['type']}({','.join(cols)})" if cols else exp["type"]
-        object_name = f"{entity.qualified}.{','.join(cols)}" if cols else entity.qualified
-        if d is None:  # should not happen; never let a check vanish silently
-            status, observed = "fail", "error: no result returned by Great Expectations"
-        else:
-            status = "pass" if d["success"] else "fail"
-            observed = _observed(exp, d, key_values, entity.key)
+    derived = suite.get("derived_columns") or {}
+    checks: list[_Check] = []
+    declared = suite["expectations"]
+    if len(df) == 0:
         checks.append(
             _Check(
-                check_name=check_name,
-                object_name=object_name,
-                severity=exp["meta"]["severity"],
-                status=status,
-                observed=_short(observed),
-                expected=_short(_expected(exp["kwargs"])),
+                check_name="batch_row_count",
+                object_name=entity.qualified,
+                severity="warning",
+                status="skipped",
+                observed="0 rows",
+                expected=f"suite {entity.table} skipped: the batch is empty",
             )
         )
+    else:
+        gx_suite = _gx_suite(gx, entity.table, declared, [{} for _ in declared])
+        by_index = _validate(context, gx, entity.table, gx_suite, df, docs_dir is not None)
+        key_values = df[entity.key] if entity.key in df.columns else None
+        for i, exp in enumerate(declared):
+            d = by_index.get(i)
+            cols = columns_of(exp)
+            check_name = f"{exp['type']}({','.join(cols)})" if cols else exp["type"]
+            object_name = f"{entity.qualified}.{','.join(cols)}" if cols else entity.qualified
+            spec = derived.get(exp["kwargs"].get("column"))
+            if spec is not None:
+                check_name = f"references({spec['column']} -> {spec['references']})"
+                if exp["kwargs"].get("mostly") is not None:
+                    check_name += f" mostly {exp['kwargs']['mostly']}"
+                object_name = f"{entity.qualified}.{spec['column']}"
+            if d is None:  # should not happen; never let a check vanish silently
+                status, observed = "fail", "error: no result returned by Great Expectations"
+            else:
+                status = "pass" if d["success"] else "fail"
+                if spec is not None:
+                    observed = _observed_reference(d, df[spec["column"]], spec)
+                else:
+                    observed = _observed(exp, d, key_values, entity.key)
+            checks.append(
+                _Check(
+                    check_name=check_name,
+                    object_name=object_name,
+                    severity=exp["meta"]["severity"],
+                    status=status,
+                    observed=_short(observed),
+                    expected=_short(_expected(exp["kwargs"])),
+                )
+            )
+
+    declared_profile = suite.get("profile_expectations") or []
+    runnable = [i for i, b in enumerate(bounds) if b.skip_reason is None]
+    by_index = {}
+    if runnable:
+        chosen = [declared_profile[i] for i in runnable]
+        gx_suite = _gx_suite(gx, f"{entity.table}__profile", chosen,
+                             [bounds[i].kwargs for i in runnable])
+        found = _validate(context, gx, f"{entity.table}__profile", gx_suite, profile_df,
+                          docs_dir is not None)
+        by_index = {runnable[j]: d for j, d in found.items()}
+    for i, exp in enumerate(declared_profile):
+        meta = exp["meta"]
+        kind = meta.get("check", exp["kwargs"].get("column"))
+        column = exp["kwargs"]["column"]
+        check_name = f"{kind}({column})"
+        object_name = entity.qualified
+        expected = _short(", ".join(filter(None, [_expected(bounds[i].kwargs), bounds[i].basis])))
+        if bounds[i].skip_reason is not None:
+            checks.append(_Check(check_name, object_name, meta["severity"], "skipped",
+                                 _short(_profile_value(profile_df, column)),
+                                 _short(f"not judged: {bounds[i].skip_reason}")))
+            continue
+        d = by_index.get(i)
+        status = "fail" if d is None or not d["success"] else "pass"
+        checks.append(_Check(check_name, object_name, meta["severity"], status,
+                             _short(_profile_value(profile_df, column)), expected))
     return checks
+
+
+def _profile_value(profile_df, column: str) -> str:
+    value = profile_df[column].iloc[0]
+    if value is None or (hasattr(value, "__class__") and str(value) in ("NaT", "<NA>")):
+        return f"{column} none (nothing landed yet)"
+    return f"{column} {value}"
+
+
+def _observed_reference(d: dict[str, Any], values, spec: dict[str, str]) -> str:
+    error = _exception_message(d.get("exception_info"))
+    if error:
+        return f"error: {error}"
+    res = d.get("result") or {}
+    n = res.get("unexpected_count") or 0
+    if not n:
+        return "0 orphans"
+    text = f"{n} orphans ({res.get('unexpected_percent', 0):.2f}%)"
+    shown = list(dict.fromkeys(_keys_at(values, res.get("partial_unexpected_index_list") or [])))
+    if shown:
+        text += f" {spec['column']} {shown} not in {spec['references']}"
+    return text
 
 
 # --------------------------------------------------------------------------- formatting
@@ -422,7 +565,7 @@ def _first_line(message: Any) -> str:
 
 def _expected(kwargs: dict[str, Any]) -> str:
     return ", ".join(
-        f"{k}={v}" if isinstance(v, str) else f"{k}={v!r}"
+        f"{k}={v}" if isinstance(v, str | datetime) else f"{k}={v!r}"
         for k, v in kwargs.items()
         if k != "batch_id"
     )
@@ -436,7 +579,10 @@ def _short(text: str) -> str:
 # --------------------------------------------------------------------------- recording
 
 
-def _record(conn: Any, entity: Entity, batch_id: str, run_id: str, checks: list[_Check]) -> None:
+def _record(
+    conn: Any, entity: Entity, batch_id: str, run_id: str, checks: list[_Check],
+    as_of: date | None,
+) -> None:
     ensure_audit_table(conn)
     rows = [
         (
@@ -450,6 +596,7 @@ def _record(conn: Any, entity: Entity, batch_id: str, run_id: str, checks: list[
             c.status,
             c.observed,
             c.expected,
+            as_of,
         )
         for c in checks
     ]

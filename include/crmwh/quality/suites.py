@@ -20,9 +20,11 @@ from typing import Any
 
 from crmwh.contracts import BY_TABLE, Entity
 from crmwh.errors import CrmwhError
+from crmwh.quality.profile import PROFILE_COLUMNS
 from crmwh.settings import PROJECT_ROOT
 
 SEVERITIES = ("blocking", "warning")
+VOLUME_KEYS = ("history_batches", "min_history", "min_median", "drop_below", "spike_above")
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 
 # Kwargs that name a column of the batch, per expectation shape.
@@ -70,6 +72,15 @@ def suite_problems(entity: Entity, suite: dict[str, Any]) -> list[str]:
         return [*problems, "no expectations list"]
 
     contract_columns = set(entity.column_names)
+    derived = suite.get("derived_columns") or {}
+    for name, spec in derived.items():
+        ref = (spec or {}).get("references", "")
+        if (spec or {}).get("column") not in contract_columns:
+            problems.append(f"derived column {name}: column {spec.get('column')!r} not in contract")
+        table, _, key = ref.partition(".")
+        if table not in BY_TABLE or key not in BY_TABLE[table].column_names:
+            problems.append(f"derived column {name}: references {ref!r} is no contract column")
+    problems += _profile_problems(suite.get("profile_expectations") or [])
     blocking: list[dict[str, Any]] = []
     for i, exp in enumerate(expectations):
         where = f"expectation {i}"
@@ -86,7 +97,7 @@ def suite_problems(entity: Entity, suite: dict[str, Any]) -> list[str]:
         if severity not in SEVERITIES:
             problems.append(f"{where}: meta.severity must be one of {SEVERITIES}, not {severity!r}")
         for col in columns_of(exp):
-            if col not in contract_columns:
+            if col not in contract_columns and col not in derived:
                 problems.append(f"{where}: column {col!r} is not in the contract")
         if severity == "blocking":
             blocking.append(exp)
@@ -124,6 +135,27 @@ def suite_problems(entity: Entity, suite: dict[str, Any]) -> list[str]:
             problems.append(f"no blocking min-value check for {col.name} >= {col.min_value}")
     if not has("expect_column_values_to_be_unique", entity.key):
         problems.append(f"no blocking unique check for key {entity.key}")
+    return problems
+
+
+def _profile_problems(expectations: list[Any]) -> list[str]:
+    """Profile expectations: a known severity, a profile column, and a volume or age rule."""
+    problems = []
+    for i, exp in enumerate(expectations):
+        where = f"profile expectation {i}"
+        if not isinstance(exp, dict) or not isinstance(exp.get("kwargs"), dict):
+            problems.append(f"{where}: needs 'type' and a 'kwargs' object")
+            continue
+        meta = exp.get("meta") or {}
+        if meta.get("severity") not in SEVERITIES:
+            problems.append(f"{where}: meta.severity must be one of {SEVERITIES}")
+        if exp["kwargs"].get("column") not in PROFILE_COLUMNS:
+            problems.append(f"{where}: column must be one of {PROFILE_COLUMNS}")
+        volume = meta.get("volume")
+        if volume is not None and not set(VOLUME_KEYS) <= set(volume):
+            problems.append(f"{where}: meta.volume needs {', '.join(VOLUME_KEYS)}")
+        if volume is None and not isinstance(meta.get("max_age_hours"), int | float):
+            problems.append(f"{where}: needs meta.volume or a numeric meta.max_age_hours")
     return problems
 
 

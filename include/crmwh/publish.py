@@ -1,0 +1,210 @@
+"""Write-audit-publish for the marts: build and test in a staging schema, swap when clean.
+
+The nightly run never writes ``marts`` directly:
+
+1. :func:`prepare` empties ``marts__staging`` and copies every *incremental* mart table
+   from ``marts`` into it, so history marts continue from the published history.
+2. dbt builds and tests every model under ``models/marts`` in ``marts__staging``
+   (var ``marts_schema``; see ``dbt_project/macros/generate_schema_name.sql``); each test
+   result lands in ``audit.dq_results`` (on-run-end hook ``dq_record_results``).
+3. :func:`publish` refuses when the run has a blocking check that failed (its latest
+   result per check) or a mart is missing from the staging schema. Otherwise, in ONE
+   transaction, it writes ``wap_published`` (the as-of date, run, time, relations) into
+   the staging schema, renames ``marts`` to ``marts__previous`` and ``marts__staging`` to
+   ``marts``, and comments the schema with the as-of date. Readers see the old marts or
+   the new ones, never a mix; after a failed run ``marts`` is the last good version.
+
+``marts__previous`` keeps the version before, for one night (:func:`rollback` swaps it back).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+from crmwh.errors import CrmwhError
+
+log = logging.getLogger(__name__)
+
+PUBLISHED = "marts"
+STAGING = "marts__staging"
+PREVIOUS = "marts__previous"
+MARKER = "wap_published"
+LOCK = 727007
+
+PUBLICATIONS_DDL = """
+create table if not exists audit.mart_publications (
+  id bigserial primary key,
+  run_id text not null,
+  as_of_date date not null,
+  published_at timestamptz not null default now(),
+  relations text[] not null,
+  row_counts jsonb not null
+)"""
+
+
+class PublishRefused(CrmwhError):
+    """The marts of this run may not be published; ``marts`` keeps the last good version."""
+
+
+@dataclass(frozen=True)
+class MartModel:
+    name: str
+    relation: str  # alias: the table or view name
+    materialized: str
+
+
+@dataclass(frozen=True)
+class Publication:
+    run_id: str
+    as_of_date: date
+    relations: list[str]
+    row_counts: dict[str, int]
+
+
+def mart_models(manifest: Path) -> list[MartModel]:
+    """Every enabled model under ``models/marts`` in a dbt manifest."""
+    try:
+        nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"]
+    except FileNotFoundError:
+        raise CrmwhError(f"no dbt manifest at {manifest}", "run `dbt parse` first") from None
+    out = []
+    for node in nodes.values():
+        if node.get("resource_type") != "model":
+            continue
+        path = node.get("original_file_path", "")
+        if not path.startswith("models/marts/") or not node["config"].get("enabled", True):
+            continue
+        out.append(MartModel(node["name"], node.get("alias") or node["name"],
+                             node["config"].get("materialized", "table")))
+    return sorted(out, key=lambda m: m.name)
+
+
+def _exists(conn: Any, schema: str, name: str | None = None) -> bool:
+    if name is None:
+        return conn.execute("select 1 from pg_namespace where nspname = %s",
+                            (schema,)).fetchone() is not None
+    return conn.execute("select to_regclass(%s)",
+                        (sql.Identifier(schema, name).as_string(conn),)).fetchone()[0] is not None
+
+
+def prepare(conn: Any, models: list[MartModel]) -> list[str]:
+    """Empty the staging schema; copy the published incremental marts into it.
+
+    Returns the relations copied. Safe to rerun (a retried or rerun night starts over).
+    """
+    copied = []
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (LOCK,))
+        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(STAGING)))
+        conn.execute(sql.SQL("create schema {}").format(sql.Identifier(STAGING)))
+        for m in models:
+            if m.materialized != "incremental" or not _exists(conn, PUBLISHED, m.relation):
+                continue
+            src, dst = sql.Identifier(PUBLISHED, m.relation), sql.Identifier(STAGING, m.relation)
+            conn.execute(sql.SQL("create table {} (like {} including all)").format(dst, src))
+            conn.execute(sql.SQL("insert into {} select * from {}").format(dst, src))
+            copied.append(m.relation)
+    log.info("prepared %s for the marts; copied incremental history: %s", STAGING,
+             ", ".join(copied) or "none")
+    return copied
+
+
+def blocking_failures(conn: Any, run_id: str) -> list[tuple[str, str, str]]:
+    """(check, object, observed) of the run's blocking checks whose latest result failed."""
+    if not _exists(conn, "audit", "dq_results"):
+        return []
+    return [tuple(r) for r in conn.execute(
+        """select check_name, object_name, observed from (
+               select distinct on (check_name, object_name, coalesce(batch_id, ''))
+                      check_name, object_name, observed, status, severity
+               from audit.dq_results where run_id = %s
+               order by check_name, object_name, coalesce(batch_id, ''), checked_at desc, id desc
+           ) latest
+           where severity = 'blocking' and status in ('fail', 'error')
+           order by check_name""", (run_id,)).fetchall()]
+
+
+def publish(conn: Any, run_id: str, as_of: date, models: list[MartModel]) -> Publication:
+    """Swap the tested staging marts into ``marts`` in one transaction (see module doc)."""
+    failed = blocking_failures(conn, run_id)
+    if failed:
+        shown = "; ".join(f"{c} on {o}: {obs}" for c, o, obs in failed[:3])
+        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        raise PublishRefused(
+            f"marts not published for run {run_id}: {len(failed)} blocking check(s) failed: "
+            f"{shown}{more}",
+            f"`marts` still holds the last good version; see audit.dq_results where run_id = "
+            f"'{run_id}', fix and rerun the date",
+        )
+    if not _exists(conn, STAGING):
+        raise PublishRefused(f"no {STAGING} schema to publish for run {run_id}",
+                             "run prepare_marts and the marts build first")
+    missing = [m.relation for m in models if not _exists(conn, STAGING, m.relation)]
+    if missing:
+        raise PublishRefused(
+            f"marts not published for run {run_id}: not built in {STAGING}: {', '.join(missing)}",
+            "`marts` still holds the last good version; rerun the date",
+        )
+    relations = [m.relation for m in models]
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (LOCK,))
+        counts = {}
+        for m in models:
+            counts[m.relation] = conn.execute(sql.SQL("select count(*) from {}").format(
+                sql.Identifier(STAGING, m.relation))).fetchone()[0]
+        marker = sql.Identifier(STAGING, MARKER)
+        conn.execute(sql.SQL(
+            "create table {} (as_of_date date not null, run_id text not null, "
+            "published_at timestamptz not null, relations text[] not null)").format(marker))
+        conn.execute(sql.SQL("comment on table {} is {}").format(marker, sql.Literal(
+            "Which as-of date the marts reflect: written by crmwh.publish when the schema "
+            "is swapped in.")))
+        conn.execute(sql.SQL("insert into {} values (%s, %s, now(), %s)").format(marker),
+                     (as_of, run_id, relations))
+        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(PREVIOUS)))
+        if _exists(conn, PUBLISHED):
+            conn.execute(sql.SQL("alter schema {} rename to {}").format(
+                sql.Identifier(PUBLISHED), sql.Identifier(PREVIOUS)))
+        conn.execute(sql.SQL("alter schema {} rename to {}").format(
+            sql.Identifier(STAGING), sql.Identifier(PUBLISHED)))
+        comment = (f"CRM marts as of {as_of} (run {run_id}); published by write-audit-publish, "
+                   f"see {PUBLISHED}.{MARKER}")
+        conn.execute(sql.SQL("comment on schema {} is {}").format(
+            sql.Identifier(PUBLISHED), sql.Literal(comment)))
+        conn.execute(PUBLICATIONS_DDL)
+        conn.execute("insert into audit.mart_publications (run_id, as_of_date, relations, "
+                     "row_counts) values (%s, %s, %s, %s)",
+                     (run_id, as_of, relations, json.dumps(counts)))
+    log.info("published marts as of %s (run %s): %s", as_of, run_id, counts)
+    return Publication(run_id, as_of, relations, counts)
+
+
+def published_as_of(conn: Any) -> date | None:
+    """The as-of date ``marts`` reflects (None before the first publication)."""
+    if not _exists(conn, PUBLISHED, MARKER):
+        return None
+    row = conn.execute(sql.SQL("select as_of_date from {}").format(
+        sql.Identifier(PUBLISHED, MARKER))).fetchone()
+    return row[0] if row else None
+
+
+def rollback(conn: Any) -> date | None:
+    """Swap ``marts__previous`` back into ``marts``; returns the as-of date now published."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (LOCK,))
+        if not _exists(conn, PREVIOUS):
+            raise CrmwhError(f"no {PREVIOUS} schema to roll back to",
+                             "only the version before the last publication is kept")
+        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(STAGING)))
+        conn.execute(sql.SQL("alter schema {} rename to {}").format(
+            sql.Identifier(PUBLISHED), sql.Identifier(STAGING)))
+        conn.execute(sql.SQL("alter schema {} rename to {}").format(
+            sql.Identifier(PREVIOUS), sql.Identifier(PUBLISHED)))
+    return published_as_of(conn)

@@ -1,0 +1,129 @@
+"""What the gate knows about a batch beyond its rows: history, freshness and references.
+
+Three kinds of checks in an expectation suite need the warehouse, not just the batch:
+
+* **referential** (``derived_columns``): for each row, is the referenced key one the
+  warehouse already knows (``raw``, any loaded batch, this one included)? Computed in SQL
+  as a boolean column added to the batch frame; the suite expects it to be ``true``.
+* **volume** (``profile_expectations``, ``meta.volume``): the rows this batch landed
+  against the median of the entity's recent daily batches in ``audit.load_batches``.
+* **freshness** (``profile_expectations``, ``meta.max_age_hours``): the newest
+  ``updated_at`` the warehouse holds for the entity against the end of the as-of date.
+
+Volume and freshness run on a one-row *profile* frame (``batch_rows``,
+``newest_updated_at``); their bounds are filled in here at run time, so the reviewed
+suite holds the rule (ratios, ages) and the numbers come from history.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from crmwh.contracts import Entity
+
+PROFILE_COLUMNS = ("batch_rows", "newest_updated_at")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Run-time kwargs for one profile expectation, or why it cannot be judged yet."""
+
+    kwargs: dict[str, Any]
+    skip_reason: str | None = None
+    basis: str = ""
+
+
+def derived_sql(entity: Entity, derived: dict[str, dict[str, str]]) -> list[sql.Composable]:
+    """Select expressions (over the batch alias ``b``) for the suite's derived columns."""
+    out = []
+    for name, spec in derived.items():
+        ref_table, ref_key = spec["references"].split(".")
+        column = sql.Identifier(spec["column"])
+        out.append(sql.SQL(
+            "case when b.{col} is null then null else b.{col} in "
+            "(select r.{key} from {ref} r where r.{key} is not null) end as {name}"
+        ).format(col=column, key=sql.Identifier(ref_key), ref=sql.Identifier("raw", ref_table),
+                 name=sql.Identifier(name)))
+    return out
+
+
+def _table_exists(cur: Any, qualified: str) -> bool:
+    cur.execute("select to_regclass(%s)", (qualified,))
+    return cur.fetchone()[0] is not None
+
+
+def batch_logical_date(conn: Any, batch_id: str) -> date | None:
+    """The as-of (logical) date the loader recorded for the batch, if any."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        if not _table_exists(cur, "audit.load_batches"):
+            return None
+        cur.execute("select logical_date from audit.load_batches where batch_id = %s", (batch_id,))
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def profile_frame(conn: Any, entity: Entity, batch_id: str, batch_rows: int):
+    """The one-row profile frame: rows this batch landed, newest update held for the entity."""
+    import pandas as pd
+
+    newest = None
+    column = entity.updated_column
+    if column in entity.column_names:
+        with conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(sql.SQL("select max({c}) from {t}").format(
+                c=sql.Identifier(column), t=sql.Identifier("raw", entity.table)))
+            newest = cur.fetchone()[0]
+    stamp = pd.Timestamp(newest).tz_convert(None) if newest is not None else pd.NaT
+    return pd.DataFrame({
+        "batch_rows": pd.Series([batch_rows], dtype="Int64"),
+        "newest_updated_at": pd.Series([stamp], dtype="datetime64[us]"),
+    })
+
+
+def volume_bounds(conn: Any, entity: Entity, batch_id: str, rule: dict[str, Any]) -> Bounds:
+    """min/max rows for the batch from the entity's recent history (see module doc)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        if not _table_exists(cur, "audit.load_batches"):
+            return Bounds({}, "no audit.load_batches: no history")
+        cur.execute(
+            """with loaded as (
+                   select batch_id, logical_date, rows_loaded, started_at,
+                          row_number() over (order by started_at) as nth
+                   from audit.load_batches
+                   where source = %s and entity = %s and status = 'loaded')
+               select rows_loaded from loaded
+               where nth > 1 and batch_id <> %s
+                 and started_at < coalesce(
+                     (select started_at from audit.load_batches where batch_id = %s), now())
+               order by started_at desc limit %s""",
+            (entity.source, entity.name, batch_id, batch_id, int(rule["history_batches"])),
+        )
+        history = [r[0] for r in cur.fetchall()]
+    if len(history) < int(rule["min_history"]):
+        return Bounds({}, f"{len(history)} daily batches of history, "
+                          f"{rule['min_history']} needed (tolerant on the first days)")
+    median = statistics.median(history)
+    if median < float(rule["min_median"]):
+        return Bounds({}, f"median {median:g} rows is under {rule['min_median']}: too small to "
+                          "judge a drop or a spike")
+    low = math.floor(median * float(rule["drop_below"]))
+    high = math.ceil(median * float(rule["spike_above"]))
+    return Bounds({"min_value": low, "max_value": high},
+                  basis=f"median {median:g} of last {len(history)} batches")
+
+
+def freshness_bounds(as_of: date | None, max_age_hours: float) -> Bounds:
+    """The oldest acceptable newest-update: end of the as-of date minus the allowed age."""
+    if as_of is None:
+        return Bounds({}, "no as-of date for the batch")
+    end = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC) + timedelta(days=1)
+    oldest = (end - timedelta(hours=float(max_age_hours))).replace(tzinfo=None)
+    return Bounds({"min_value": oldest},
+                  basis=f"at most {max_age_hours:g} h before the end of {as_of}")
