@@ -23,18 +23,20 @@ from tests.conftest import DAYS, START, drop_database, fresh_database
 AS_OF = START + timedelta(days=DAYS - 1)
 DBT = Path(sys.executable).with_name("dbt")
 DB_NAME = "crm_serve"
+RUN_ID = f"serve-{AS_OF}"
 
 
 class Served:
     def __init__(self, dsn: str, as_of: date) -> None:
         self.dsn = dsn
         self.as_of = as_of
+        self.run_id = RUN_ID
 
     def dbt(self, command: str, *args: str) -> str:
         done = subprocess.run(
             [str(DBT), command, "--project-dir", str(PROJECT_ROOT / "dbt_project"),
              "--profiles-dir", str(PROJECT_ROOT / "dbt_project"),
-             "--vars", f"{{as_of_date: '{self.as_of}'}}", *args],
+             "--vars", f"{{as_of_date: '{self.as_of}', dq_run_id: '{RUN_ID}'}}", *args],
             env={**os.environ, **airflow_env.dbt_env(self.dsn)}, capture_output=True, text=True)
         if done.returncode != 0:
             lines = done.stdout.splitlines()
@@ -62,8 +64,8 @@ def served(cfg, generated, service_up):
     dsn = fresh_database(cfg, DB_NAME)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRM_WAREHOUSE_DSN", dsn)
-        for source in pipeline.SOURCES:
-            pipeline.extract_and_land(source, AS_OF, f"serve-{AS_OF}")
+        for source in pipeline.SOURCES:  # land and gate, as the nightly does
+            pipeline.quality_gate(pipeline.extract_and_land(source, AS_OF, RUN_ID), RUN_ID)
     with database.connect(dsn, autocommit=True) as conn:
         roles.ensure_roles(conn)
     warehouse = Served(dsn, AS_OF)
@@ -71,7 +73,7 @@ def served(cfg, generated, service_up):
     warehouse.dbt("build", "--exclude", "path:models/marts")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRM_WAREHOUSE_DSN", dsn)
-        pipeline.fit_models(AS_OF, f"serve-{AS_OF}")
+        pipeline.fit_models(AS_OF, RUN_ID)
     warehouse.dbt("build", "--select", "path:models/marts")
     with database.connect(dsn, autocommit=True) as conn:
         roles.ensure_roles(conn)  # what the nightly's last step does after the marts are published
