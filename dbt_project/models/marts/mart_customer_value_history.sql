@@ -30,8 +30,10 @@ profit as (
 
 monthly as (
 
+    -- the as-of month, built for the same as-of date (a monthly table of another date joins
+    -- nothing, so the mart comes out empty instead of mixing dates)
     select * from {{ ref('int_customer_value__monthly') }}
-    where month_start = cast(date_trunc('month', {{ as_of_date() }}) as date)
+    where period_end = {{ as_of_date() }}
 
 ),
 
