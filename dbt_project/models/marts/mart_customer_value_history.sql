@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='as_of_date',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 -- Customer value per as-of date (DOMAIN §2, §3, §5). Grain: one row per (as_of_date, customer_key)
@@ -157,6 +157,7 @@ final as (
     select
         {{ as_of_date() }} as as_of_date,
         cast(joined.customer_key as text) as customer_key,
+        cast(joined.sales_customer_id as bigint) as sales_customer_id,
         cast(joined.customer_name as text) as customer_name,
         cast(joined.acquisition_channel as text) as acquisition_channel,
         cast(joined.created_on as date) as created_on,

@@ -35,6 +35,7 @@ customers as (
 
     select
         customer_key,
+        sales_customer_id,
         customer_name,
         acquisition_channel,
         {{ to_business_date('created_at') }} as created_on
@@ -148,6 +149,7 @@ final as (
 
     select
         anchored.customer_key,
+        anchored.sales_customer_id,
         anchored.customer_name,
         anchored.acquisition_channel,
         anchored.created_on,
