@@ -144,8 +144,12 @@ joined as (
 medians as (
 
     select
-        percentile_cont(0.5) within group (order by current_value) as current_value_median,
-        percentile_cont(0.5) within group (order by potential_value) as potential_value_median,
+        percentile_cont({{ var('value_matrix_split_quantile') }}) within group (
+            order by current_value
+        ) as current_value_median,
+        percentile_cont({{ var('value_matrix_split_quantile') }}) within group (
+            order by potential_value
+        ) as potential_value_median,
         sum(current_value) as current_value_total
 
     from joined
