@@ -49,7 +49,7 @@ def _expr(column: str, factor: int) -> str:
     if column in TEXT_KEYS:
         return f"case when k = 0 then {column} else {column} || '#' || k end"
     if column in INT_KEYS:
-        return f"{column} + k * 1000000000"
+        return f"{column} + cast(k as bigint) * 1000000000"
     if column == "value_rank":
         return f"(value_rank - 1) * {factor} + k + 1"
     if column == "customer_count":
