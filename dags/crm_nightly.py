@@ -58,9 +58,9 @@ def render_config(select: tuple[str, ...], exclude: tuple[str, ...] = ()) -> Ren
 
 # dbt failures are data or logic problems, not transient: fail fast, rerun the date
 DBT_ARGS = {"vars": {"as_of_date": "{{ ds }}"}, "retries": 0}
-CORE_SELECT = ("path:models/staging", "path:models/intermediate", "path:models/core",
-               "path:snapshots")
-MARTS_SELECT = ("path:models/marts",)  # also core-to-mart relationship tests, kept out of core
+# dbt_core: everything but the marts (staging, intermediate, core, snapshots, quality, ...);
+# dbt_marts: models/marts, after fit_models wrote the predictions they join.
+MARTS_SELECT = ("path:models/marts",)
 
 DOC = """
 ### crm_nightly
@@ -74,7 +74,8 @@ Nightly load of the CRM warehouse for the run's logical date (`ds`).
 2. **gate_<source>** — a Great Expectations suite (`expectations/`) validates each
    landed batch; a blocking failure fails the run here, before dbt touches `core`
    or `marts`.
-3. **dbt_core** — staging views, intermediate tables, snapshots and the `core` star,
+3. **dbt_core** — everything but the marts: staging views, intermediate tables,
+   snapshots and the `core` star,
    built and tested with `as_of_date = ds` (astronomer-cosmos, one task per model).
 4. **fit_models** — predictive models fitted on the core star as of `ds` (CLV: BG/NBD +
    Gamma-Gamma -> `ml.clv_predictions`, `audit.model_runs`); too little history records
@@ -135,7 +136,7 @@ def crm_nightly():
         project_config=project_config,
         profile_config=profile_config,
         execution_config=ExecutionConfig(),
-        render_config=render_config(CORE_SELECT, exclude=MARTS_SELECT),
+        render_config=render_config((), exclude=MARTS_SELECT),
         operator_args=DBT_ARGS,
     )
     dbt_marts = DbtTaskGroup(

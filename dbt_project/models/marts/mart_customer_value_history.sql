@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='as_of_date',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 -- Customer value per as-of date (DOMAIN §2, §3, §5). Grain: one row per (as_of_date, customer_key)
@@ -30,8 +30,10 @@ profit as (
 
 monthly as (
 
+    -- the as-of month, built for the same as-of date (a monthly table of another date joins
+    -- nothing, so the mart comes out empty instead of mixing dates)
     select * from {{ ref('int_customer_value__monthly') }}
-    where month_start = cast(date_trunc('month', {{ as_of_date() }}) as date)
+    where period_end = {{ as_of_date() }}
 
 ),
 
@@ -142,8 +144,12 @@ joined as (
 medians as (
 
     select
-        percentile_cont(0.5) within group (order by current_value) as current_value_median,
-        percentile_cont(0.5) within group (order by potential_value) as potential_value_median,
+        percentile_cont({{ var('value_matrix_split_quantile') }}) within group (
+            order by current_value
+        ) as current_value_median,
+        percentile_cont({{ var('value_matrix_split_quantile') }}) within group (
+            order by potential_value
+        ) as potential_value_median,
         sum(current_value) as current_value_total
 
     from joined
@@ -155,6 +161,7 @@ final as (
     select
         {{ as_of_date() }} as as_of_date,
         cast(joined.customer_key as text) as customer_key,
+        cast(joined.sales_customer_id as bigint) as sales_customer_id,
         cast(joined.customer_name as text) as customer_name,
         cast(joined.acquisition_channel as text) as acquisition_channel,
         cast(joined.created_on as date) as created_on,

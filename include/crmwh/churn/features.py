@@ -9,11 +9,13 @@ on ``t`` (:mod:`crmwh.churn.labels`).
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import psycopg
+from psycopg import sql
 
 from crmwh.churn import labels
 from crmwh.churn.signals import FEATURE_NAMES
@@ -98,12 +100,34 @@ order by base.customer_key
 """
 
 
+RAW_DTYPES = {"orders_90d": "int64", "orders_prev_90d": "int64", "orders_365d": "int64",
+              "promo_365d": "int64", "complaints_90d": "int64", "sla_missed_90d": "int64",
+              "overdue_amount": "float64", "satisfaction_c": "float64"}
+RAW_BOOLS = ("has_contract", "contract_ends_90d", "rep_left", "overdue_over_30")
+RAW_DATES = ("first_active_date", "last_order_date")
+
+
 def raw_signals(conn: psycopg.Connection, t: date, sla_hours: int = 24) -> pd.DataFrame:
-    """One row per customer active on ``t``: the raw signal values (counts, amounts, flags)."""
+    """One row per customer active on ``t``: the raw signal values (counts, amounts, flags).
+    Streamed with COPY (CSV) rather than fetched row by row: 1,000,000 customers stay cheap."""
     query = FEATURES_SQL.format(population=labels.POPULATION_SQL)
-    params = {"t": t, "t_end": labels.end_of(t), "sla": sla_hours}
-    cur = conn.execute(query, params)
-    frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+    literals = {"t": sql.Literal(t), "t_end": sql.Literal(labels.end_of(t)),
+                "sla": sql.Literal(int(sla_hours))}
+    for name, literal in literals.items():
+        query = query.replace(f"%({name})s", literal.as_string(conn))
+    buf = io.BytesIO()
+    with conn.transaction(), conn.cursor() as cur, cur.copy(
+        sql.SQL("copy ({}) to stdout with (format csv, header true)").format(sql.SQL(query))
+    ) as copy:
+        for chunk in copy:
+            buf.write(chunk)
+    buf.seek(0)
+    frame = pd.read_csv(buf, dtype={**RAW_DTYPES, "customer_key": object},
+                        keep_default_na=False, na_values={"satisfaction_c": [""]})
+    for name in RAW_BOOLS:
+        frame[name] = frame[name].eq("t")
+    for name in RAW_DATES:
+        frame[name] = pd.to_datetime(frame[name].replace("", None)).dt.date
     frame["p_alive"] = p_alive(conn, t, frame["customer_key"])
     return frame
 

@@ -78,10 +78,10 @@ INSERT_FROM_STAGE = f"""
 
 UPSERT_MODEL_RUN = f"""
     insert into {MODEL_RUNS} (model_run_id, run_id, model, as_of_date, n_customers, params,
-        log_likelihood, converged, iterations, fit_seconds, score_seconds, metrics)
+        log_likelihood, converged, iterations, fit_seconds, score_seconds, metrics, status)
     values (%(model_run_id)s, %(run_id)s, %(model)s, %(as_of_date)s, %(n_customers)s,
         %(params)s, %(log_likelihood)s, %(converged)s, %(iterations)s, %(fit_seconds)s,
-        %(score_seconds)s, %(metrics)s)
+        %(score_seconds)s, %(metrics)s, %(status)s)
     on conflict (model_run_id) do update set
         run_id = excluded.run_id, model = excluded.model, as_of_date = excluded.as_of_date,
         n_customers = excluded.n_customers, params = excluded.params,

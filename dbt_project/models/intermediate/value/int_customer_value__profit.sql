@@ -35,6 +35,7 @@ customers as (
 
     select
         customer_key,
+        sales_customer_id,
         customer_name,
         acquisition_channel,
         {{ to_business_date('created_at') }} as created_on
@@ -148,6 +149,7 @@ final as (
 
     select
         anchored.customer_key,
+        anchored.sales_customer_id,
         anchored.customer_name,
         anchored.acquisition_channel,
         anchored.created_on,
@@ -167,12 +169,15 @@ final as (
         - coalesce(lifetime.credit_notes, 0) - coalesce(lifetime.cost_to_serve, 0)
         - cast({{ var('acquisition_cost_per_customer') }} as numeric) as net_profit,
         -- a customer with no events at all still carries its acquisition cost in year 1
-        case
-            when coalesce(lifetime.has_year_one, false) then lifetime.clv_historical
-            else coalesce(lifetime.clv_historical, 0)
-                - cast({{ var('acquisition_cost_per_customer') }} as numeric)
-                / (1 + cast({{ rate }} as numeric))
-        end as clv_historical
+        round(
+            case
+                when coalesce(lifetime.has_year_one, false) then lifetime.clv_historical
+                else coalesce(lifetime.clv_historical, 0)
+                    - cast({{ var('acquisition_cost_per_customer') }} as numeric)
+                    / (1 + cast({{ rate }} as numeric))
+            end,
+            4
+        ) as clv_historical
 
     from anchored
     left join lifetime on anchored.customer_key = lifetime.customer_key

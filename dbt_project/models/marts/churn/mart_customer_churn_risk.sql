@@ -4,8 +4,9 @@
 -- var('as_of_date'), its band, the top three warning signals as reasons, the early warning for
 -- key customers ([003]) and the win-back action by the DOMAIN §4 rule [004]:
 --   excluded      unprofitable (trailing-12-month net profit <= 0), contract breach (an invoice
---                 more than var('churn_breach_overdue_days') past due), or nothing to save
---                 (predicted CLV <= 0: saving would not make lifetime value larger)
+--                 more than var('churn_breach_overdue_days') past due), black-listed (credit_list
+--                 'black', DOMAIN §5, from the value helper's int_customer_value__credit), or
+--                 nothing to save (predicted CLV <= 0: saving would not make lifetime value larger)
 --   utmost        极力挽留: key tier (important, high-profit customers)
 --   best_effort   尽力挽留: ordinary tier (main customers)
 --   case_by_case  ordinary customers in the DOMAIN sense: small tier ranked within
@@ -52,6 +53,13 @@ customers as (
 
 ),
 
+credit as (
+
+    select customer_key, credit_list
+    from {{ ref('int_customer_value__credit') }}
+
+),
+
 breaches as (
 
     select customer_key, max(days_overdue) as max_days_overdue
@@ -71,13 +79,15 @@ joined as (
         value_now.customer_count,
         coalesce(value_now.net_profit, 0) as net_profit,
         coalesce(clv.clv_predicted, 0) as clv_predicted,
-        coalesce(breaches.max_days_overdue, 0) as max_days_overdue
+        coalesce(breaches.max_days_overdue, 0) as max_days_overdue,
+        coalesce(credit.credit_list, 'white') as credit_list
 
     from scores
     left join customers on scores.customer_key = customers.customer_key
     left join value_now on scores.customer_key = value_now.customer_key
     left join clv on scores.customer_key = clv.customer_key
     left join breaches on scores.customer_key = breaches.customer_key
+    left join credit on scores.customer_key = credit.customer_key
 
 ),
 
@@ -88,6 +98,7 @@ decided as (
         case
             when net_profit <= 0 then 'unprofitable'
             when max_days_overdue > {{ var('churn_breach_overdue_days') }} then 'contract_breach'
+            when credit_list = 'black' then 'blacklisted'
             when clv_predicted <= 0 then 'no_value_to_save'
         end as exclusion_reason,
         case
@@ -145,6 +156,7 @@ final as (
             end as text
         ) as winback_action_zh,
         cast(exclusion_reason as text) as exclusion_reason,
+        cast(credit_list as text) as credit_list,
         cast(round(cast(clv_predicted as numeric), 4) as numeric(18, 4)) as clv_predicted,
         cast(
             case when winback_action = 'excluded' then 0

@@ -1,0 +1,125 @@
+"""Benchmark of the churn step and marts at scale (benchmarks/churn.md).
+
+Method (stated in the results): a generated warehouse of N customers is copied and its
+``core`` inputs of the churn models are replicated ``factor`` times with offset keys in SQL
+(copy k > 0 of a text key gets the suffix ``#k``, integer ids get ``+ k * 10^9``), so the
+copies are independent customers with the same behaviour. Replicated: dim_customer,
+dim_contract, fct_orders, fct_invoices, fct_tickets, fct_surveys, the value helper's
+int_customer_value__monthly (value_rank interleaved and customer_count scaled, so tiers stay
+5 / 15 / 80 %), ml.clv_predictions of the as-of date, and of fct_receivables_daily only the
+days the churn fit reads (its training snapshot dates and the as-of date). Then timed: the
+nightly churn fit (crmwh.churn.nightly.run) and ``dbt run`` of fct_churn_events,
+int_churn__customer_months and the four churn marts (per model from dbt's run_results.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import psycopg
+
+from crmwh import airflow_env, database
+from crmwh.churn import labels, nightly, train
+from crmwh.settings import PROJECT_ROOT
+
+TEXT_KEYS = {"customer_key", "customer_version_key", "contract_key", "contract_version_key",
+             "contract_id", "renewal_of_contract_id", "invoice_id", "billing_account_id"}
+INT_KEYS = {"order_id", "ticket_id", "survey_id", "sales_customer_id"}
+TABLES = ("core.dim_customer", "core.dim_contract", "core.fct_orders", "core.fct_invoices",
+          "core.fct_tickets", "core.fct_surveys", "intermediate.int_customer_value__monthly")
+MODELS = ("fct_churn_events", "int_churn__customer_months", "mart_churn_monthly",
+          "mart_cohort_retention", "mart_crm_kpis", "mart_customer_churn_risk")
+
+
+def _columns(conn: psycopg.Connection, table: str) -> list[str]:
+    schema, name = table.split(".")
+    cur = conn.execute("select column_name from information_schema.columns where "
+                       "table_schema = %s and table_name = %s order by ordinal_position",
+                       (schema, name))
+    return [r[0] for r in cur.fetchall()]
+
+
+def _expr(column: str, factor: int) -> str:
+    if column in TEXT_KEYS:
+        return f"case when k = 0 then {column} else {column} || '#' || k end"
+    if column in INT_KEYS:
+        return f"{column} + cast(k as bigint) * 1000000000"
+    if column == "value_rank":
+        return f"(value_rank - 1) * {factor} + k + 1"
+    if column == "customer_count":
+        return f"customer_count * {factor}"
+    return column
+
+
+def replicate(conn: psycopg.Connection, table: str, factor: int, where: str = "true") -> int:
+    cols = _columns(conn, table)
+    select = ", ".join(f"{_expr(c, factor)} as {c}" for c in cols)
+    conn.execute(f"create temporary table bench_copy as select {select} from {table} "
+                 f"cross join generate_series(0, {factor - 1}) as k where {where}")
+    conn.execute(f"truncate {table}")
+    n = conn.execute(f"insert into {table} select * from bench_copy").rowcount
+    conn.execute("drop table bench_copy")
+    conn.execute(f"analyze {table}")
+    return n
+
+
+def scale(conn: psycopg.Connection, factor: int, as_of: date) -> dict[str, int]:
+    rows = {t: replicate(conn, t, factor) for t in TABLES}
+    first = train.first_data_date(conn, as_of)
+    dates, _ = labels.training_dates(as_of, first, train.HORIZON_DAYS,
+                                     labels.maturity_days(train.dbt_vars()), train.SNAPSHOTS,
+                                     train.SNAPSHOT_SPACING_DAYS)
+    days = ", ".join(f"date '{d}'" for d in [*dates, as_of])
+    rows["core.fct_receivables_daily (fit days only)"] = replicate(
+        conn, "core.fct_receivables_daily", factor, f"date_day in ({days})")
+    rows["ml.clv_predictions"] = replicate(conn, "ml.clv_predictions", factor,
+                                           f"as_of_date = date '{as_of}'")
+    return rows
+
+
+def _dbt(dsn: str, as_of: date, models: tuple[str, ...]) -> tuple[float, dict[str, float]]:
+    dbt = Path(sys.executable).with_name("dbt")
+    project = PROJECT_ROOT / "dbt_project"
+    t = time.perf_counter()
+    subprocess.run([str(dbt), "run", "--project-dir", str(project), "--profiles-dir",
+                    str(project), "--select", *models, "--full-refresh",
+                    "--vars", json.dumps({"as_of_date": as_of.isoformat()})],
+                   env={**os.environ, **airflow_env.dbt_env(dsn)}, check=True)
+    seconds = time.perf_counter() - t
+    timings = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    return seconds, {r["unique_id"].split(".")[-1]: r["execution_time"] for r in timings}
+
+
+def run(dsn: str, as_of: date, factor: int) -> dict:
+    """Scale, then time the nightly order: fct_churn_events (dbt_core), the churn fit
+    (fit_models), the intermediate panel and the four marts (dbt_marts)."""
+    result: dict = {"as_of_date": as_of.isoformat(), "factor": factor}
+    with database.connect(dsn, autocommit=True) as conn:
+        t = time.perf_counter()
+        result["rows"] = scale(conn, factor, as_of)
+        result["scale_seconds"] = time.perf_counter() - t
+        result["customers"] = conn.execute(
+            "select count(*) from core.dim_customer where is_current").fetchone()[0]
+    core_seconds, models = _dbt(dsn, as_of, MODELS[:1])
+    with database.connect(dsn, autocommit=True) as conn:
+        t = time.perf_counter()
+        fit = nightly.run(conn, as_of, "bench")
+        result["fit_seconds"] = time.perf_counter() - t
+        result["fit"] = {"rows_written": fit["rows_written"], "training": fit["training"],
+                         "seconds": fit["seconds"]}
+    marts_seconds, mart_models = _dbt(dsn, as_of, MODELS[1:])
+    result["dbt_wall_seconds"] = core_seconds + marts_seconds
+    result["models"] = {**models, **mart_models}
+    result["models_seconds_total"] = sum(result["models"].values())
+    with database.connect(dsn) as conn:
+        result["mart_rows"] = {m: conn.execute(f"select count(*) from marts.{m}").fetchone()[0]
+                               for m in MODELS if m.startswith("mart_")}
+        result["churn_events"] = conn.execute(
+            "select count(*) from core.fct_churn_events").fetchone()[0]
+    return result
