@@ -67,6 +67,43 @@ tickets as (
 
 ),
 
+customers as (
+
+    select
+        customer_key,
+        {{ to_business_date('created_at') }} as created_on
+
+    from {{ ref('dim_customer') }}
+    where
+        is_current
+        and not is_deleted
+        and (
+            {{ to_business_date('created_at') }} <= {{ as_of_date() }}
+            or customer_key in (select orders.customer_key from orders)
+        )
+
+),
+
+months as (
+
+    select
+        cast(month_start as date) as month_start,
+        cast(month_start + interval '1 month' - interval '1 day' as date) as month_end,
+        least(
+            cast(month_start + interval '1 month' - interval '1 day' as date), {{ as_of_date() }}
+        ) as period_end
+
+    from generate_series(
+        coalesce(
+            (select date_trunc('month', min(order_date)) from orders),
+            date_trunc('month', {{ as_of_date() }})
+        ),
+        date_trunc('month', {{ as_of_date() }}),
+        interval '1 month'
+    ) as month_start
+
+),
+
 activity as (
 
     select
@@ -95,102 +132,64 @@ activity as (
 
 ),
 
-first_activity as (
-
-    select
-        customer_key,
-        min(month_start) as first_month,
-        min(month_start) filter (where orders > 0) as first_order_month
-
-    from activity
-    group by customer_key
-
-),
-
-data_start as (
-
-    -- the first month with an order: the first month of the table
-    select coalesce(
-        min(first_order_month), cast(date_trunc('month', {{ as_of_date() }}) as date)
-    ) as first_month
-    from first_activity
-
-),
-
-customers as (
-
-    -- live customers created by the as-of date or with an order by then; each gets a row per
-    -- month from its first month (creation or first activity) to the as-of month
-    select
-        dim.customer_key,
-        {{ to_business_date('dim.created_at') }} as created_on,
-        greatest(
-            data_start.first_month,
-            least(
-                cast(date_trunc('month', {{ to_business_date('dim.created_at') }}) as date),
-                first_activity.first_month
-            )
-        ) as first_month
-
-    from {{ ref('dim_customer') }} as dim
-    cross join data_start
-    left join first_activity on dim.customer_key = first_activity.customer_key
-    where
-        dim.is_current
-        and not dim.is_deleted
-        and (
-            {{ to_business_date('dim.created_at') }} <= {{ as_of_date() }}
-            or first_activity.first_order_month is not null
-        )
-
-),
-
 grid as (
 
     select
         customers.customer_key,
         customers.created_on,
-        cast(month_start as date) as month_start
+        months.month_start,
+        months.month_end,
+        months.period_end
 
     from customers
-    cross join lateral generate_series(
-        customers.first_month,
-        date_trunc('month', {{ as_of_date() }}),
-        interval '1 month'
-    ) as month_start
+    cross join months
 
 ),
 
-trailing_sums as (
+monthly as (
 
     select
-        grid.customer_key,
-        grid.created_on,
-        grid.month_start,
+        grid.*,
         coalesce(activity.revenue, 0) as revenue_in_month,
         coalesce(activity.gross_margin, 0) as gross_margin_in_month,
-        sum(coalesce(activity.revenue, 0)) over trailing_12 as revenue,
-        sum(coalesce(activity.gross_margin, 0)) over trailing_12 as gross_margin,
-        sum(coalesce(activity.credit_notes, 0)) over trailing_12 as credit_notes,
-        sum(coalesce(activity.cost_to_serve, 0)) over trailing_12 as cost_to_serve,
-        sum(coalesce(activity.orders, 0)) over trailing_rfm as frequency,
-        sum(coalesce(activity.revenue, 0)) over trailing_rfm as monetary,
-        max(activity.last_order_date) over to_date as last_order_date
+        coalesce(activity.orders, 0) as orders_in_month,
+        activity.last_order_date as last_order_in_month,
+        coalesce(activity.credit_notes, 0) as credit_notes_in_month,
+        coalesce(activity.cost_to_serve, 0) as cost_to_serve_in_month
 
     from grid
     left join activity
         on
             grid.customer_key = activity.customer_key
             and grid.month_start = activity.month_start
+
+),
+
+trailing_sums as (
+
+    select
+        customer_key,
+        created_on,
+        month_start,
+        month_end,
+        period_end,
+        revenue_in_month,
+        gross_margin_in_month,
+        sum(revenue_in_month) over trailing_12 as revenue,
+        sum(gross_margin_in_month) over trailing_12 as gross_margin,
+        sum(credit_notes_in_month) over trailing_12 as credit_notes,
+        sum(cost_to_serve_in_month) over trailing_12 as cost_to_serve,
+        sum(orders_in_month) over trailing_rfm as frequency,
+        sum(revenue_in_month) over trailing_rfm as monetary,
+        max(last_order_in_month) over to_date as last_order_date
+
+    from monthly
     window
-        trailing_12 as (partition by grid.customer_key order by grid.month_start rows 11 preceding),
+        trailing_12 as (partition by customer_key order by month_start rows 11 preceding),
         trailing_rfm as (
-            partition by grid.customer_key order by grid.month_start
-            rows {{ window - 1 }} preceding
+            partition by customer_key order by month_start rows {{ window - 1 }} preceding
         ),
-        to_date as (
-            partition by grid.customer_key order by grid.month_start rows unbounded preceding
-        )
+        to_date as (partition by customer_key order by month_start rows unbounded preceding)
 
 ),
 
@@ -199,21 +198,11 @@ existing as (
     -- a customer counts from the month it was created (or first bought, if earlier)
     select
         *,
-        cast(month_start + interval '1 month' - interval '1 day' as date) as month_end,
-        least(
-            cast(month_start + interval '1 month' - interval '1 day' as date), {{ as_of_date() }}
-        ) as period_end,
         gross_margin - credit_notes - cost_to_serve as net_profit,
-        least(
-            cast(month_start + interval '1 month' - interval '1 day' as date), {{ as_of_date() }}
-        ) - last_order_date as recency_days
+        period_end - last_order_date as recency_days
 
     from trailing_sums
-    where
-        created_on <= least(
-            cast(month_start + interval '1 month' - interval '1 day' as date), {{ as_of_date() }}
-        )
-        or last_order_date is not null
+    where created_on <= period_end or last_order_date is not null
 
 ),
 
