@@ -46,7 +46,10 @@ def dbt(command: str, as_of: date, target: Path, *args: str) -> tuple[float, dic
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"dbt {command} {args} failed:\n{done.stdout[-4000:]}")
-    results = json.loads((target / "run_results.json").read_text())
+    results_file = target / "run_results.json"
+    if command == "parse" or not results_file.exists():
+        return seconds, {}
+    results = json.loads(results_file.read_text())
     nodes = {r["unique_id"].split(".")[-1]: round(r["execution_time"], 3)
              for r in results["results"] if r["unique_id"].startswith("model.")}
     return seconds, nodes

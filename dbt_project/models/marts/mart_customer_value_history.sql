@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='as_of_date',
         on_schema_change='append_new_columns',
+        pre_hook="set local work_mem = '{{ var('value_models_work_mem') }}'",
     )
 }}
 -- Customer value per as-of date (DOMAIN §2, §3, §5). Grain: one row per (as_of_date, customer_key)

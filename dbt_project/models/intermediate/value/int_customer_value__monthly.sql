@@ -1,4 +1,10 @@
-{{ config(materialized='table', schema='intermediate') }}
+{{
+    config(
+        materialized='table',
+        schema='intermediate',
+        pre_hook="set local work_mem = '{{ var('value_models_work_mem') }}'",
+    )
+}}
 -- Customer value per month-end (DOMAIN §2). Grain: one row per month and customer, for every
 -- month from the first month with an order up to the month of var('as_of_date'), and every live
 -- customer created by the period end. The as-of month is cut at the as-of date (period_end =
@@ -204,49 +210,38 @@ ranked as (
 
     select
         *,
-        row_number() over (
-            partition by month_start order by net_profit desc, customer_key asc
-        ) as value_rank,
+        row_number() over by_value as value_rank,
         count(*) over (partition by month_start) as customer_count,
         sum(greatest(net_profit, 0)) over (partition by month_start) as positive_value_total,
         sum(greatest(net_profit, 0)) over (
-            partition by month_start order by net_profit desc, customer_key asc
-            rows between unbounded preceding and 1 preceding
-        ) as positive_value_before
-
-    from existing
-
-),
-
-rfm_ranked as (
-
-    select
-        customer_key,
-        month_start,
+            by_value rows between unbounded preceding and 1 preceding
+        ) as positive_value_before,
+        -- RFM ranks among customers who ever ordered: the others form their own partition
+        -- and get null scores below
         percent_rank() over (
-            partition by month_start order by recency_days desc
+            partition by month_start, last_order_date is null order by recency_days desc
         ) as r_rank,
-        percent_rank() over (partition by month_start order by frequency asc) as f_rank,
-        percent_rank() over (partition by month_start order by monetary asc) as m_rank
+        percent_rank() over (
+            partition by month_start, last_order_date is null order by frequency asc
+        ) as f_rank,
+        percent_rank() over (
+            partition by month_start, last_order_date is null order by monetary asc
+        ) as m_rank
 
     from existing
-    where last_order_date is not null
+    window by_value as (partition by month_start order by net_profit desc, customer_key asc)
 
 ),
 
 scored as (
 
     select
-        ranked.*,
-        {{ rfm_score('rfm_ranked.r_rank') }} as r_score,
-        {{ rfm_score('rfm_ranked.f_rank') }} as f_score,
-        {{ rfm_score('rfm_ranked.m_rank') }} as m_score
+        *,
+        {{ rfm_score('case when last_order_date is not null then r_rank end') }} as r_score,
+        {{ rfm_score('case when last_order_date is not null then f_rank end') }} as f_score,
+        {{ rfm_score('case when last_order_date is not null then m_rank end') }} as m_score
 
     from ranked
-    left join rfm_ranked
-        on
-            ranked.customer_key = rfm_ranked.customer_key
-            and ranked.month_start = rfm_ranked.month_start
 
 ),
 
