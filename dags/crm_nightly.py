@@ -22,6 +22,7 @@ from cosmos.constants import TestBehavior
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from crmwh import pipeline
+from crmwh.quality.notify import on_task_failure
 from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
@@ -62,9 +63,17 @@ Nightly load of the CRM warehouse for the run's logical date (`ds`).
 2. **gate_<source>** — a Great Expectations suite (`expectations/`) validates each
    landed batch; a blocking failure fails the run here, before dbt touches `core`
    or `marts`.
-3. **dbt** — staging views, the `core` star and the `marts`, built and tested with
-   `as_of_date = ds` (astronomer-cosmos, one task per model).
-4. **run_summary** — what the run did, in `audit.run_summary`.
+3. **prepare_marts** — empties `marts__staging` and copies the published incremental
+   marts into it (write-audit-publish, docs/data_quality.md).
+4. **dbt** — staging views, the `core` star, the DOMAIN §5 business-rule checks
+   (`quality`) and the marts, built and tested with `as_of_date = ds` (astronomer-cosmos,
+   one task per model); marts are written to `marts__staging`; every test result goes
+   to `audit.dq_results`.
+5. **publish_marts** — swaps `marts__staging` into `marts` in one transaction when no
+   blocking check failed; `marts.wap_published` says which as-of date `marts` reflects.
+6. **run_summary** — what the run did, in `audit.run_summary`.
+
+A failed task sends one alert naming the check, object and batch (`crmwh.quality.notify`).
 
 Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another Postgres.
 """
@@ -84,6 +93,7 @@ Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another P
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
+        "on_failure_callback": on_task_failure,  # issue 7: one clear alert per failure
     },
 )
 def crm_nightly():
@@ -101,6 +111,14 @@ def crm_nightly():
         flat = [b for group in batches for b in group]
         return pipeline.write_run_summary(run_id, pendulum.parse(ds).date(), flat)
 
+    @task(retries=0)
+    def prepare_marts(ds: str | None = None, run_id: str | None = None) -> list[str]:
+        return pipeline.prepare_marts(run_id, pendulum.parse(ds).date())
+
+    @task(retries=0)
+    def publish_marts(ds: str | None = None, run_id: str | None = None) -> dict:
+        return pipeline.publish_marts(run_id, pendulum.parse(ds).date())
+
     dbt = DbtTaskGroup(
         group_id="dbt",
         project_config=project_config,
@@ -108,15 +126,20 @@ def crm_nightly():
         execution_config=ExecutionConfig(),
         render_config=render_config,
         # dbt failures are data or logic problems, not transient: fail fast, rerun the date
-        operator_args={"vars": {"as_of_date": "{{ ds }}"}, "retries": 0},
+        # marts are written to marts__staging and published by publish_marts (issue 7)
+        operator_args={"vars": {"as_of_date": "{{ ds }}", "marts_schema": "marts__staging",
+                                "dq_run_id": "{{ run_id }}"}, "retries": 0},
     )
 
+    prepared = prepare_marts()
     landed = []
     for source in pipeline.SOURCES:
         batches = extract.override(task_id=f"extract_{source}")(source)
-        gate.override(task_id=f"gate_{source}")(batches) >> dbt
+        gate.override(task_id=f"gate_{source}")(batches) >> prepared
         landed.append(batches)
-    dbt >> run_summary(landed)
+    summary = run_summary(landed)
+    prepared >> dbt >> publish_marts() >> summary
+    dbt >> summary
 
 
 crm_nightly()
