@@ -22,6 +22,7 @@ from cosmos.constants import TestBehavior
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from crmwh import pipeline
+from crmwh.quality.notify import on_task_failure
 from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
@@ -57,7 +58,8 @@ def render_config(select: tuple[str, ...], exclude: tuple[str, ...] = ()) -> Ren
 
 
 # dbt failures are data or logic problems, not transient: fail fast, rerun the date
-DBT_ARGS = {"vars": {"as_of_date": "{{ ds }}"}, "retries": 0}
+# every test result is recorded in audit.dq_results under the run's id (issue 7)
+DBT_ARGS = {"vars": {"as_of_date": "{{ ds }}", "dq_run_id": "{{ run_id }}"}, "retries": 0}
 # dbt_core: everything but the marts (staging, intermediate, core, snapshots, quality, ...);
 # dbt_marts: models/marts, after fit_models wrote the predictions they join.
 MARTS_SELECT = ("path:models/marts",)
@@ -75,16 +77,25 @@ Nightly load of the CRM warehouse for the run's logical date (`ds`).
    landed batch; a blocking failure fails the run here, before dbt touches `core`
    or `marts`.
 3. **dbt_core** — everything but the marts: staging views, intermediate tables,
-   snapshots and the `core` star,
-   built and tested with `as_of_date = ds` (astronomer-cosmos, one task per model).
+   snapshots, the `core` star and the DOMAIN §5 business-rule checks (`quality`),
+   built and tested with `as_of_date = ds` (astronomer-cosmos, one task per model);
+   every test result goes to `audit.dq_results`.
 4. **fit_models** — predictive models fitted on the core star as of `ds` (CLV: BG/NBD +
-   Gamma-Gamma -> `ml.clv_predictions`, `audit.model_runs`); too little history records
-   the fit as skipped and the marts get NULL predictions.
-5. **dbt_marts** — the `marts`, joining the predictions.
-6. **run_summary** — what the run did, in `audit.run_summary`.
-7. **nightly_report** — the static HTML report with inline charts (churn and retention,
+   Gamma-Gamma -> `ml.clv_predictions`; churn risk -> `ml.churn_scores`; both logged in
+   `audit.model_runs`); too little history records a fit as skipped and the marts get
+   NULL predictions.
+5. **prepare_marts** — empties `marts__staging` and copies the published incremental
+   marts into it (write-audit-publish, docs/data_quality.md).
+6. **dbt_marts** — the `marts`, joining the predictions, built and tested in
+   `marts__staging`.
+7. **publish_marts** — swaps `marts__staging` into `marts` in one transaction when no
+   blocking check failed; `marts.wap_published` says which as-of date `marts` reflects.
+8. **run_summary** — what the run did, in `audit.run_summary`.
+9. **nightly_report** — the static HTML report with inline charts (churn and retention,
    value tiers, cohort retention, churn reasons, data quality) in
    `$CRM_HOME/reports/crm_nightly_<ds>.html` and `latest.html` (`crmwh report`).
+
+A failed task sends one alert naming the check, object and batch (`crmwh.quality.notify`).
 
 Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another Postgres.
 """
@@ -104,6 +115,7 @@ Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another P
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
+        "on_failure_callback": on_task_failure,  # issue 7: one clear alert per failure
     },
 )
 def crm_nightly():
@@ -125,6 +137,14 @@ def crm_nightly():
     def fit_models(ds: str | None = None, run_id: str | None = None) -> dict:
         return pipeline.fit_models(pendulum.parse(ds).date(), run_id)
 
+    @task(retries=0)
+    def prepare_marts(ds: str | None = None, run_id: str | None = None) -> list[str]:
+        return pipeline.prepare_marts(run_id, pendulum.parse(ds).date())
+
+    @task(retries=0)
+    def publish_marts(ds: str | None = None, run_id: str | None = None) -> dict:
+        return pipeline.publish_marts(run_id, pendulum.parse(ds).date())
+
     @task(retries=1)
     def nightly_report(ds: str | None = None, run_id: str | None = None) -> dict:
         from crmwh import html_report  # issue 8: the static HTML report, the run's last step
@@ -145,7 +165,8 @@ def crm_nightly():
         profile_config=profile_config,
         execution_config=ExecutionConfig(),
         render_config=render_config(MARTS_SELECT),
-        operator_args=DBT_ARGS,
+        # marts are written to marts__staging and published by publish_marts (issue 7)
+        operator_args={**DBT_ARGS, "vars": {**DBT_ARGS["vars"], "marts_schema": "marts__staging"}},
     )
 
     landed = []
@@ -153,7 +174,8 @@ def crm_nightly():
         batches = extract.override(task_id=f"extract_{source}")(source)
         gate.override(task_id=f"gate_{source}")(batches) >> dbt_core
         landed.append(batches)
-    dbt_core >> fit_models() >> dbt_marts >> run_summary(landed) >> nightly_report()
+    (dbt_core >> fit_models() >> prepare_marts() >> dbt_marts >> publish_marts()
+     >> run_summary(landed) >> nightly_report())
 
 
 crm_nightly()

@@ -15,23 +15,34 @@
 {%- endmacro %}
 
 {% macro dq_results_ddl() -%}
-    create schema if not exists audit;
-    create table if not exists audit.dq_results (
-      id bigserial primary key,
-      run_id text,
-      batch_id text,
-      checked_at timestamptz not null default now(),
-      source text,
-      entity text,
-      check_name text,
-      object_name text,
-      severity text,
-      status text,
-      observed text,
-      expected text,
-      as_of_date date
-    );
-    alter table audit.dq_results add column if not exists as_of_date date;
+    {#- Same table as crmwh.quality.gate.DQ_RESULTS_DDL; created once, under the same advisory
+        lock, so parallel cosmos tasks never race on it. -#}
+    do $dq$ begin
+      if to_regclass('audit.dq_results') is null then
+        perform pg_advisory_xact_lock(hashtext('crmwh.audit.dq_results'));
+        create schema if not exists audit;
+        create table if not exists audit.dq_results (
+          id bigserial primary key,
+          run_id text,
+          batch_id text,
+          checked_at timestamptz not null default now(),
+          source text,
+          entity text,
+          check_name text,
+          object_name text,
+          severity text,
+          status text,
+          observed text,
+          expected text,
+          as_of_date date
+        );
+      end if;
+      if not exists (select 1 from information_schema.columns where table_schema = 'audit'
+                     and table_name = 'dq_results' and column_name = 'as_of_date') then
+        perform pg_advisory_xact_lock(hashtext('crmwh.audit.dq_results'));
+        alter table audit.dq_results add column if not exists as_of_date date;
+      end if;
+    end $dq$;
 {%- endmacro %}
 
 {% macro dq_object(node) -%}

@@ -91,18 +91,21 @@ def extract_and_land(source: str, logical_date: date, run_id: str) -> list[dict]
 
 
 def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
-    """Validate each landed batch with its Great Expectations suite; stop on a blocking failure."""
+    """Validate each landed batch with its Great Expectations suite; stop on a blocking failure.
+
+    Every batch is validated (so every problem is reported at once); each batch with a
+    blocking failure is rejected (its rows to quarantine), then the gate raises naming them.
+    """
     from crmwh.quality import docs_site, gate
 
     cfg = settings.load()
-    outcomes = []
+    outcomes, failed = [], []
     docs = docs_site.run_dir(cfg.home, run_id)  # issue 7: GX Data Docs of this run
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         for batch in batches:
             entity = contracts.BY_TABLE[f"{batch['source']}__{batch['entity']}"]
             result = gate.validate_batch(conn, entity, batch["batch_id"], run_id,
                                          docs_dir=docs / entity.table)
-            log.info("GX Data Docs: %s", docs_site.write_run_index(docs, f"crm_nightly {run_id}"))
             try:
                 gate.enforce(result, entity, batch["batch_id"])
             except QualityGateFailed as exc:
@@ -110,7 +113,8 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
                 log.error(
                     "rejected batch %s: %d rows moved to quarantine.rows", batch["batch_id"], moved
                 )
-                raise
+                failed.append(exc)
+                continue
             outcomes.append(
                 {
                     "batch_id": batch["batch_id"],
@@ -118,6 +122,14 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
                     "warnings": len(result.failures),
                 }
             )
+    if docs.exists():
+        log.info("GX Data Docs: %s", docs_site.write_run_index(docs, f"crm_nightly {run_id}"))
+    if failed:
+        if len(failed) == 1:
+            raise failed[0]
+        raise QualityGateFailed(
+            f"{len(failed)} batches failed the quality gate: "
+            + " | ".join(e.problem for e in failed), failed[0].fix)
     return outcomes
 
 

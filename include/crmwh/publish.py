@@ -117,17 +117,24 @@ def prepare(conn: Any, models: list[MartModel]) -> list[str]:
 
 
 def blocking_failures(conn: Any, run_id: str) -> list[tuple[str, str, str]]:
-    """(check, object, observed) of the run's blocking checks whose latest result failed."""
+    """(check, object, observed) of the run's blocking checks whose latest result failed.
+
+    A gate failure on a batch that was rejected does not count: its rows left ``raw`` for
+    quarantine, so nothing of it reached dbt.
+    """
     if not _exists(conn, "audit", "dq_results"):
         return []
+    rejected = ("select batch_id from audit.load_batches where status = 'rejected'"
+                if _exists(conn, "audit", "load_batches") else "select null::text where false")
     return [tuple(r) for r in conn.execute(
-        """select check_name, object_name, observed from (
+        f"""select check_name, object_name, observed from (
                select distinct on (check_name, object_name, coalesce(batch_id, ''))
-                      check_name, object_name, observed, status, severity
+                      check_name, object_name, observed, status, severity, batch_id
                from audit.dq_results where run_id = %s
                order by check_name, object_name, coalesce(batch_id, ''), checked_at desc, id desc
            ) latest
            where severity = 'blocking' and status in ('fail', 'error')
+             and (batch_id is null or batch_id not in ({rejected}))
            order by check_name""", (run_id,)).fetchall()]
 
 

@@ -53,6 +53,7 @@ RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
 MAX_VALUES_SHOWN = 5
 MAX_FAILURES_DETAILED = 5
 MAX_TEXT = 500
+MAX_ROW_LEVEL_REASONS = 20
 
 DQ_RESULTS_DDL = """
 create table if not exists audit.dq_results (
@@ -154,6 +155,7 @@ def validate_batch(
         bounds = _profile_bounds(conn, entity, batch_id, suite, as_of)
 
     checks = _run_suite(entity, suite, df, profile_df, bounds, batch_id, docs_dir)
+    checks += _row_level(conn, entity, batch_id)
     _record(conn, entity, batch_id, run_id, checks, as_of)
 
     failures = [Failure(c.check_name, c.severity, c.observed) for c in checks if c.status == "fail"]
@@ -179,6 +181,22 @@ def validate_batch(
             "quality warning %s batch %s: %s %s", entity.qualified, batch_id, f.check, f.observed
         )
     return result
+
+
+def _row_level(conn: Any, entity: Entity, batch_id: str) -> list[_Check]:
+    """The rows landing put in quarantine for this batch, one check per reason (row-level)."""
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute("select to_regclass('quarantine.rows')")
+        if cur.fetchone()[0] is None:
+            return []
+        cur.execute(
+            """select reason, count(*) from quarantine.rows where batch_id = %s
+               group by reason order by count(*) desc, reason limit %s""",
+            (batch_id, MAX_ROW_LEVEL_REASONS))
+        found = cur.fetchall()
+    return [_Check(f"landing: {_short(reason)[:200]}", entity.qualified, "row-level", "fail",
+                   f"{n} rows quarantined", "0 rows (they wait in quarantine.rows for a fix and "
+                   "`crmwh quarantine release`)") for reason, n in found]
 
 
 def _profile_bounds(
@@ -338,18 +356,24 @@ def _validate(context: Any, gx: Any, name: str, gx_suite: Any, df, docs: bool) -
         .add_dataframe_asset(name)
         .add_batch_definition_whole_dataframe("batch")
     )
-    suite = context.suites.add(gx_suite)
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(data=batch_def, suite=suite, name=f"{name}_batch")
-    )
-    actions = [UpdateDataDocsAction(name="data_docs", site_names=[docs_site.SITE])] if docs else []
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(name=f"{name}_gate", validation_definitions=[definition],
-                      actions=actions, result_format=RESULT_FORMAT)
-    )
-    run = checkpoint.run(batch_parameters={"dataframe": df})
+    if docs:  # a checkpoint stores the result and renders the Data Docs
+        suite = context.suites.add(gx_suite)
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(data=batch_def, suite=suite, name=f"{name}_batch")
+        )
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(name=f"{name}_gate", validation_definitions=[definition],
+                          actions=[UpdateDataDocsAction(name="data_docs",
+                                                        site_names=[docs_site.SITE])],
+                          result_format=RESULT_FORMAT)
+        )
+        run = checkpoint.run(batch_parameters={"dataframe": df})
+        validations = list(run.run_results.values())
+    else:
+        batch = batch_def.get_batch(batch_parameters={"dataframe": df})
+        validations = [batch.validate(gx_suite, result_format=RESULT_FORMAT)]
     by_index: dict[int, dict[str, Any]] = {}
-    for validation in run.run_results.values():
+    for validation in validations:
         for r in validation.results:
             d = r.to_json_dict()
             by_index[d["expectation_config"]["meta"]["crmwh_index"]] = d
@@ -389,8 +413,13 @@ def _run_suite(
             )
         )
     else:
-        gx_suite = _gx_suite(gx, entity.table, declared, [{} for _ in declared])
-        by_index = _validate(context, gx, entity.table, gx_suite, df, docs_dir is not None)
+        # an expectation with meta.min_rows judges only batches that large
+        small = {i for i, e in enumerate(declared) if len(df) < e["meta"].get("min_rows", 0)}
+        runnable = [e for i, e in enumerate(declared) if i not in small]
+        gx_suite = _gx_suite(gx, entity.table, runnable, [{} for _ in runnable])
+        found = _validate(context, gx, entity.table, gx_suite, df, docs_dir is not None)
+        positions = [i for i in range(len(declared)) if i not in small]
+        by_index = {positions[j]: d for j, d in found.items()}
         key_values = df[entity.key] if entity.key in df.columns else None
         for i, exp in enumerate(declared):
             d = by_index.get(i)
@@ -403,6 +432,11 @@ def _run_suite(
                 if exp["kwargs"].get("mostly") is not None:
                     check_name += f" mostly {exp['kwargs']['mostly']}"
                 object_name = f"{entity.qualified}.{spec['column']}"
+            if i in small:
+                checks.append(_Check(check_name, object_name, exp["meta"]["severity"], "skipped",
+                                     f"{len(df)} rows",
+                                     f"not judged: fewer than {exp['meta']['min_rows']} rows"))
+                continue
             if d is None:  # should not happen; never let a check vanish silently
                 status, observed = "fail", "error: no result returned by Great Expectations"
             else:

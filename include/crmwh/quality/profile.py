@@ -5,12 +5,14 @@ Three kinds of checks in an expectation suite need the warehouse, not just the b
 * **referential** (``derived_columns``): for each row, is the referenced key one the
   warehouse already knows (``raw``, any loaded batch, this one included)? Computed in SQL
   as a boolean column added to the batch frame; the suite expects it to be ``true``.
-* **volume** (``profile_expectations``, ``meta.volume``): the rows this batch landed
-  against the median of the entity's recent daily batches in ``audit.load_batches``.
+* **volume** (``profile_expectations``, ``meta.volume``): the rows landed for the batch's
+  as-of date (every loaded batch of that date, this one included, so a rerun that lands
+  nothing new is no drop) against the median of the same per-date totals over the
+  entity's recent dates in ``audit.load_batches`` (the first, bulk-load date excluded).
 * **freshness** (``profile_expectations``, ``meta.max_age_hours``): the newest
   ``updated_at`` the warehouse holds for the entity against the end of the as-of date.
 
-Volume and freshness run on a one-row *profile* frame (``batch_rows``,
+Volume and freshness run on a one-row *profile* frame (``rows_for_date``,
 ``newest_updated_at``); their bounds are filled in here at run time, so the reviewed
 suite holds the rule (ratios, ages) and the numbers come from history.
 """
@@ -28,7 +30,8 @@ from psycopg.rows import tuple_row
 
 from crmwh.contracts import Entity
 
-PROFILE_COLUMNS = ("batch_rows", "newest_updated_at")
+PROFILE_COLUMNS = ("rows_for_date", "newest_updated_at")
+RELEASE_PREFIX = "release__"  # batches of crmwh.quality.release
 
 
 @dataclass(frozen=True)
@@ -69,45 +72,77 @@ def batch_logical_date(conn: Any, batch_id: str) -> date | None:
     return row[0] if row else None
 
 
+_PER_DATE = """
+    with loaded as (
+        select logical_date, rows_loaded, started_at from audit.load_batches
+        where source = %(source)s and entity = %(entity)s and status = 'loaded'
+    ), first_date as (
+        select logical_date from loaded order by started_at limit 1
+    )
+    select logical_date, sum(rows_loaded)::bigint from loaded
+    where logical_date <> (select logical_date from first_date)
+    group by logical_date
+"""
+
+
+def _batch_date(cur: Any, batch_id: str) -> date | None:
+    if not _table_exists(cur, "audit.load_batches"):
+        return None
+    cur.execute("select logical_date from audit.load_batches where batch_id = %s", (batch_id,))
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
 def profile_frame(conn: Any, entity: Entity, batch_id: str, batch_rows: int):
-    """The one-row profile frame: rows this batch landed, newest update held for the entity."""
+    """The one-row profile frame: rows landed for the batch's date, newest update held."""
     import pandas as pd
 
-    newest = None
+    newest, rows = None, batch_rows
     column = entity.updated_column
-    if column in entity.column_names:
-        with conn.cursor(row_factory=tuple_row) as cur:
+    with conn.cursor(row_factory=tuple_row) as cur:
+        if column in entity.column_names:
             cur.execute(sql.SQL("select max({c}) from {t}").format(
                 c=sql.Identifier(column), t=sql.Identifier("raw", entity.table)))
             newest = cur.fetchone()[0]
+        day = _batch_date(cur, batch_id)
+        if day is not None and not batch_id.startswith(RELEASE_PREFIX):
+            cur.execute("""select coalesce(sum(rows_loaded), 0)::bigint from audit.load_batches
+                           where source = %s and entity = %s and logical_date = %s
+                             and status = 'loaded'""", (entity.source, entity.name, day))
+            rows = cur.fetchone()[0]
     stamp = pd.Timestamp(newest).tz_convert(None) if newest is not None else pd.NaT
     return pd.DataFrame({
-        "batch_rows": pd.Series([batch_rows], dtype="Int64"),
+        "rows_for_date": pd.Series([rows], dtype="Int64"),
         "newest_updated_at": pd.Series([stamp], dtype="datetime64[us]"),
     })
 
 
 def volume_bounds(conn: Any, entity: Entity, batch_id: str, rule: dict[str, Any]) -> Bounds:
-    """min/max rows for the batch from the entity's recent history (see module doc)."""
+    """min/max rows for the batch's date from the entity's recent dates (see module doc)."""
+    if batch_id.startswith(RELEASE_PREFIX):
+        return Bounds({}, "a re-release of quarantined rows is not a daily batch")
     with conn.cursor(row_factory=tuple_row) as cur:
-        if not _table_exists(cur, "audit.load_batches"):
-            return Bounds({}, "no audit.load_batches: no history")
+        day = _batch_date(cur, batch_id)
+        if day is None:
+            return Bounds({}, "no load history for the batch in audit.load_batches")
         cur.execute(
-            """with loaded as (
-                   select batch_id, logical_date, rows_loaded, started_at,
-                          row_number() over (order by started_at) as nth
-                   from audit.load_batches
-                   where source = %s and entity = %s and status = 'loaded')
-               select rows_loaded from loaded
-               where nth > 1 and batch_id <> %s
-                 and started_at < coalesce(
-                     (select started_at from audit.load_batches where batch_id = %s), now())
-               order by started_at desc limit %s""",
-            (entity.source, entity.name, batch_id, batch_id, int(rule["history_batches"])),
-        )
+            """select batch_id from audit.load_batches
+               where source = %s and entity = %s and logical_date = %s and status = 'loaded'
+                 and batch_id <> %s and started_at <= (
+                     select started_at from audit.load_batches where batch_id = %s)
+               order by started_at limit 1""",
+            (entity.source, entity.name, day, batch_id, batch_id))
+        earlier = cur.fetchone()
+        if earlier is not None:
+            return Bounds({}, f"{day} already landed in batch {earlier[0]}: the volume of a "
+                              "date is judged when it first lands")
+        cur.execute(f"select sum_rows from ({_PER_DATE}) d (logical_date, sum_rows) "
+                    "where logical_date < %(day)s order by logical_date desc limit %(n)s",
+                    {"source": entity.source, "entity": entity.name, "day": day,
+                     "n": int(rule["history_batches"])})
         history = [r[0] for r in cur.fetchall()]
     if len(history) < int(rule["min_history"]):
-        return Bounds({}, f"{len(history)} daily batches of history, "
+        return Bounds({}, f"{len(history)} earlier dates of history, "
                           f"{rule['min_history']} needed (tolerant on the first days)")
     median = statistics.median(history)
     if median < float(rule["min_median"]):
@@ -116,7 +151,7 @@ def volume_bounds(conn: Any, entity: Entity, batch_id: str, rule: dict[str, Any]
     low = math.floor(median * float(rule["drop_below"]))
     high = math.ceil(median * float(rule["spike_above"]))
     return Bounds({"min_value": low, "max_value": high},
-                  basis=f"median {median:g} of last {len(history)} batches")
+                  basis=f"median {median:g} rows of the last {len(history)} dates")
 
 
 def freshness_bounds(as_of: date | None, max_age_hours: float) -> Bounds:

@@ -1,0 +1,121 @@
+"""Re-release quarantined rows after a fix, through the normal landing checks.
+
+``crmwh quarantine release --batch B [--reason TEXT]`` takes the rows of batch ``B`` still
+in ``quarantine.rows`` (optionally only those whose reason contains TEXT), turns each stored
+payload back into the record the source delivered, and lands them as a new batch
+``release__<B>__<id>`` with :func:`crmwh.load.land`: typing, required values, ranges and
+duplicates are checked exactly as on a nightly load, then the batch's Great Expectations
+suite runs on it (a blocking failure moves it back to quarantine). Rows that still fail go
+back to quarantine under the release batch, with their reason; rows whose version is
+already in ``raw`` count as unchanged. The originals are marked released (``released_at``,
+``released_batch_id``), so nothing is lost and nothing lands twice:
+
+``rows selected = not releasable + loaded + unchanged + quarantined again``
+
+Records that could not even be parsed into fields (``{"line": ...}`` payloads) are not
+releasable: they stay in quarantine, counted. The release batch never moves a watermark.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+from crmwh import contracts
+from crmwh.errors import CrmwhError, QualityGateFailed
+from crmwh.extract.base import Extraction, JsonPart
+from crmwh.load import BatchResult, land, reject_batch
+
+
+@dataclass(frozen=True)
+class Release:
+    batch_id: str
+    release_batch_id: str | None
+    rows_selected: int
+    rows_not_releasable: int
+    rows_loaded: int
+    rows_unchanged: int
+    rows_quarantined: int
+    gate: str  # passed | rejected: <reason> | not run
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_selected == (self.rows_not_releasable + self.rows_loaded
+                                      + self.rows_unchanged + self.rows_quarantined)
+
+
+def _record(payload: dict[str, Any], entity: contracts.Entity) -> dict[str, Any] | None:
+    """The delivered record again: contract columns plus the fields kept in ``_extra``."""
+    if not any(c in payload for c in entity.column_names):
+        return None
+    record = {k: v for k, v in payload.items() if k != "_extra"}
+    extra = payload.get("_extra")
+    if isinstance(extra, dict):
+        record.update({k: v for k, v in extra.items() if k not in record})
+    return record
+
+
+def release(conn: Any, batch_id: str, reason: str | None = None, *, run_id: str = "release",
+            gate: bool = True) -> Release:
+    """Re-land the quarantined rows of ``batch_id`` (see module doc); ``conn`` autocommit."""
+    conn.execute("alter table quarantine.rows add column if not exists released_batch_id text")
+    rows = conn.execute(
+        """select id, source, entity, payload from quarantine.rows
+           where batch_id = %s and released_at is null
+             and (%s::text is null or reason ilike '%%' || %s || '%%')
+           order by id""", (batch_id, reason, reason)).fetchall()
+    if not rows:
+        raise CrmwhError(
+            f"no quarantined rows to release for batch {batch_id}"
+            + (f" with a reason containing {reason!r}" if reason else ""),
+            "list them with: crmwh sql \"select batch_id, reason, count(*) from quarantine.rows "
+            "where released_at is null group by 1, 2\"")
+    tables = {f"{s}__{e}" for _, s, e, _ in rows}
+    if len(tables) != 1:
+        raise CrmwhError(f"batch {batch_id} holds rows of {sorted(tables)}",
+                         "release one entity at a time")
+    entity = contracts.BY_TABLE[tables.pop()]
+    records, releasable_ids = [], []
+    for row_id, _, _, payload in rows:
+        record = _record(payload, entity)
+        if record is not None:
+            records.append(record)
+            releasable_ids.append(row_id)
+    not_releasable = len(rows) - len(records)
+    if not records:
+        return Release(batch_id, None, len(rows), not_releasable, 0, 0, 0, "not run")
+
+    found = conn.execute("select logical_date from audit.load_batches where batch_id = %s",
+                         (batch_id,)).fetchone()
+    logical_date = found[0] if found and found[0] else date.today()
+    new_batch = f"release__{batch_id}__{uuid.uuid4().hex[:8]}"[:120]
+    body = ("\n".join(json.dumps(r, default=str) for r in records) + "\n").encode("utf-8")
+    extraction = Extraction(json=[JsonPart(ref=f"quarantine:{batch_id}", body=body)])
+    with conn.transaction():
+        result: BatchResult = land(conn, entity, extraction, batch_id=new_batch, run_id=run_id,
+                                   logical_date=logical_date, watermark_before=None,
+                                   started=time.monotonic())
+        conn.execute("""update quarantine.rows set released_at = now(), released_batch_id = %s
+                        where id = any(%s)""", (new_batch, releasable_ids))
+    loaded, quarantined, verdict = result.rows_loaded, result.rows_quarantined, "not run"
+    if gate and loaded:
+        from crmwh.quality import gate as quality_gate
+
+        checked = quality_gate.validate_batch(conn, entity, new_batch, run_id,
+                                              as_of=logical_date)
+        try:
+            quality_gate.enforce(checked, entity, new_batch)
+            verdict = "passed"
+        except QualityGateFailed as exc:
+            moved = reject_batch(conn, entity, new_batch, f"quality gate: {exc}")
+            loaded, quarantined = loaded - moved, quarantined + moved
+            verdict = f"rejected: {exc}"
+    done = Release(batch_id, new_batch, len(rows), not_releasable, loaded,
+                   result.rows_unchanged, quarantined, verdict)
+    if not done.reconciles:
+        raise CrmwhError(f"release of {batch_id} does not reconcile: {asdict(done)}")
+    return done
