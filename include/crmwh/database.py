@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from crmwh import contracts
+from crmwh import contracts, raw_migrations
 from crmwh.errors import CrmwhError
 from crmwh.settings import (
     EMBEDDED_DB,
@@ -273,10 +273,12 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
             conn.execute(f"create schema if not exists {schema}")
         for entity in contracts.ENTITIES:
             conn.execute(contracts.raw_ddl(entity))
+            # batches are appended in one piece: a BRIN index finds one cheaply
             conn.execute(f"create index if not exists {entity.table}_batch_idx "
-                         f"on {entity.qualified} (_batch_id)")
+                         f"on {entity.qualified} using brin (_batch_id)")
             # an identical row version lands once (look-back re-reads, reruns, re-deliveries)
             conn.execute(f"create unique index if not exists {entity.table}_row_hash_uidx "
                          f"on {entity.qualified} (_row_hash)")
         for ddl in AUDIT_DDL:
             conn.execute(ddl)
+        raw_migrations.migrate(conn)  # issue 3: the row hash became 16 bytes
