@@ -207,6 +207,47 @@ def test_first_load_in_bulk_finds_copies_even_when_told_rows_are_distinct(scratc
     assert copies > 0  # the generator duplicates some billing rows
 
 
+def test_upgrade_rehashes_landed_rows_once_and_a_rerun_lands_nothing_twice(scratch):
+    """A warehouse landed before the row hash became 16 bytes (md5 text, with a view on
+    raw as dbt's staging has) is rehashed once by ``ensure_schemas``; rerunning the
+    landed date then finds every row unchanged."""
+    dsn, sales_dsn = scratch
+    day = START + timedelta(days=DAYS - 1)
+    first = {b["entity"]: b for b in pipeline.extract_and_land("sales", day, "old")}
+    old = contracts.BY_TABLE["sales__orders"]
+    with database.connect(dsn, autocommit=True) as c:  # back to the old contract
+        c.execute("set timezone = 'UTC'")
+        c.execute("set datestyle = 'ISO, MDY'")
+        for e in contracts.entities_of("sales"):
+            cols = ", ".join(f'"{n}"' for n in e.column_names)
+            c.execute(f"alter table {e.qualified} alter column _row_hash type text "
+                      f"using md5(row({cols}, _extra)::text)")
+        c.execute("delete from audit.schema_migrations")
+        c.execute(f"create view public.v_orders as select * from {old.qualified}")
+        c.execute("create view public.v_orders_2 as select order_id from public.v_orders")
+        assert c.execute(f"select length(_row_hash) from {old.qualified} limit 1"
+                         ).fetchone()[0] == 32
+        database.ensure_schemas(c)
+        hashes = c.execute(f"select _row_hash from {old.qualified} order by order_id"
+                           ).fetchall()
+        database.ensure_schemas(c)  # recorded: the second call changes nothing
+        assert c.execute(f"select _row_hash from {old.qualified} order by order_id"
+                         ).fetchall() == hashes
+        assert c.execute("select count(*) from audit.schema_migrations").fetchone()[0] == 1
+        assert len(hashes[0][0]) == 16
+        # the views on raw survive
+        assert c.execute("select count(*) from public.v_orders_2").fetchone()[0] == len(hashes)
+    until = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+    with database.connect(dsn, autocommit=True) as conn:
+        for e in contracts.entities_of("sales"):
+            got = sales.extract(sales_dsn, e, None, until, timedelta(0))
+            again = load.land(conn, e, got, batch_id=load.new_batch_id(e, day),
+                              run_id="rerun", logical_date=day, watermark_before=None)
+            before = first[e.name]
+            assert again.rows_loaded == 0, again
+            assert again.rows_unchanged == before["rows_loaded"] > 0, (before, again)
+
+
 @pytest.fixture()
 def flaky_api(tmp_path, generated):
     folder = tmp_path / "svc"

@@ -433,3 +433,44 @@ def test_a_later_drop_lands_only_new_versions(handmade):
         reasons = [r for (r,) in c.execute("select reason from quarantine.rows")]
     assert versions == [("INV-1", "open"), ("INV-1", "paid"), ("INV-2", "open")]
     assert reasons == ["duplicate of another row in the same batch"]
+
+
+def test_plain_csv_is_typed_by_copy_and_only_failing_lines_take_the_text_path(handmade):
+    """Plain CSV goes straight into typed columns; a line COPY cannot type is checked
+    as text and quarantined with its reasons and delivered values, and every other line
+    lands with its file as source. Unknown fields end up in ``_extra``."""
+    dsn, folder = handmade
+    head = b"payment_id,invoice_id,account_id,paid_at,amount,method,updated_at"
+    day1 = (head + b"\n"
+            b"P-1,INV-1,BA-1,2026-01-01T10:00:00Z,10.50,card,2026-01-01T10:00:00Z\n"
+            b"P-2,INV-2,BA-1,2026-01-01T11:00:00+08:00,lots,card,2026-01-01T11:00:00Z\n"
+            b"P-3,INV-3,BA-2,soon,-3,cash,2026-01-01T12:00:00Z\n"
+            b"P-4,INV-4,BA-2,2026-01-01T13:00:00Z, ,cash,2026-01-01T13:00:00Z\n"
+            b"P-5,INV-5,BA-3,2026-01-01T14:00:00Z,-2,cash,2026-01-01T14:00:00Z\n")
+    day2 = (head + b",note\n"
+            b"P-6,INV-6,BA-3,2026-01-02T10:00:00Z,7,card,2026-01-02T10:00:00Z,late\n"
+            b"P-7,INV-7,BA-3,2026-01-02T11:00:00Z,x7,card,2026-01-02T11:00:00Z,\n"
+            b"P-1,INV-1,BA-1,2026-01-01T18:00:00+08:00,10.5,card,2026-01-01T10:00:00Z,\n")
+    _drop(folder, "2026-01-01", {"payments_20260101.csv": ("payments", "csv", day1)})
+    _drop(folder, "2026-01-02", {"payments_20260102.csv": ("payments", "csv", day2)})
+    first = next(b for b in pipeline.extract_and_land("billing", date(2026, 1, 1), "a")
+                 if b["entity"] == "payments")
+    second = next(b for b in pipeline.extract_and_land("billing", date(2026, 1, 2), "b")
+                  if b["entity"] == "payments")
+    assert (first["rows_extracted"], first["rows_loaded"], first["rows_quarantined"]) == (5, 1, 4)
+    assert (second["rows_extracted"], second["rows_loaded"], second["rows_unchanged"],
+            second["rows_quarantined"]) == (3, 1, 1, 1)
+    with database.connect(dsn) as c:
+        landed = c.execute("select payment_id, amount, _source_ref, _extra "
+                           "from raw.billing__payments order by payment_id").fetchall()
+        reasons = {p["payment_id"]: (r, p) for r, p in c.execute(
+            "select reason, payload from quarantine.rows")}
+    assert [(p, float(a), ref, x) for p, a, ref, x in landed] == [
+        ("P-1", 10.5, "2026-01-01/payments_20260101.csv", None),
+        ("P-6", 7.0, "2026-01-02/payments_20260102.csv", {"note": "late"})]
+    assert reasons["P-2"][0] == "bad numeric in amount" and reasons["P-2"][1]["amount"] == "lots"
+    assert reasons["P-3"][0] == "bad timestamptz in paid_at; amount below 0"
+    assert reasons["P-3"][1]["paid_at"] == "soon"
+    assert reasons["P-4"][0] == "missing amount"
+    assert reasons["P-5"][0] == "amount below 0"
+    assert reasons["P-7"][0] == "bad numeric in amount"

@@ -134,7 +134,7 @@ def inject_late_changes(star: Star, day: date) -> tuple[int, int]:
             c.execute(f"create temp table late as select * from {table_} where {key} = %s "
                       "order by updated_at desc limit 1", (ident,))
             c.execute(f"update late set {change}, updated_at = %s, _batch_id = 'late-change', "
-                      "_row_hash = md5(random()::text)", (at,))
+                      "_row_hash = decode(md5(random()::text), 'hex')", (at,))
             c.execute(f"insert into {table_} select * from late")
             c.execute("drop table late")
     return order_id, customer_id

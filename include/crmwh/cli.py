@@ -193,7 +193,8 @@ def cmd_service_api(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from crmwh import bench, report
 
-    result = bench.run(customers=args.customers, days=args.days, seed=args.seed, progress=say)
+    result = bench.run(customers=args.customers, days=args.days, seed=args.seed, progress=say,
+                       repeat=args.repeat)
     rows = [(src, r["rows"], r["rows_per_s"], r["copy_rows_per_s"], r["ratio_to_copy"])
             for src, r in result["sources"].items()]
     print(report.table(["source", "rows", "rows/s", "COPY rows/s", "ratio"], rows))
@@ -347,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--customers", type=int, default=100_000)
     bench.add_argument("--days", type=int, default=90)
     bench.add_argument("--seed", type=int, default=42)
+    bench.add_argument("--repeat", type=int, default=1,
+                       help="land the generated sources this many times; best round per side")
     bench.add_argument("--record", action="store_true",
                        help="write the result to benchmarks/extract_land.json")
     bench.set_defaults(func=cmd_bench)

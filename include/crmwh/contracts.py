@@ -6,7 +6,8 @@ columns. Raw tables are named ``raw.<source>__<entity>`` and carry, besides the
 declared columns, load metadata:
 
 ``_batch_id`` (text), ``_extracted_at`` (timestamptz), ``_source_ref`` (file
-name or API page), ``_row_hash`` (md5 of the source row), ``_extra`` (jsonb:
+name or API page), ``_row_hash`` (128-bit hash of the typed row, 16 bytes:
+:func:`crmwh.extract.base.row_hash_sql`), ``_extra`` (jsonb:
 fields the source sent that the contract does not know yet; schema drift is
 kept, never dropped).
 """
@@ -31,7 +32,7 @@ META_COLUMNS = (
     ("_batch_id", "text"),
     ("_extracted_at", "timestamptz"),
     ("_source_ref", "text"),
-    ("_row_hash", "text"),
+    ("_row_hash", "bytea"),
     ("_extra", "jsonb"),
 )
 

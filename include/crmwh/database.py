@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from crmwh import contracts
+from crmwh import contracts, raw_migrations
 from crmwh.churn import ddl as churn_ddl
 from crmwh.clv import ddl as clv_ddl
 from crmwh.errors import CrmwhError
@@ -279,13 +279,15 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
             conn.execute(f"create schema if not exists {schema}")
         for entity in contracts.ENTITIES:
             conn.execute(contracts.raw_ddl(entity))
+            # batches are appended in one piece: a BRIN index finds one cheaply
             conn.execute(f"create index if not exists {entity.table}_batch_idx "
-                         f"on {entity.qualified} (_batch_id)")
+                         f"on {entity.qualified} using brin (_batch_id)")
             # an identical row version lands once (look-back re-reads, reruns, re-deliveries)
             conn.execute(f"create unique index if not exists {entity.table}_row_hash_uidx "
                          f"on {entity.qualified} (_row_hash)")
         for ddl in AUDIT_DDL:
             conn.execute(ddl)
+        raw_migrations.migrate(conn)  # issue 3: the row hash became 16 bytes
     # ml.clv_predictions and audit.model_runs are dbt sources of the marts (issue 5)
     clv_ddl.ensure_tables(conn)
     # ml.churn_scores is a dbt source of mart_customer_churn_risk (issue 6)

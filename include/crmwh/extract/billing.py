@@ -22,6 +22,8 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+
 from crmwh.contracts import Entity
 from crmwh.errors import CrmwhError
 from crmwh.extract.base import CsvPart, Extraction, JsonPart, Reject, SourceFile, plain
@@ -34,17 +36,31 @@ def _malformed(ref: str, lineno: int, fields: list[str], header: list[str]) -> R
                        f"header has {len(header)}", {"line": ",".join(fields)})
 
 
-def _plain_csv(out: Extraction, body: bytes, ref: str) -> int:
-    """A CSV body without quotes: one record per line, fields counted by their commas."""
+def _field_counts(body: bytes) -> tuple[list[bytes], np.ndarray, np.ndarray]:
+    """The lines of ``body``, the commas in each and their lengths (counted with numpy)."""
     lines = body.split(b"\n")
     if lines[-1] == b"":
         lines.pop()
+    raw = np.frombuffer(body, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    if len(ends) < len(lines):  # the last line has no newline
+        ends = np.append(ends, raw.size)
+    commas = np.concatenate(([0], np.cumsum(raw == 44)))[ends]
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    return lines, np.diff(commas, prepend=0), ends - starts
+
+
+def _plain_csv(out: Extraction, body: bytes, ref: str) -> int:
+    """A CSV body without quotes: one record per line, fields counted by their commas."""
+    if not body:
+        return 0
+    lines, counts, lengths = _field_counts(body)
     if not lines:
         return 0
     header = lines[0].decode().split(",")
     commas = len(header) - 1
-    bad = [i for i, line in enumerate(lines[1:], start=1)
-           if line.count(b",") != commas or not line]
+    bad = np.flatnonzero((counts != commas) | (lengths == 0))
+    bad = bad[bad > 0].tolist()
     for i in bad:
         fields = lines[i].decode().split(",") if lines[i] else []
         out.rejects.append(_malformed(ref, i + 1, fields, header))
@@ -55,7 +71,7 @@ def _plain_csv(out: Extraction, body: bytes, ref: str) -> int:
         records = body[len(lines[0]) + 1:]
         if records and not records.endswith(b"\n"):
             records += b"\n"
-    out.csv.append(CsvPart(ref, tuple(header), records, len(lines) - 1 - len(bad)))
+    out.csv.append(CsvPart(ref, tuple(header), records, len(lines) - 1 - len(bad), plain=True))
     return len(lines) - 1
 
 

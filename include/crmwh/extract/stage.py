@@ -171,20 +171,23 @@ def _json_keys(cur: psycopg.Cursor, rel: Relation, names: list[str]) -> set[str]
         f"select exists (select 1 from {rel.source} where s.j ? %s)", (c,)).fetchone()[0]}
 
 
-def stage(cur: psycopg.Cursor, entity: Entity, extraction: Extraction) -> list[Relation]:
+def stage(cur: psycopg.Cursor, entity: Entity, extraction: Extraction,
+          typed_headers: frozenset[str] = frozenset()) -> list[Relation]:
     """Copy the extraction's delivered rows into the session's staging tables.
 
     The loader has created the ``_rejects`` table. A required column that no
     delivered row has means the source's schema changed: that is an error.
+    ``typed_headers``: the fields of CSV rows already copied typed (they count as
+    delivered).
     """
     required = [c.name for c in entity.columns if c.required]
-    relations, present, delivered = [], set(), False
+    relations, present, delivered = [], set(typed_headers), bool(typed_headers)
     if extraction.csv or extraction.text:
         relations.append(_stage_rows(cur, entity, extraction))
         present |= {h for p in extraction.csv if p.rows for h in p.header}
         if extraction.text:
             present |= set(entity.column_names)
-        delivered = bool(present)
+        delivered = delivered or bool(present)
     json_relations = []
     lines = [p for p in extraction.json if not p.page]
     if lines:

@@ -10,12 +10,16 @@ reasons, in column order, in ``_reason``.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 import psycopg
 
 from crmwh.contracts import PG_TYPES, Column, Entity
-from crmwh.extract.base import Extraction, row_hash_sql
+from crmwh.errors import CrmwhError
+from crmwh.extract.base import CsvPart, Extraction, row_hash_sql
 from crmwh.extract.stage import Relation, stage
-from crmwh.pgcopy import quote_ident
+from crmwh.pgcopy import copy_bytes, quote_ident, quote_literal
 
 
 def raw_column(col: Column) -> str:
@@ -101,17 +105,82 @@ def _type_rows(cur: psycopg.Cursor, entity: Entity, rel: Relation) -> int:
     return cur.rowcount
 
 
+ON_ERROR = 170000  # COPY ... (ON_ERROR ignore, LOG_VERBOSITY verbose): PostgreSQL 17+
+SKIPPED = re.compile(r"skipping row due to data type incompatibility at line (\d+) ")
+
+
+def _copy_csv_typed(cur: psycopg.Cursor, entity: Entity, parts: list[CsvPart],
+                    extra: list[str]) -> tuple[int, list[CsvPart]]:
+    """COPY plain CSV parts straight into the typed columns of ``_typed``.
+
+    ``ON_ERROR ignore`` skips a record with a value its column's type does not
+    accept, and ``LOG_VERBOSITY verbose`` names its line in a notice: those
+    records come back as parts of their own, to be staged as text and typed with
+    their reasons. Values are parsed once, by the same input functions the text
+    path's ``pg_input_is_valid`` uses, under the same session settings.
+    """
+    known = set(entity.column_names)
+    skipped: list[int] = []
+
+    def notice(diag: psycopg.errors.Diagnostic) -> None:
+        found = SKIPPED.match(diag.message_primary or "")
+        if found:
+            skipped.append(int(found[1]))
+
+    rows, failing = 0, []
+    conn = cur.connection
+    conn.add_notice_handler(notice)
+    try:
+        for part in parts:
+            cols = ", ".join(quote_ident(h) if h in known else quote_ident("+" + h)
+                             for h in part.header)
+            cur.execute("alter table _typed alter column _source_ref set default "
+                        + quote_literal(part.ref))
+            skipped.clear()
+            copied = copy_bytes(cur, f"copy _typed ({cols}) from stdin (format csv, "
+                                f"force_null ({cols}), on_error ignore, "
+                                "log_verbosity verbose)", part.body)
+            if copied + len(skipped) != part.rows:
+                raise CrmwhError(f"staging copied {copied} rows and skipped {len(skipped)} "
+                                 f"where {part.rows} were delivered in {part.ref}",
+                                 "report this: a delivered file was read differently")
+            rows += copied
+            if skipped:
+                lines = part.body.split(b"\n")
+                body = b"".join(lines[n - 1] + b"\n" for n in sorted(skipped))
+                failing.append(CsvPart(part.ref, part.header, body, len(skipped)))
+    finally:
+        conn.remove_notice_handler(notice)
+    cur.execute("alter table _typed alter column _source_ref drop default")
+    if extra:
+        pairs = ", ".join(f"{quote_literal(c)}, t.{quote_ident('+' + c)}" for c in extra)
+        given = ", ".join(f"t.{quote_ident('+' + c)}" for c in extra)
+        cur.execute(f"update _typed t set _extra = jsonb_strip_nulls(jsonb_build_object({pairs})) "
+                    f"where num_nonnulls({given}) > 0")
+    return rows, failing
+
+
 def fill_typed(cur: psycopg.Cursor, entity: Entity, extraction: Extraction) -> int:
     """Stage and type the extraction's rows into ``_typed``, each with its reason not to
     land, if any; return the rows (the extraction's rejects not counted)."""
     typed = ", ".join(f"{quote_ident(c.name)} {PG_TYPES[c.type]}" for c in entity.columns)
     raw = "".join(f", {raw_column(c)} text" for c in entity.columns if c.type != "text")
+    # plain CSV is copied typed; only its failing records take the text path
+    fast = [p for p in extraction.csv if p.plain and p.rows] \
+        if extraction.typed is None and cur.connection.info.server_version >= ON_ERROR else []
+    extra = list(dict.fromkeys(h for p in fast for h in p.header
+                               if h not in entity.column_names))
+    added = "".join(f", {quote_ident('+' + c)} text" for c in extra)
     cur.execute("create temp sequence if not exists _ord_seq")  # outlives the batch
     cur.execute(f"create temp table _typed ({typed}{raw}, _extra jsonb, _source_ref text, "
-                "_row_hash text, _reason text, _ord bigint default nextval('_ord_seq')) "
+                f"_row_hash bytea, _reason text, _ord bigint default nextval('_ord_seq'){added}) "
                 "on commit drop")
     if extraction.typed is None:
-        rows = sum(_type_rows(cur, entity, rel) for rel in stage(cur, entity, extraction))
+        rows, failing = _copy_csv_typed(cur, entity, fast, extra) if fast else (0, [])
+        copied = {id(p) for p in fast}
+        rest = replace(extraction, csv=[p for p in extraction.csv if id(p) not in copied] + failing)
+        headers = frozenset(h for p in fast for h in p.header)
+        rows += sum(_type_rows(cur, entity, rel) for rel in stage(cur, entity, rest, headers))
     else:
         rows = extraction.typed(cur, "_typed", [*entity.column_names, "_extra", "_source_ref",
                                                 "_row_hash"], {})
