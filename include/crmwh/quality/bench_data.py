@@ -13,7 +13,7 @@ def fill(conn, rows: int) -> str:
         """insert into raw.sales__customers (customer_id, customer_type, name,
                acquisition_channel, created_at, updated_at, _batch_id, _row_hash)
            select g, 'individual', 'c' || g, 'web', timestamptz '2025-01-01',
-                  timestamptz '2025-01-01', 'bench-customers', 'c' || g
+                  timestamptz '2025-01-01', 'bench-customers', convert_to('c' || g, 'UTF8')
            from generate_series(1, %s) g""", (customers,))
     conn.execute(
         """insert into audit.load_batches (batch_id, run_id, source, entity, logical_date,
@@ -27,7 +27,7 @@ def fill(conn, rows: int) -> str:
                   timestamptz '2026-03-01 00:00+00' + (g %% 86400) * interval '1 second',
                   (array['web','phone','field_sales','partner'])[1 + g %% 4], 'placed',
                   timestamptz '2026-03-01 00:00+00' + (g %% 86400) * interval '1 second',
-                  %s, 'o' || g
+                  %s, convert_to('o' || g, 'UTF8')
            from generate_series(1, %s) g""", (customers, BATCH, rows))
     conn.execute("analyze raw.sales__orders")
     conn.execute("analyze raw.sales__customers")
