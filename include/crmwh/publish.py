@@ -28,6 +28,7 @@ from typing import Any
 
 from psycopg import sql
 
+from crmwh import roles
 from crmwh.errors import CrmwhError
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,9 @@ def publish(conn: Any, run_id: str, as_of: date, models: list[MartModel]) -> Pub
             "is swapped in.")))
         conn.execute(sql.SQL("insert into {} values (%s, %s, now(), %s)").format(marker),
                      (as_of, run_id, relations))
+        # privileges do not travel with a schema swap: the readers get the new marts in the
+        # same transaction, so there is no moment they cannot read them (issue 8 roles)
+        roles.grant_marts(conn, STAGING)
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(PREVIOUS)))
         if _exists(conn, PUBLISHED):
             conn.execute(sql.SQL("alter schema {} rename to {}").format(
@@ -209,6 +213,7 @@ def rollback(conn: Any) -> date | None:
         if not _exists(conn, PREVIOUS):
             raise CrmwhError(f"no {PREVIOUS} schema to roll back to",
                              "only the version before the last publication is kept")
+        roles.grant_marts(conn, PREVIOUS)
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(STAGING)))
         conn.execute(sql.SQL("alter schema {} rename to {}").format(
             sql.Identifier(PUBLISHED), sql.Identifier(STAGING)))
