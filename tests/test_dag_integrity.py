@@ -63,8 +63,22 @@ def test_crm_nightly_shape(dagbag):
     assert {t.task_id for t in core_tasks} <= fit_ancestors
     for t in mart_tasks:
         assert "fit_models" in {a.task_id for a in t.get_flat_relatives(upstream=True)}, t.task_id
-    summary = dag.get_task("run_summary")
-    assert {t.task_id for t in mart_tasks} & summary.upstream_task_ids
+    # every test of a group runs in one task at its end, before anything downstream
+    for group, tasks in (("dbt_core", core_tasks), ("dbt_marts", mart_tasks)):
+        tests = [t for t in tasks if "Test" in type(t).__name__]
+        assert len(tests) == 1, (group, [t.task_id for t in tests])
+        before = {a.task_id for a in tests[0].get_flat_relatives(upstream=True)}
+        assert {t.task_id for t in tasks} - {tests[0].task_id} <= before, group
+    # write-audit-publish: marts are built in marts__staging, then published, then reported
+    prepare, publish = dag.get_task("prepare_marts"), dag.get_task("publish_marts")
+    assert "fit_models" in {a.task_id for a in prepare.get_flat_relatives(upstream=True)}
+    for t in mart_tasks:
+        assert "prepare_marts" in {a.task_id for a in t.get_flat_relatives(upstream=True)}
+        assert t.vars["marts_schema"] == "marts__staging", t.task_id  # built aside
+    assert {t.task_id for t in mart_tasks} <= {
+        a.task_id for a in publish.get_flat_relatives(upstream=True)}
+    assert "publish_marts" in dag.get_task("run_summary").upstream_task_ids
+    assert "run_summary" in dag.get_task("nightly_report").upstream_task_ids
 
 
 def test_retries_with_backoff(dagbag):
