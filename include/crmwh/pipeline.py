@@ -136,7 +136,15 @@ def fit_models(as_of_date: date, run_id: str) -> dict:
             log.info("CLV fitted as of %s: %d customers in %.1f s", as_of_date,
                      clv["n_customers"], clv["total_seconds"])
     results["clv"] = clv
-    return results
+    # the task's return value is an XCom: plain JSON (NumPy scalars become Python ones)
+    return json.loads(json.dumps(results, default=_plain))
+
+
+def _plain(value: object) -> object:
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    return str(value)
 
 
 def mart_counts(conn) -> dict[str, int]:
