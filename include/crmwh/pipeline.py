@@ -157,7 +157,15 @@ def fit_models(as_of_date: date, run_id: str) -> dict:
                      clv["n_customers"], clv["total_seconds"])
     results["clv"] = clv
     results["churn"] = fit_churn(as_of_date, run_id)
-    return results
+    # the task's return value is an XCom: plain JSON (NumPy scalars become Python ones)
+    return json.loads(json.dumps(results, default=_plain))
+
+
+def _plain(value: object) -> object:
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    return str(value)
 
 
 def fit_churn(as_of_date: date, run_id: str) -> dict:
