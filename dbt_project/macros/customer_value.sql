@@ -66,3 +66,15 @@
         / nullif(cast({{ population }} as numeric) * cast({{ target_share }} as numeric)
             * cast({{ reachable_share }} as numeric), 0))
 {%- endmacro %}
+
+{#- DOMAIN §2 the customers valued as of the as-of date: live current customers created by
+    then, or who ordered by then (an `orders` CTE of the model holding their orders).
+    int_customer_value__monthly and int_customer_value__profit share this population. -#}
+{% macro value_population_filter(orders_cte='orders') -%}
+        is_current
+        and not is_deleted
+        and (
+            {{ to_business_date('created_at') }} <= {{ as_of_date() }}
+            or customer_key in (select {{ orders_cte }}.customer_key from {{ orders_cte }})
+        )
+{%- endmacro %}

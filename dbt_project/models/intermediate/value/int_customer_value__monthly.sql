@@ -75,12 +75,7 @@ customers as (
 
     from {{ ref('dim_customer') }}
     where
-        is_current
-        and not is_deleted
-        and (
-            {{ to_business_date('created_at') }} <= {{ as_of_date() }}
-            or customer_key in (select orders.customer_key from orders)
-        )
+        {{ value_population_filter('orders') }}
 
 ),
 
