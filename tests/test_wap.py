@@ -136,7 +136,10 @@ def test_blocked_night_keeps_last_good_marts_and_rerun_publishes(wh):
     assert blocked.returncode != 0  # dbt itself fails the task
     failed = wh.frame("select check_name, object_name, severity, status, observed, as_of_date "
                       "from audit.dq_results where run_id = 'run-B' and status = 'fail'")
-    row = failed[failed["check_name"].str.contains("unique_combination_of_columns_mart_customer")]
+    # the duplicate breaks every mart keyed by customer (value, directory, ...); each is blocking
+    assert (failed["severity"] == "blocking").all(), failed
+    row = failed[failed["check_name"].str.contains("unique_combination_of_columns_mart_customer")
+                 & (failed["object_name"] == "marts__staging.mart_customer_value")]
     assert len(row) == 1
     assert row.iloc[0]["severity"] == "blocking"
     assert row.iloc[0]["object_name"] == "marts__staging.mart_customer_value"
