@@ -338,7 +338,6 @@ def test_land_new_entities_reconcile_dirt_goes_where_it_should(scratch, tmp_path
         assert ids("select order_id from raw.sales__orders where deleted_at is not null") \
             == set(s["orders"].loc[s["orders"]["deleted_at"].notna(), "order_id"])
         # the landed batches pass their blocking quality checks
-        gate.ensure_audit_table(c)
         for b in batches:
             if b["entity"] in NEW and b["rows_loaded"]:
                 result = gate.validate_batch(c, contracts.BY_TABLE[f"sales__{b['entity']}"],

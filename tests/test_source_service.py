@@ -219,7 +219,6 @@ def test_every_service_entity_through_http_extract_land_gate_and_staging(
     until = datetime(2030, 1, 1, tzinfo=UTC)
     results = {}
     with database.connect(scratch, autocommit=True) as conn:
-        gate.ensure_audit_table(conn)
         for name in ENTITIES:
             entity = contracts.BY_TABLE[f"service__{name}"]
             got = service.extract(url, "tok", entity, None, until, page_size=100)

@@ -9,7 +9,6 @@ from datetime import date
 import pytest
 
 from crmwh import database, publish
-from crmwh.quality import ensure_audit_table
 from tests.conftest import drop_database, fresh_database
 
 MODELS = [publish.MartModel("mart_a", "mart_a", "table"),
@@ -21,7 +20,6 @@ DAY = date(2026, 3, 1)
 def conn(cfg):
     dsn = fresh_database(cfg, "crm_wap_refusal")
     with database.connect(dsn, autocommit=True) as c:
-        ensure_audit_table(c)
         c.execute("create table marts.mart_a as select 1 as v")
         c.execute("create table marts.mart_h as select date '2026-02-28' as as_of_date, 1 as v")
         yield c

@@ -58,6 +58,23 @@
     end
 {%- endmacro %}
 
+{#- DOMAIN §2 value matrix [003]: current value and potential value, each high when above its
+    median over the population (split quantile: var value_matrix_split_quantile) -> develop
+    (发展型, both high), maintain (维持型, current only), nurture (培育型, potential only),
+    abandon (放弃型, neither). NULL without a potential value (no model fit yet).
+    labels: the four names in that order (the Chinese ones by default). -#}
+{% macro value_quadrant(current, potential, current_median, potential_median,
+                        labels=('发展型', '维持型', '培育型', '放弃型')) -%}
+    case
+        when {{ potential }} is null then null
+        when {{ current }} > {{ current_median }} and {{ potential }} > {{ potential_median }}
+            then '{{ labels[0] }}'
+        when {{ current }} > {{ current_median }} then '{{ labels[1] }}'
+        when {{ potential }} > {{ potential_median }} then '{{ labels[2] }}'
+        else '{{ labels[3] }}'
+    end
+{%- endmacro %}
+
 {#- DOMAIN §2 customer share (penetration, not share of wallet) [000]: captured customers
     ÷ (market population x target share x reachable share). Worked example: 5,000,000 x 15 %
     x 20 % = 150,000 target; 100,000 captured -> 2/3 (tests/assert_customer_share_worked_example). -#}

@@ -5,6 +5,9 @@
     expected, status). Called by the project's on-run-end hook, so it works with cosmos's one
     dbt invocation per model: each invocation records its own results.
 
+    The table is the warehouse's, created with the raw tables this project's sources read
+    (crmwh.database.ensure_schemas); the gate writes to it too.
+
     run_id: var('dq_run_id') (the nightly passes the Airflow run id), else dbt's invocation id.
     severity: a test configured `severity: error` (the default) is blocking, `warn` a warning.
     status: pass | fail (a warn-severity test that found rows is a failed warning) | error |
@@ -12,37 +15,6 @@
 -#}
 {% macro dq_sql_text(value) -%}
     {%- if value is none -%}null{%- else -%}'{{ (value | string)[:500] | replace("'", "''") }}'{%- endif -%}
-{%- endmacro %}
-
-{% macro dq_results_ddl() -%}
-    {#- Same table as crmwh.quality.gate.DQ_RESULTS_DDL; created once, under the same advisory
-        lock, so parallel cosmos tasks never race on it. -#}
-    do $dq$ begin
-      if to_regclass('audit.dq_results') is null then
-        perform pg_advisory_xact_lock(hashtext('crmwh.audit.dq_results'));
-        create schema if not exists audit;
-        create table if not exists audit.dq_results (
-          id bigserial primary key,
-          run_id text,
-          batch_id text,
-          checked_at timestamptz not null default now(),
-          source text,
-          entity text,
-          check_name text,
-          object_name text,
-          severity text,
-          status text,
-          observed text,
-          expected text,
-          as_of_date date
-        );
-      end if;
-      if not exists (select 1 from information_schema.columns where table_schema = 'audit'
-                     and table_name = 'dq_results' and column_name = 'as_of_date') then
-        perform pg_advisory_xact_lock(hashtext('crmwh.audit.dq_results'));
-        alter table audit.dq_results add column if not exists as_of_date date;
-      end if;
-    end $dq$;
 {%- endmacro %}
 
 {% macro dq_object(node) -%}
@@ -100,7 +72,6 @@
                 ~ ", " ~ dq_sql_text(observed) ~ ", " ~ dq_sql_text(expected) ~ ")") -%}
         {%- endif -%}
     {%- endfor -%}
-    {{ dq_results_ddl() }}
     {%- if rows | length > 0 %}
     insert into audit.dq_results
       (run_id, as_of_date, source, entity, check_name, object_name, severity, status, observed,

@@ -268,6 +268,25 @@ AUDIT_DDL = (
         released_at timestamptz
     )""",
     "create index if not exists rows_batch_idx on quarantine.rows (batch_id)",
+    # issue 7: one row per data-quality check, written by the Great Expectations gate
+    # (crmwh.quality.gate) and by dbt's on-run-end hook (dbt_project/macros/dq_results.sql)
+    """create table if not exists audit.dq_results (
+        id bigserial primary key,
+        run_id text,
+        batch_id text,
+        checked_at timestamptz not null default now(),
+        source text,
+        entity text,
+        check_name text,
+        object_name text,
+        severity text,
+        status text,
+        observed text,
+        expected text,
+        as_of_date date
+    )""",
+    "alter table audit.dq_results add column if not exists as_of_date date",
+    "create index if not exists dq_results_batch_idx on audit.dq_results (source, entity, batch_id)",
 )
 
 

@@ -209,26 +209,11 @@ final as (
         cast(joined.pareto_class as text) as pareto_class,
         joined.current_value > medians.current_value_median as is_current_value_high,
         joined.potential_value > medians.potential_value_median as is_potential_value_high,
-        cast(
-            case
-                when joined.potential_value is null then null
-                when joined.current_value > medians.current_value_median
-                    and joined.potential_value > medians.potential_value_median then '发展型'
-                when joined.current_value > medians.current_value_median then '维持型'
-                when joined.potential_value > medians.potential_value_median then '培育型'
-                else '放弃型'
-            end as text
-        ) as value_quadrant,
-        cast(
-            case
-                when joined.potential_value is null then null
-                when joined.current_value > medians.current_value_median
-                    and joined.potential_value > medians.potential_value_median then 'develop'
-                when joined.current_value > medians.current_value_median then 'maintain'
-                when joined.potential_value > medians.potential_value_median then 'nurture'
-                else 'abandon'
-            end as text
-        ) as value_quadrant_en,
+        cast({{ value_quadrant('joined.current_value', 'joined.potential_value',
+                'medians.current_value_median', 'medians.potential_value_median') }} as text) as value_quadrant,
+        cast({{ value_quadrant('joined.current_value', 'joined.potential_value',
+                'medians.current_value_median', 'medians.potential_value_median',
+                ('develop', 'maintain', 'nurture', 'abandon')) }} as text) as value_quadrant_en,
         cast(joined.loyalty_type as text) as loyalty_type,
         cast(joined.orders_12m as bigint) as orders_12m,
         joined.is_repeat_high,

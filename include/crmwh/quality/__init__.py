@@ -8,7 +8,6 @@ from crmwh.quality.gate import (
     Failure,
     GateResult,
     enforce,
-    ensure_audit_table,
     run_gate,
     validate_batch,
 )
@@ -18,7 +17,6 @@ __all__ = [
     "Failure",
     "GateResult",
     "enforce",
-    "ensure_audit_table",
     "load_suite_json",
     "run_gate",
     "suite_path",

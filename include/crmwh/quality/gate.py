@@ -35,11 +35,9 @@ from crmwh.quality import docs_site, profile
 from crmwh.quality.suites import columns_of, load_suite_json, resolve_entity, suite_path
 
 __all__ = [
-    "DQ_RESULTS_DDL",
     "Failure",
     "GateResult",
     "enforce",
-    "ensure_audit_table",
     "load_suite_json",
     "run_gate",
     "suite_path",
@@ -55,27 +53,6 @@ MAX_FAILURES_DETAILED = 5
 MAX_TEXT = 500
 MAX_ROW_LEVEL_REASONS = 20
 
-DQ_RESULTS_DDL = """
-create table if not exists audit.dq_results (
-  id bigserial primary key,
-  run_id text,
-  batch_id text,
-  checked_at timestamptz not null default now(),
-  source text,
-  entity text,
-  check_name text,
-  object_name text,
-  severity text,
-  status text,
-  observed text,
-  expected text,
-  as_of_date date
-)
-"""
-DQ_RESULTS_UPGRADE = "alter table audit.dq_results add column if not exists as_of_date date"
-DQ_RESULTS_INDEX = (
-    "create index if not exists dq_results_batch_idx on audit.dq_results (source, entity, batch_id)"
-)
 INSERT_SQL = """
 insert into audit.dq_results
   (run_id, batch_id, source, entity, check_name, object_name, severity, status, observed, expected,
@@ -236,25 +213,6 @@ def run_gate(conn: Any, entity: Entity | str, batch_id: str, run_id: str, **kwar
     result = validate_batch(conn, entity, batch_id, run_id, **kwargs)
     enforce(result, entity, batch_id)
     return result
-
-
-def ensure_audit_table(conn: Any) -> None:
-    """Create ``audit.dq_results`` if missing (safe with gates running in parallel)."""
-    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute("select to_regclass('audit.dq_results')")
-        if cur.fetchone()[0] is not None:
-            cur.execute(
-                "select 1 from information_schema.columns where table_schema = 'audit'"
-                " and table_name = 'dq_results' and column_name = 'as_of_date'")
-            if cur.fetchone() is None:
-                cur.execute("select pg_advisory_xact_lock(hashtext('crmwh.audit.dq_results'))")
-                cur.execute(DQ_RESULTS_UPGRADE)
-            return
-        # Concurrent "create ... if not exists" can still collide; serialise it.
-        cur.execute("select pg_advisory_xact_lock(hashtext('crmwh.audit.dq_results'))")
-        cur.execute("create schema if not exists audit")
-        cur.execute(DQ_RESULTS_DDL)
-        cur.execute(DQ_RESULTS_INDEX)
 
 
 # --------------------------------------------------------------------------- reading
@@ -617,7 +575,6 @@ def _record(
     conn: Any, entity: Entity, batch_id: str, run_id: str, checks: list[_Check],
     as_of: date | None,
 ) -> None:
-    ensure_audit_table(conn)
     rows = [
         (
             run_id,
