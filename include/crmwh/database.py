@@ -286,7 +286,8 @@ AUDIT_DDL = (
         as_of_date date
     )""",
     "alter table audit.dq_results add column if not exists as_of_date date",
-    "create index if not exists dq_results_batch_idx on audit.dq_results (source, entity, batch_id)",
+    "create index if not exists dq_results_batch_idx "
+    "on audit.dq_results (source, entity, batch_id)",
 )
 
 
