@@ -33,12 +33,6 @@ MART_TABLES = (
     "marts.mart_customer_churn_risk", "marts.mart_crm_kpis",
 )
 
-# Issue 5: predictive CLV settings of the nightly fit; keep equal to the dbt vars
-# clv_horizon_years / clv_discount_rate (DOMAIN §2 project defaults: 3 years, 10 % a year).
-CLV_HORIZON_YEARS = 3.0
-CLV_ANNUAL_DISCOUNT = 0.10
-
-
 def _until(logical_date: date) -> datetime:
     """Everything that happened up to the end of the logical date (UTC)."""
     return datetime(
@@ -145,8 +139,12 @@ def fit_models(as_of_date: date, run_id: str) -> dict:
     results: dict = {"as_of_date": as_of_date.isoformat(), "run_id": run_id}
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         try:
-            clv = nightly.run(conn, as_of_date, run_id, horizon_years=CLV_HORIZON_YEARS,
-                              annual_discount=CLV_ANNUAL_DISCOUNT)
+            # the dbt vars clv_horizon_years / clv_discount_rate (DOMAIN §2 project
+            # defaults: 3 years, 10 % a year), the figures the marts describe
+            rules = settings.dbt_vars()
+            clv = nightly.run(conn, as_of_date, run_id,
+                              horizon_years=float(rules["clv_horizon_years"]),
+                              annual_discount=float(rules["clv_discount_rate"]))
         except nightly.InsufficientData as exc:
             log.warning("CLV fit skipped as of %s: %s", as_of_date, exc)
             ids = nightly.record_skipped(conn, as_of_date, run_id, str(exc))

@@ -104,3 +104,11 @@ def load() -> Settings:
         service_token=_env("CRM_SERVICE_TOKEN") or DEFAULT_SERVICE_TOKEN,
         sales_lookback_minutes=int(_env("CRM_SALES_LOOKBACK_MINUTES") or 60),
     )
+
+
+def dbt_vars() -> dict:
+    """The dbt project's vars (``dbt_project/dbt_project.yml``): the one place the business
+    rules' parameters are set, read by the Python model fits too."""
+    import yaml
+
+    return yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]

@@ -26,7 +26,7 @@ import psycopg
 
 from crmwh import airflow_env, database
 from crmwh.churn import labels, nightly, train
-from crmwh.settings import PROJECT_ROOT
+from crmwh.settings import PROJECT_ROOT, dbt_vars
 
 TEXT_KEYS = {"customer_key", "customer_version_key", "contract_key", "contract_version_key",
              "contract_id", "renewal_of_contract_id", "invoice_id", "billing_account_id"}
@@ -73,7 +73,7 @@ def scale(conn: psycopg.Connection, factor: int, as_of: date) -> dict[str, int]:
     rows = {t: replicate(conn, t, factor) for t in TABLES}
     first = train.first_data_date(conn, as_of)
     dates, _ = labels.training_dates(as_of, first, train.HORIZON_DAYS,
-                                     labels.maturity_days(train.dbt_vars()), train.SNAPSHOTS,
+                                     labels.maturity_days(dbt_vars()), train.SNAPSHOTS,
                                      train.SNAPSHOT_SPACING_DAYS)
     days = ", ".join(f"date '{d}'" for d in [*dates, as_of])
     rows["core.fct_receivables_daily (fit days only)"] = replicate(

@@ -11,17 +11,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import psycopg
-import yaml
 
 from crmwh.churn import features, labels, logistic, reasons
 from crmwh.churn.signals import FEATURE_NAMES, SIGNAL_OF
 from crmwh.errors import CrmwhError
-from crmwh.settings import PROJECT_ROOT
+from crmwh.settings import dbt_vars
 
 HORIZON_DAYS = 90
 SNAPSHOTS = 6
@@ -43,12 +41,6 @@ class Scored:
     frame: pd.DataFrame  # customer_key, score, reason_1..3, push_1..3, raw signals
     training: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
-
-
-def dbt_vars() -> dict:
-    """The project's dbt vars (churn definitions) from dbt_project/dbt_project.yml."""
-    text = (Path(PROJECT_ROOT) / "dbt_project" / "dbt_project.yml").read_text()
-    return yaml.safe_load(text)["vars"]
 
 
 def first_data_date(conn: psycopg.Connection, as_of: date) -> date | None:
