@@ -73,11 +73,19 @@
         {%- endif -%}
     {%- endfor -%}
     {%- if rows | length > 0 %}
-    insert into audit.dq_results
-      (run_id, as_of_date, source, entity, check_name, object_name, severity, status, observed,
-       expected)
-    values
-      {{ rows | join(',\n      ') }};
+    do $dq$ begin
+      if to_regclass('audit.dq_results') is null then
+        raise warning 'audit.dq_results does not exist (crmwh sets the warehouse up): % check results not recorded', {{ rows | length }};
+      else
+        insert into audit.dq_results
+          (run_id, as_of_date, source, entity, check_name, object_name, severity, status,
+           observed, expected)
+        values
+          {{ rows | join(',\n          ') }};
+      end if;
+    end $dq$;
+    {%- else %}
+    select 1
     {%- endif %}
     {%- endif -%}
 {%- endmacro %}
