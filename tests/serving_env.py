@@ -6,22 +6,17 @@ project. Shared by test_roles, test_questions and test_report through the ``serv
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import pandas as pd
 import psycopg
 import pytest
 
-from crmwh import airflow_env, database, pipeline, roles
-from crmwh.settings import PROJECT_ROOT
+from crmwh import database, pipeline, roles
+from tests import dbt_runner
 from tests.conftest import DAYS, START, drop_database, fresh_database
 
 AS_OF = START + timedelta(days=DAYS - 1)
-DBT = Path(sys.executable).with_name("dbt")
 DB_NAME = "crm_serve"
 RUN_ID = f"serve-{AS_OF}"
 
@@ -33,17 +28,8 @@ class Served:
         self.run_id = RUN_ID
 
     def dbt(self, command: str, *args: str) -> str:
-        done = subprocess.run(
-            [str(DBT), command, "--project-dir", str(PROJECT_ROOT / "dbt_project"),
-             "--profiles-dir", str(PROJECT_ROOT / "dbt_project"),
-             "--vars", f"{{as_of_date: '{self.as_of}', dq_run_id: '{RUN_ID}'}}", *args],
-            env={**os.environ, **airflow_env.dbt_env(self.dsn)}, capture_output=True, text=True)
-        if done.returncode != 0:
-            lines = done.stdout.splitlines()
-            bad = [i for i, line in enumerate(lines) if "Failure in" in line or "Error in" in line]
-            detail = "\n".join("\n".join(lines[i:i + 8]) for i in bad[:5])
-            pytest.fail(f"dbt {command} failed:\n{detail or done.stdout[-3000:]}\n{done.stderr}")
-        return done.stdout
+        return dbt_runner.ok(self.dsn, command, *args, as_of=self.as_of,
+                             dbt_vars={"dq_run_id": RUN_ID})
 
     def login_dsn(self, role: str) -> str:
         """The DSN of this database logged in as ``role`` (the roles' demo passwords)."""

@@ -9,9 +9,6 @@ examples are dbt unit tests (dbt_project/models/marts/_marts__unit_tests.yml), r
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,12 +17,11 @@ import pandas as pd
 import psycopg
 import pytest
 
-from crmwh import airflow_env, pipeline
-from crmwh.settings import PROJECT_ROOT
+from crmwh import pipeline
+from tests import dbt_runner
 from tests.conftest import DAYS, START, drop_database, fresh_database
 
 AS_OF = START + timedelta(days=DAYS - 1)
-DBT = Path(sys.executable).with_name("dbt")
 TICKET_COST = {"complaint": 300, "repair": 200, "request": 80, "inquiry": 30}  # dbt var defaults
 RATE = 0.10
 KEY_SHARE, ORDINARY_SHARE = 0.05, 0.15
@@ -37,18 +33,7 @@ class Warehouse:
         self.target = target
 
     def dbt(self, command: str, *args: str, as_of: date = AS_OF) -> str:
-        done = subprocess.run(
-            [str(DBT), command, "--project-dir", str(PROJECT_ROOT / "dbt_project"),
-             "--profiles-dir", str(PROJECT_ROOT / "dbt_project"), "--target-path",
-             str(self.target), "--vars", f"{{as_of_date: '{as_of}'}}", *args],
-            env={**os.environ, **airflow_env.dbt_env(self.dsn)}, capture_output=True, text=True,
-        )
-        if done.returncode != 0:
-            lines = done.stdout.splitlines()
-            bad = [i for i, line in enumerate(lines) if "Failure in" in line or "Error in" in line]
-            detail = "\n".join("\n".join(lines[i:i + 8]) for i in bad[:5])
-            pytest.fail(f"dbt {command} failed:\n{detail or done.stdout[-3000:]}\n{done.stderr}")
-        return done.stdout
+        return dbt_runner.ok(self.dsn, command, *args, as_of=as_of, target=self.target)
 
     def frame(self, sql: str) -> pd.DataFrame:
         with psycopg.connect(self.dsn) as c:

@@ -7,28 +7,19 @@ that is its job.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from crmwh import airflow_env, docs
-from crmwh.settings import PROJECT_ROOT
+from crmwh import docs
+from tests import dbt_runner
 
-DBT = Path(sys.executable).with_name("dbt")
 MARTS = "models/marts/"
 
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory, cfg) -> dict:
     target = tmp_path_factory.mktemp("dbt_parse")
-    done = subprocess.run(
-        [str(DBT), "parse", "--project-dir", str(PROJECT_ROOT / "dbt_project"),
-         "--profiles-dir", str(PROJECT_ROOT / "dbt_project"), "--target-path", str(target)],
-        env={**os.environ, **airflow_env.dbt_env(cfg.warehouse_dsn)},
-        capture_output=True, text=True)
+    done = dbt_runner.run(cfg.warehouse_dsn, "parse", target=target)
     assert done.returncode == 0, done.stdout[-3000:]
     return json.loads((target / "manifest.json").read_text())
 

@@ -8,9 +8,6 @@ extractor into a scratch warehouse.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmwh import airflow_env, contracts, database, pipeline
-from crmwh.settings import PROJECT_ROOT
+from crmwh import contracts, database, pipeline
 from crmwh.sources import gen_sales, sales_db
 from crmwh.sources.generator import GeneratorConfig, generate
+from tests import dbt_runner
 from tests.conftest import drop_database, fresh_database
 
 CONFIG = GeneratorConfig(seed=21, customers=4000, start=date(2026, 1, 1), days=120,
@@ -372,15 +369,9 @@ def test_land_new_entities_reconcile_dirt_goes_where_it_should(scratch, tmp_path
 
 def _dbt_build(dsn: str, tmp_path: Path, select: str, as_of: date) -> dict[str, dict]:
     """``dbt build --select ...`` as of a date against ``dsn``; run results by unique_id."""
-    project = PROJECT_ROOT / "dbt_project"
-    env = {**os.environ, **airflow_env.dbt_env(dsn)}
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(project),
-         "--profiles-dir", str(project), "--target-path", str(tmp_path / "target"),
-         "--log-path", str(tmp_path / "logs"), "--indirect-selection", "cautious",
-         "--vars", f"{{as_of_date: '{as_of}'}}", "--select", *select.split()],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
+    done = dbt_runner.run(dsn, "build", "--indirect-selection", "cautious",
+                          "--select", *select.split(), as_of=as_of,
+                          target=tmp_path / "target", logs=tmp_path / "logs")
     run_results = tmp_path / "target" / "run_results.json"
     assert run_results.exists(), done.stdout[-3000:] + done.stderr[-3000:]
     return {r["unique_id"]: r for r in json.loads(run_results.read_text())["results"]}

@@ -7,9 +7,7 @@ the staging models (satisfaction C and NPS classes, DOMAIN §3) built by dbt on 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,12 +17,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from crmwh import airflow_env, contracts, database, load
+from crmwh import contracts, database, load
 from crmwh.extract import service
 from crmwh.quality import gate
-from crmwh.settings import PROJECT_ROOT
 from crmwh.sources import service_api
 from crmwh.sources.generator import GeneratorConfig, generate
+from tests import dbt_runner
 from tests.conftest import DAYS, START, drop_database, fresh_database
 
 DAY = np.timedelta64(1, "D")
@@ -202,15 +200,8 @@ def service_server(tmp_path):
     server.shutdown()
 
 
-def _dbt(dsn: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    project = PROJECT_ROOT / "dbt_project"
-    env = {**os.environ, **airflow_env.dbt_env(dsn)}
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), *args, "--project-dir", str(project),
-         "--profiles-dir", str(project), "--target-path", str(tmp / "target"),
-         "--log-path", str(tmp / "logs")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
+def _dbt(dsn: str, tmp: Path, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return dbt_runner.run(dsn, command, *args, target=tmp / "target", logs=tmp / "logs")
 
 
 def test_every_service_entity_through_http_extract_land_gate_and_staging(

@@ -7,23 +7,18 @@ other modules' warehouse is untouched.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import pandas as pd
 import psycopg
 import pytest
 
-from crmwh import airflow_env, pipeline
-from crmwh.settings import PROJECT_ROOT
+from crmwh import pipeline
+from tests import dbt_runner
 from tests.conftest import DAYS, START, drop_database, fresh_database
 
 DAY_A = START + timedelta(days=DAYS - 6)
 DAY_B = DAY_A + timedelta(days=1)
-DBT = Path(sys.executable).with_name("dbt")
 LATE_ORDER_STATUS = "cancelled"
 
 
@@ -37,19 +32,7 @@ class Star:
             pipeline.extract_and_land(source, day, f"star-{day}")
 
     def dbt(self, command: str, day: date, *args: str) -> str:
-        done = subprocess.run(
-            [str(DBT), command, "--project-dir", str(PROJECT_ROOT / "dbt_project"),
-             "--profiles-dir", str(PROJECT_ROOT / "dbt_project"),
-             "--vars", f"{{as_of_date: '{day}'}}", *args],
-            env={**os.environ, **airflow_env.dbt_env(self.dsn)}, capture_output=True, text=True,
-        )
-        if done.returncode != 0:
-            lines = done.stdout.splitlines()
-            failures = [i for i, line in enumerate(lines) if "Failure in" in line
-                        or "Error in" in line]
-            detail = "\n".join("\n".join(lines[i:i + 6]) for i in failures[:5])
-            pytest.fail(f"dbt {command} failed:\n{detail or done.stdout[-3000:]}\n{done.stderr}")
-        return done.stdout
+        return dbt_runner.ok(self.dsn, command, *args, as_of=day)
 
     def frame(self, sql: str) -> pd.DataFrame:
         with psycopg.connect(self.dsn) as c:
