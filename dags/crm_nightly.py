@@ -19,6 +19,7 @@ from cosmos import (
     RenderConfig,
 )
 from cosmos.constants import TestBehavior
+from cosmos.operators.local import DbtBuildLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from crmwh import pipeline
@@ -62,8 +63,11 @@ def render_config(select: tuple[str, ...], exclude: tuple[str, ...] = ()) -> Ren
 # dbt failures are data or logic problems, not transient: fail fast, rerun the date
 # every test result is recorded in audit.dq_results under the run's id (issue 7)
 DBT_ARGS = {"vars": {"as_of_date": "{{ ds }}", "dq_run_id": "{{ run_id }}"}, "retries": 0}
-# dbt_core: everything but the marts (staging, intermediate, core, snapshots, quality, ...);
+# dbt_staging: the staging views, in one dbt build (a view is built in milliseconds; one task
+# per view cost about 5 s of dbt start-up each, a quarter of the night's dbt time);
+# dbt_core: everything else but the marts (intermediate, core, snapshots, quality, ...);
 # dbt_marts: models/marts, after fit_models wrote the predictions they join.
+STAGING_SELECT = "path:models/staging"
 MARTS_SELECT = ("path:models/marts",)
 
 DOC = """
@@ -78,10 +82,11 @@ Nightly load of the CRM warehouse for the run's logical date (`ds`).
 2. **gate_<source>** — a Great Expectations suite (`expectations/`) validates each
    landed batch; a blocking failure fails the run here, before dbt touches `core`
    or `marts`.
-3. **dbt_core** — everything but the marts: staging views, intermediate tables,
-   snapshots, the `core` star and the DOMAIN §5 business-rule checks (`quality`),
-   built and tested with `as_of_date = ds` (astronomer-cosmos, one task per model);
-   every test result goes to `audit.dq_results`.
+3. **dbt_staging** — the staging views and their tests, in one `dbt build`; then
+   **dbt_core** — everything else but the marts: intermediate tables, snapshots, the
+   `core` star and the DOMAIN §5 business-rule checks (`quality`), built and tested
+   with `as_of_date = ds` (astronomer-cosmos, one task per model); every test result
+   goes to `audit.dq_results`.
 4. **fit_models** — predictive models fitted on the core star as of `ds` (CLV: BG/NBD +
    Gamma-Gamma -> `ml.clv_predictions`; churn risk -> `ml.churn_scores`; both logged in
    `audit.model_runs`); too little history records a fit as skipped and the marts get
@@ -153,12 +158,21 @@ def crm_nightly():
 
         return html_report.nightly(pendulum.parse(ds).date(), run_id)
 
+    dbt_staging = DbtBuildLocalOperator(
+        task_id="dbt_staging",
+        project_dir=str(DBT_PROJECT),
+        profile_config=profile_config,
+        select=STAGING_SELECT,
+        install_deps=False,
+        emit_datasets=False,
+        **DBT_ARGS,
+    )
     dbt_core = DbtTaskGroup(
         group_id="dbt_core",
         project_config=project_config,
         profile_config=profile_config,
         execution_config=ExecutionConfig(),
-        render_config=render_config((), exclude=MARTS_SELECT),
+        render_config=render_config((), exclude=(STAGING_SELECT, *MARTS_SELECT)),
         operator_args=DBT_ARGS,
     )
     dbt_marts = DbtTaskGroup(
@@ -174,9 +188,9 @@ def crm_nightly():
     landed = []
     for source in pipeline.SOURCES:
         batches = extract.override(task_id=f"extract_{source}")(source)
-        gate.override(task_id=f"gate_{source}")(batches) >> dbt_core
+        gate.override(task_id=f"gate_{source}")(batches) >> dbt_staging
         landed.append(batches)
-    (dbt_core >> fit_models() >> prepare_marts() >> dbt_marts >> publish_marts()
+    (dbt_staging >> dbt_core >> fit_models() >> prepare_marts() >> dbt_marts >> publish_marts()
      >> run_summary(landed) >> nightly_report())
 
 

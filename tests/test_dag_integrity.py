@@ -44,7 +44,14 @@ def test_crm_nightly_shape(dagbag):
         # every gate stands between its extract and every dbt task
         gate = dag.get_task(f"gate_{source}")
         assert f"extract_{source}" in gate.upstream_task_ids
+    # the staging views build in one task after every gate and before every other dbt task
+    staging = dag.get_task("dbt_staging")
+    assert staging.select == ["path:models/staging"] or staging.select == "path:models/staging"
+    assert {f"gate_{s}" for s in ("sales", "billing", "service")} <= staging.upstream_task_ids
     core_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt_core.")]
+    assert not any(".stg_" in t.task_id for t in core_tasks)
+    for t in core_tasks:
+        assert "dbt_staging" in {a.task_id for a in t.get_flat_relatives(upstream=True)}, t.task_id
     mart_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt_marts.")]
     assert core_tasks and mart_tasks
     assert any("fct_orders" in t.task_id for t in core_tasks)
