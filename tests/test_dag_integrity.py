@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from crmwh import airflow_env
+from tests import dbt_runner
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +50,8 @@ def test_crm_nightly_shape(dagbag):
     staging = dag.get_task("dbt_staging")
     assert staging.select == "path:models/staging"
     assert staging.indirect_selection == "cautious"  # tests reading core run after core
+    core_test = dag.get_task("dbt_core.dbt_project_test")
+    assert core_test.indirect_selection == "cautious"  # ... here: not excluded with staging
     assert {f"gate_{s}" for s in ("sales", "billing", "service")} <= staging.upstream_task_ids
     core_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt_core.")]
     assert not any(".stg_" in t.task_id for t in core_tasks)
@@ -101,3 +105,38 @@ def test_no_cycles(dagbag):
     # topological sort raises on a cycle
     order = [t.task_id for t in dag.topological_sort()]
     assert len(order) == len(dag.tasks)
+
+
+def _dbt_args(op) -> list[str]:
+    """The selection flags a cosmos dbt operator passes to dbt."""
+    args = []
+    for flag, value in (("--select", op.select), ("--exclude", op.exclude)):
+        if value:
+            args += [flag, *(value.split() if isinstance(value, str) else value)]
+    if getattr(op, "indirect_selection", None):
+        args += ["--indirect-selection", op.indirect_selection]
+    return args
+
+
+def test_every_dbt_test_runs_exactly_once_a_night(dagbag, cfg, tmp_path):
+    """The nightly's three dbt test runs (staging's build, each group's test task) together
+    select every data and unit test of the project, none twice."""
+    dag = dagbag.dags["crm_nightly"]
+    runs = {t: dag.get_task(t) for t in
+            ("dbt_staging", "dbt_core.dbt_project_test", "dbt_marts.dbt_project_test")}
+
+    def tests(*args: str) -> set[str]:
+        out = dbt_runner.ok(cfg.warehouse_dsn, "ls", "--resource-type", "test", "unit_test",
+                            "-q", "--output", "json", "--output-keys", "unique_id", *args,
+                            target=tmp_path)
+        return {json.loads(line)["unique_id"] for line in out.splitlines()
+                if line.startswith("{")}
+
+    everything = tests()
+    selected = {name: tests(*_dbt_args(op)) for name, op in runs.items()}
+    assert len(everything) > 500
+    assert set.union(*selected.values()) == everything
+    assert sum(len(s) for s in selected.values()) == len(everything), {
+        n: len(s) for n, s in selected.items()}
+    assert "test.crm_warehouse.assert_raw_reconciles_to_facts" in selected[
+        "dbt_core.dbt_project_test"]
