@@ -84,6 +84,16 @@
             * cast({{ reachable_share }} as numeric), 0))
 {%- endmacro %}
 
+{#- DOMAIN §2 the orders that count for value as of the as-of date (a filter on
+    fct_orders): neither cancelled nor deleted, dated by then, of a known customer.
+    int_customer_value__monthly and int_customer_value__profit value the same orders. -#}
+{% macro valued_orders_filter() -%}
+        not is_cancelled
+        and not is_deleted
+        and order_date <= {{ as_of_date() }}
+        and customer_key is not null
+{%- endmacro %}
+
 {#- DOMAIN §2 the customers valued as of the as-of date: live current customers created by
     then, or who ordered by then (an `orders` CTE of the model holding their orders).
     int_customer_value__monthly and int_customer_value__profit share this population. -#}

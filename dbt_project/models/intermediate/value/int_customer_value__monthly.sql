@@ -36,10 +36,7 @@ orders as (
 
     from {{ ref('fct_orders') }}
     where
-        not is_cancelled
-        and not is_deleted
-        and order_date <= {{ as_of_date() }}
-        and customer_key is not null
+        {{ valued_orders_filter() }}
 
 ),
 

@@ -24,10 +24,7 @@ orders as (
     select customer_key, order_date, net_revenue, cost_amount, gross_margin
     from {{ ref('fct_orders') }}
     where
-        not is_cancelled
-        and not is_deleted
-        and order_date <= {{ as_of_date() }}
-        and customer_key is not null
+        {{ valued_orders_filter() }}
 
 ),
 
