@@ -84,3 +84,8 @@ def test_sql_prints_a_table(cfg):
     done = crmwh("sql", "select 1 as one, 'x' as letter")
     assert done.returncode == 0, done.stderr
     assert "one | letter" in done.stdout and "(1 rows)" in done.stdout
+
+
+def test_bad_load_workers_setting_is_one_line():
+    done = crmwh("db", "status", CRM_LOAD_WORKERS="0")
+    assert_one_clear_line(done, "CRM_LOAD_WORKERS")

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from crmwh import contracts, database, load, pipeline
+from crmwh.errors import CrmwhError
 from crmwh.extract import billing, sales, service
 from crmwh.load import DUPLICATE
 from crmwh.sources import service_api
@@ -281,3 +282,61 @@ def test_service_api_rejects_wrong_token(flaky_api):
 
     with pytest.raises(CrmwhError, match="401"):
         service.get_body(f"{url}/api/v1/tickets?limit=1", "wrong")
+
+
+def test_entities_land_side_by_side_and_one_failure_keeps_the_rest(scratch, monkeypatch):
+    """With two load workers two entities are extracted at the same time (a barrier
+    both must reach); when one entity fails, its error is raised, nothing of it lands,
+    the batches that did land reconcile, and a rerun lands the rest exactly once."""
+    dsn, _ = scratch
+    day = START + timedelta(days=DAYS - 1)
+    monkeypatch.setenv("CRM_LOAD_WORKERS", "2")
+    real = billing.extract
+    together = threading.Barrier(2, timeout=30)
+    met: list[str] = []
+
+    def failing(folder, entity, *args, **kwargs):
+        if entity.name in ("accounts", "invoices"):  # the first two the pool starts
+            together.wait()  # raises BrokenBarrierError if the other never comes
+            met.append(entity.name)
+        if entity.name == "payments":
+            raise CrmwhError("payments: the drop folder is unreadable", "fix it")
+        return real(folder, entity, *args, **kwargs)
+
+    monkeypatch.setattr(billing, "extract", failing)
+    with pytest.raises(CrmwhError, match="payments"):
+        pipeline.extract_and_land("billing", day, "first")
+    assert sorted(met) == ["accounts", "invoices"]
+    with database.connect(dsn) as c:
+        first = c.execute("select entity, rows_extracted, rows_loaded, rows_unchanged, "
+                          "rows_quarantined from audit.load_batches").fetchall()
+    assert "payments" not in {e for e, *_ in first} and first
+    assert all(x == loaded + same + q for _, x, loaded, same, q in first)
+
+    monkeypatch.setattr(billing, "extract", real)
+    again = pipeline.extract_and_land("billing", day, "rerun")
+    assert [b["entity"] for b in again] == [e.name for e in contracts.entities_of("billing")]
+    landed_before = {e for e, *_ in first}
+    for b in again:
+        # files are consumed once: entities landed by the failed run find nothing new
+        assert (b["rows_extracted"] == 0) == (b["entity"] in landed_before), b
+    with database.connect(dsn) as c:
+        for b in again:
+            table = f"raw.{b['source']}__{b['entity']}"
+            rows, distinct = c.execute(f"select count(*), count(distinct _row_hash) "
+                                       f"from {table}").fetchone()
+            assert rows == distinct > 0, table
+
+
+def test_the_longest_load_starts_first(scratch):
+    """Entities are handed to the workers by how long their last batch took (longest
+    first); entities that never landed come first, in the contract's order."""
+    dsn, _ = scratch
+    entities = contracts.entities_of("billing")
+    assert pipeline._longest_first(dsn, entities) == entities  # nothing landed yet
+    pipeline.extract_and_land("billing", START + timedelta(days=DAYS - 1), "t")
+    with database.connect(dsn) as c:
+        took = dict(c.execute("select entity, duration_s from audit.load_batches"
+                              ).fetchall())
+    order = [e.name for e in pipeline._longest_first(dsn, entities)]
+    assert [took[n] for n in order] == sorted(took.values(), reverse=True)

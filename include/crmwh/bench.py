@@ -66,6 +66,20 @@ def _copy_baseline(dsn: str, entities: list[contracts.Entity]) -> tuple[int, flo
     return rows, seconds
 
 
+def _timed(source: str, last: date, warehouse: str) -> tuple[int, float, int, float]:
+    """Extract + land one source into ``warehouse``, then the plain COPY of what landed:
+    (rows extracted, seconds, rows copied, seconds of the COPY)."""
+    from crmwh import pipeline
+
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        _checkpoint(conn)
+    started = time.perf_counter()
+    batches = pipeline.extract_and_land(source, last, "bench")
+    seconds = time.perf_counter() - started
+    copy_rows, copy_s = _copy_baseline(warehouse, contracts.entities_of(source))
+    return sum(b["rows_extracted"] for b in batches), seconds, copy_rows, copy_s
+
+
 def _prepare(warehouse: str) -> None:
     with database.connect(warehouse, autocommit=True) as conn:
         database.ensure_schemas(conn)
@@ -97,7 +111,9 @@ def _summary(runs: list[tuple[int, float, int, float]]) -> dict:
 def run(customers: int = 100_000, days: int = 90, seed: int = 42, progress=print,
         repeat: int = 1) -> dict:
     """Generate the sources once, then land them ``repeat`` times into fresh warehouse
-    databases; each round also times the plain COPY of what it landed."""
+    databases; each round also times the plain COPY of what it landed. With more than
+    one load worker configured (``CRM_LOAD_WORKERS``), each round also lands everything
+    with one worker, reported as ``one_worker``."""
     from crmwh import pipeline
     from crmwh.sources import publish, service_api
     from crmwh.sources.generator import GeneratorConfig
@@ -109,7 +125,8 @@ def run(customers: int = 100_000, days: int = 90, seed: int = 42, progress=print
     sales = _fresh_db(base.warehouse_dsn, "crm_bench_sales")
     server = None
     saved = {k: os.environ.get(k) for k in ("CRM_HOME", "CRM_WAREHOUSE_DSN", "CRM_SALES_DSN",
-                                            "CRM_BILLING_DIR", "CRM_SERVICE_URL")}
+                                            "CRM_BILLING_DIR", "CRM_SERVICE_URL",
+                                            "CRM_LOAD_WORKERS")}
     try:
         os.environ.update({"CRM_HOME": str(bench_home), "CRM_WAREHOUSE_DSN": warehouse,
                            "CRM_SALES_DSN": sales,
@@ -125,31 +142,36 @@ def run(customers: int = 100_000, days: int = 90, seed: int = 42, progress=print
         threading.Thread(target=server.serve_forever, daemon=True).start()
         os.environ["CRM_SERVICE_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
         last = config.start + timedelta(days=days - 1)
-        runs: dict[str, list[tuple[int, float, int, float]]] = {s: [] for s in pipeline.SOURCES}
+        workers = cfg.load_workers
+        # the configured workers, and one worker (entities one after another) beside it
+        counts = [workers] if workers == 1 else [workers, 1]
+        runs: dict[int, dict[str, list[tuple[int, float, int, float]]]] = {
+            n: {s: [] for s in pipeline.SOURCES} for n in counts}
         for round_ in range(repeat):
-            if round_:
-                warehouse = _fresh_db(base.warehouse_dsn, "crm_bench")
-                os.environ["CRM_WAREHOUSE_DSN"] = warehouse
-            _prepare(warehouse)
-            for source in pipeline.SOURCES:
-                progress(f"extract + land {source} (round {round_ + 1} of {repeat})")
-                with psycopg.connect(warehouse, autocommit=True) as conn:
-                    _checkpoint(conn)
-                t = time.perf_counter()
-                batches = pipeline.extract_and_land(source, last, "bench")
-                seconds = time.perf_counter() - t
-                extracted = sum(b["rows_extracted"] for b in batches)
-                copy_rows, copy_s = _copy_baseline(warehouse, contracts.entities_of(source))
-                runs[source].append((extracted, seconds, copy_rows, copy_s))
-                progress(f"  {source}: {extracted:,} rows in {seconds:.2f} s, plain COPY "
-                         f"{copy_rows:,} rows in {copy_s:.2f} s")
-        results = {source: _summary(r) for source, r in runs.items()}
+            for n in counts:
+                if round_ or n != counts[0]:
+                    warehouse = _fresh_db(base.warehouse_dsn, "crm_bench")
+                    os.environ["CRM_WAREHOUSE_DSN"] = warehouse
+                os.environ["CRM_LOAD_WORKERS"] = str(n)
+                _prepare(warehouse)
+                for source in pipeline.SOURCES:
+                    progress(f"extract + land {source}, {n} worker(s) "
+                             f"(round {round_ + 1} of {repeat})")
+                    runs[n][source].append(_timed(source, last, warehouse))
+                    extracted, seconds, copy_rows, copy_s = runs[n][source][-1]
+                    progress(f"  {source}: {extracted:,} rows in {seconds:.2f} s, plain COPY "
+                             f"{copy_rows:,} rows in {copy_s:.2f} s")
+        results = {source: _summary(r) for source, r in runs[workers].items()}
+        if workers != 1:
+            for source, r in runs[1].items():
+                results[source]["one_worker"] = _summary(r)
         return {
             "benchmark": "extract+land vs plain COPY",
             "date": date.today().isoformat(),
             "customers": customers,
             "days": days,
             "repeat": repeat,
+            "load_workers": workers,
             "generate_seconds": round(generate_s, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                        f"{platform.python_version()}",

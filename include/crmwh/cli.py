@@ -195,9 +195,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     result = bench.run(customers=args.customers, days=args.days, seed=args.seed, progress=say,
                        repeat=args.repeat)
-    rows = [(src, r["rows"], r["rows_per_s"], r["copy_rows_per_s"], r["ratio_to_copy"])
+    one = {src: r.get("one_worker", r)["ratio_to_copy"] for src, r in result["sources"].items()}
+    rows = [(src, r["rows"], r["rows_per_s"], r["copy_rows_per_s"], r["ratio_to_copy"], one[src])
             for src, r in result["sources"].items()]
-    print(report.table(["source", "rows", "rows/s", "COPY rows/s", "ratio"], rows))
+    print(report.table(["source", "rows", "rows/s", "COPY rows/s",
+                        f"ratio ({result['load_workers']} workers)", "ratio (1 worker)"], rows))
     if args.record:
         say(f"recorded in {bench.record(result)}")
     return 0

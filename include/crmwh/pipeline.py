@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 
@@ -40,48 +42,86 @@ def _until(logical_date: date) -> datetime:
     ) + timedelta(days=1)
 
 
+def _land_entity(cfg: settings.Settings, dsn: str, entity: contracts.Entity,
+                 logical_date: date, run_id: str) -> dict:
+    """Extract one entity for the logical date and land it as one batch (own session)."""
+    started = time.monotonic()
+    with database.connect(dsn, autocommit=True) as conn:
+        before = last_watermark(conn, entity)
+        if entity.source == "sales":
+            extraction = sales.extract(
+                cfg.sales_dsn,
+                entity,
+                before,
+                _until(logical_date),
+                timedelta(minutes=cfg.sales_lookback_minutes),
+            )
+        elif entity.source == "billing":
+            extraction = billing.extract(
+                cfg.billing_dir, entity, logical_date, billing_file_loaded(conn)
+            )
+        elif entity.source == "service":
+            extraction = service.extract(
+                cfg.service_url, cfg.service_token, entity, before, _until(logical_date)
+            )
+        else:
+            raise ValueError(f"unknown source {entity.source!r}")
+        for note in extraction.notes:
+            log.info("%s: %s", entity.table, note)
+        result = land(
+            conn,
+            entity,
+            extraction,
+            batch_id=new_batch_id(entity, logical_date),
+            run_id=run_id,
+            logical_date=logical_date,
+            watermark_before=before,
+            started=started,
+        )
+    log.info("landed %s: %s", entity.table, result)
+    return asdict(result)
+
+
+def _longest_first(dsn: str, entities: list[contracts.Entity]) -> list[contracts.Entity]:
+    """The entities by how long their last batch took, longest first, so the longest
+    load starts at once; entities without a batch yet keep the contract's order, first."""
+    with database.connect(dsn, autocommit=True) as conn:
+        last = dict(conn.execute(
+            """select distinct on (entity) entity, duration_s from audit.load_batches
+               where source = %s and status = 'loaded' order by entity, finished_at desc""",
+            (entities[0].source,)).fetchall())
+    return sorted(entities, key=lambda e: -last.get(e.name, float("inf")))
+
+
 def extract_and_land(source: str, logical_date: date, run_id: str) -> list[dict]:
-    """Extract every entity of one source for the logical date and land it in ``raw``."""
+    """Extract every entity of one source for the logical date and land it in ``raw``.
+
+    Each entity is its own batch in its own transaction, so ``CRM_LOAD_WORKERS``
+    sessions land entities side by side. If one fails, the entities not started yet
+    are not started, those running finish (each commits whole or not at all), and
+    the first failure in the contract's order is raised. The batches come back in
+    the contract's order.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
     cfg = settings.load()
     dsn = database.ensure_warehouse(cfg)
-    results: list[dict] = []
-    with database.connect(dsn, autocommit=True) as conn:
-        for entity in contracts.entities_of(source):
-            started = time.monotonic()
-            before = last_watermark(conn, entity)
-            if source == "sales":
-                extraction = sales.extract(
-                    cfg.sales_dsn,
-                    entity,
-                    before,
-                    _until(logical_date),
-                    timedelta(minutes=cfg.sales_lookback_minutes),
-                )
-            elif source == "billing":
-                extraction = billing.extract(
-                    cfg.billing_dir, entity, logical_date, billing_file_loaded(conn)
-                )
-            elif source == "service":
-                extraction = service.extract(
-                    cfg.service_url, cfg.service_token, entity, before, _until(logical_date)
-                )
-            else:
-                raise ValueError(f"unknown source {source!r}")
-            for note in extraction.notes:
-                log.info("%s: %s", entity.table, note)
-            result = land(
-                conn,
-                entity,
-                extraction,
-                batch_id=new_batch_id(entity, logical_date),
-                run_id=run_id,
-                logical_date=logical_date,
-                watermark_before=before,
-                started=started,
-            )
-            log.info("landed %s: %s", entity.table, result)
-            results.append(asdict(result))
-    return results
+    entities = contracts.entities_of(source)
+    workers = min(cfg.load_workers, len(entities))
+    if workers == 1:
+        return [_land_entity(cfg, dsn, e, logical_date, run_id) for e in entities]
+    done: dict[str, Future] = {}
+    with ThreadPoolExecutor(workers, thread_name_prefix=f"land-{source}") as pool:
+        for entity in _longest_first(dsn, entities):
+            done[entity.name] = pool.submit(_land_entity, cfg, dsn, entity, logical_date,
+                                            run_id)
+        futures.wait(done.values(), return_when=futures.FIRST_EXCEPTION)
+        pool.shutdown(cancel_futures=True)
+    failed = [done[e.name] for e in entities
+              if not done[e.name].cancelled() and done[e.name].exception() is not None]
+    if failed:
+        raise failed[0].exception()
+    return [done[e.name].result() for e in entities]
 
 
 def quality_gate(batches: list[dict], run_id: str) -> list[dict]:

@@ -45,6 +45,7 @@ class Settings:
     service_url: str
     service_token: str
     sales_lookback_minutes: int
+    load_workers: int
 
     @property
     def pgdata(self) -> Path:
@@ -79,6 +80,16 @@ def embedded_dsn(port: int, database: str = EMBEDDED_DB) -> str:
     return f"postgresql://{EMBEDDED_USER}:{EMBEDDED_PASSWORD}@127.0.0.1:{port}/{database}"
 
 
+def _positive(name: str, default: int) -> int:
+    text = _env(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        from crmwh.errors import CrmwhError
+
+        raise CrmwhError(f"{name}={text!r} is not a positive whole number",
+                         f"set {name} to 1 or more (default {default})")
+    return int(text)
+
+
 def load() -> Settings:
     home = Path(_env("CRM_HOME") or PROJECT_ROOT / ".crmwh").resolve()
     port_text = _env("CRM_PG_PORT") or str(DEFAULT_PG_PORT)
@@ -103,6 +114,7 @@ def load() -> Settings:
         ),
         service_token=_env("CRM_SERVICE_TOKEN") or DEFAULT_SERVICE_TOKEN,
         sales_lookback_minutes=int(_env("CRM_SALES_LOOKBACK_MINUTES") or 60),
+        load_workers=_positive("CRM_LOAD_WORKERS", 2),
     )
 
 

@@ -36,43 +36,45 @@ def _malformed(ref: str, lineno: int, fields: list[str], header: list[str]) -> R
                        f"header has {len(header)}", {"line": ",".join(fields)})
 
 
-def _field_counts(body: bytes) -> tuple[list[bytes], np.ndarray, np.ndarray]:
-    """The lines of ``body``, the commas in each and their lengths (counted with numpy)."""
-    lines = body.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
+def _lines(body: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each line of ``body`` starts and ends (newline excluded), and how many
+    commas it holds, found with numpy in one pass over the bytes."""
     raw = np.frombuffer(body, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
-    if len(ends) < len(lines):  # the last line has no newline
+    if not len(ends) or ends[-1] != raw.size - 1:  # the last line has no newline
         ends = np.append(ends, raw.size)
-    commas = np.concatenate(([0], np.cumsum(raw == 44)))[ends]
     starts = np.concatenate(([0], ends[:-1] + 1))
-    return lines, np.diff(commas, prepend=0), ends - starts
+    commas = np.diff(np.searchsorted(np.flatnonzero(raw == 44), ends), prepend=0)
+    return starts, ends, commas
 
 
 def _plain_csv(out: Extraction, body: bytes, ref: str) -> int:
-    """A CSV body without quotes: one record per line, fields counted by their commas."""
+    """A CSV body without quotes: one record per line, fields counted by their commas.
+
+    Lines with the wrong number of fields (or empty) are cut out of the body by
+    position; the records between them are handed on as they are.
+    """
     if not body:
         return 0
-    lines, counts, lengths = _field_counts(body)
-    if not lines:
-        return 0
-    header = lines[0].decode().split(",")
-    commas = len(header) - 1
-    bad = np.flatnonzero((counts != commas) | (lengths == 0))
+    starts, ends, commas = _lines(body)
+    header = body[:ends[0]].decode().split(",")
+    records = len(ends) - 1
+    bad = np.flatnonzero((commas != len(header) - 1) | (ends == starts))
     bad = bad[bad > 0].tolist()
     for i in bad:
-        fields = lines[i].decode().split(",") if lines[i] else []
-        out.rejects.append(_malformed(ref, i + 1, fields, header))
-    if bad:
-        skip = set(bad)
-        records = b"".join(line + b"\n" for i, line in enumerate(lines) if i and i not in skip)
-    else:
-        records = body[len(lines[0]) + 1:]
-        if records and not records.endswith(b"\n"):
-            records += b"\n"
-    out.csv.append(CsvPart(ref, tuple(header), records, len(lines) - 1 - len(bad), plain=True))
-    return len(lines) - 1
+        line = body[starts[i]:ends[i]]
+        out.rejects.append(_malformed(ref, i + 1, line.decode().split(",") if line else [],
+                                      header))
+    pieces, at = [], int(starts[1]) if records else len(body)
+    for i in bad:
+        pieces.append(body[at:starts[i]])
+        at = int(starts[i + 1]) if i + 1 < len(starts) else len(body)
+    pieces.append(body[at:])
+    kept = b"".join(pieces)
+    if kept and not kept.endswith(b"\n"):
+        kept += b"\n"
+    out.csv.append(CsvPart(ref, tuple(header), kept, records - len(bad), plain=True))
+    return records
 
 
 def _parsed_csv(out: Extraction, body: bytes, ref: str) -> int:

@@ -134,8 +134,7 @@ def _copy_csv_typed(cur: psycopg.Cursor, entity: Entity, parts: list[CsvPart],
         for part in parts:
             cols = ", ".join(quote_ident(h) if h in known else quote_ident("+" + h)
                              for h in part.header)
-            cur.execute("alter table _typed alter column _source_ref set default "
-                        + quote_literal(part.ref))
+            cur.execute("select set_config('crmwh.source_ref', %s, true)", (part.ref,))
             skipped.clear()
             copied = copy_bytes(cur, f"copy _typed ({cols}) from stdin (format csv, "
                                 f"force_null ({cols}), on_error ignore, "
@@ -151,7 +150,6 @@ def _copy_csv_typed(cur: psycopg.Cursor, entity: Entity, parts: list[CsvPart],
                 failing.append(CsvPart(part.ref, part.header, body, len(skipped)))
     finally:
         conn.remove_notice_handler(notice)
-    cur.execute("alter table _typed alter column _source_ref drop default")
     if extra:
         pairs = ", ".join(f"{quote_literal(c)}, t.{quote_ident('+' + c)}" for c in extra)
         given = ", ".join(f"t.{quote_ident('+' + c)}" for c in extra)
@@ -172,7 +170,8 @@ def fill_typed(cur: psycopg.Cursor, entity: Entity, extraction: Extraction) -> i
                                if h not in entity.column_names))
     added = "".join(f", {quote_ident('+' + c)} text" for c in extra)
     cur.execute("create temp sequence if not exists _ord_seq")  # outlives the batch
-    cur.execute(f"create temp table _typed ({typed}{raw}, _extra jsonb, _source_ref text, "
+    cur.execute(f"create temp table _typed ({typed}{raw}, _extra jsonb, "
+                f"_source_ref text default current_setting('crmwh.source_ref', true), "
                 f"_row_hash bytea, _reason text, _ord bigint default nextval('_ord_seq'){added}) "
                 "on commit drop")
     if extraction.typed is None:
