@@ -86,7 +86,8 @@
 
 {#- DOMAIN §2 the orders that count for value as of the as-of date (a filter on
     fct_orders): neither cancelled nor deleted, dated by then, of a known customer.
-    int_customer_value__monthly and int_customer_value__profit value the same orders. -#}
+    int_customer_value__monthly and int_customer_value__profit value the same orders, and
+    the churn models (DOMAIN §4) count the same orders as purchases. -#}
 {% macro valued_orders_filter() -%}
         not is_cancelled
         and not is_deleted

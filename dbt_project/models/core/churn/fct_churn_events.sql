@@ -46,10 +46,7 @@ recurring_contracts as (
 
     from {{ ref('dim_contract') }}
     where
-        is_current
-        and is_recurring
-        and customer_key is not null
-        and start_date <= {{ as_of_date() }}
+        {{ recurring_contracts_filter() }}
 
 ),
 
@@ -114,10 +111,7 @@ purchase_days as (
 
     from {{ ref('fct_orders') }} as orders
     where
-        orders.customer_key is not null
-        and not orders.is_cancelled
-        and not orders.is_deleted
-        and orders.order_date <= {{ as_of_date() }}
+        {{ valued_orders_filter() }}
 
 ),
 

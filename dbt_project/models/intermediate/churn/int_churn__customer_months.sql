@@ -24,10 +24,7 @@ first_orders as (
     select customer_key, min(order_date) as first_order_date
     from {{ ref('fct_orders') }}
     where
-        customer_key is not null
-        and not is_cancelled
-        and not is_deleted
-        and order_date <= {{ as_of_date() }}
+        {{ valued_orders_filter() }}
     group by customer_key
 
 ),
@@ -37,10 +34,7 @@ first_contracts as (
     select customer_key, min(start_date) as first_contract_date
     from {{ ref('dim_contract') }}
     where
-        is_current
-        and is_recurring
-        and customer_key is not null
-        and start_date <= {{ as_of_date() }}
+        {{ recurring_contracts_filter() }}
     group by customer_key
 
 ),
