@@ -82,15 +82,37 @@ def _land_entity(cfg: settings.Settings, dsn: str, entity: contracts.Entity,
     return asdict(result)
 
 
-def _longest_first(dsn: str, entities: list[contracts.Entity]) -> list[contracts.Entity]:
-    """The entities by how long their last batch took, longest first, so the longest
-    load starts at once; entities without a batch yet keep the contract's order, first."""
+def _pending_rows(cfg: settings.Settings, dsn: str, source: str, entities: list[contracts.Entity],
+                  logical_date: date) -> dict[str, int]:
+    """A guess at the rows of each entity's next batch, where the source gives one
+    cheaply: billing manifests, the sales planner's table sizes; none from the API."""
+    if source == "billing":
+        with database.connect(dsn, autocommit=True) as conn:
+            return billing.pending_rows(cfg.billing_dir, logical_date, billing_file_loaded(conn))
+    if source == "sales":
+        return sales.table_rows(cfg.sales_dsn, [e.name for e in entities])
+    return {}
+
+
+def _longest_first(cfg: settings.Settings, dsn: str, entities: list[contracts.Entity],
+                   logical_date: date) -> list[contracts.Entity]:
+    """The entities in the order the workers should take them: the longest load first.
+
+    How long an entity takes is read from its last batch. When an entity has no batch
+    yet (a first load or backfill, the longest run of all), the entities go by the
+    rows their source has waiting instead, most first; ties (and a source that tells
+    no size) keep the contract's order.
+    """
+    source = entities[0].source
     with database.connect(dsn, autocommit=True) as conn:
         last = dict(conn.execute(
             """select distinct on (entity) entity, duration_s from audit.load_batches
                where source = %s and status = 'loaded' order by entity, finished_at desc""",
-            (entities[0].source,)).fetchall())
-    return sorted(entities, key=lambda e: -last.get(e.name, float("inf")))
+            (source,)).fetchall())
+    if all(e.name in last for e in entities):
+        return sorted(entities, key=lambda e: -last[e.name])
+    size = _pending_rows(cfg, dsn, source, entities, logical_date)
+    return sorted(entities, key=lambda e: -size.get(e.name, 0))
 
 
 def extract_and_land(source: str, logical_date: date, run_id: str) -> list[dict]:
@@ -112,7 +134,7 @@ def extract_and_land(source: str, logical_date: date, run_id: str) -> list[dict]
         return [_land_entity(cfg, dsn, e, logical_date, run_id) for e in entities]
     done: dict[str, Future] = {}
     with ThreadPoolExecutor(workers, thread_name_prefix=f"land-{source}") as pool:
-        for entity in _longest_first(dsn, entities):
+        for entity in _longest_first(cfg, dsn, entities, logical_date):
             done[entity.name] = pool.submit(_land_entity, cfg, dsn, entity, logical_date,
                                             run_id)
         futures.wait(done.values(), return_when=futures.FIRST_EXCEPTION)

@@ -128,21 +128,37 @@ PARSERS: dict[str, Callable[[Extraction, bytes, str], int]] = {"csv": _add_csv,
                                                               "jsonl": _add_jsonl}
 
 
-def extract(folder: Path, entity: Entity, until: date,
-            already_loaded: Callable[[str, str], bool]) -> Extraction:
+def _drops(folder: Path, until: date):
+    """(drop folder, manifest) of every drop dated up to ``until``, oldest first."""
     if not folder.is_dir():
         raise CrmwhError(f"the billing drop folder {folder} does not exist",
                          "set CRM_BILLING_DIR or run `crmwh generate`")
-    out = Extraction()
-    seen: set[tuple[str, str]] = set()
     for drop in sorted(p for p in folder.iterdir() if p.is_dir()):
         try:
             drop_date = date.fromisoformat(drop.name)
         except ValueError:
             continue
-        if drop_date > until or not (drop / MANIFEST).exists():
-            continue
-        manifest = json.loads((drop / MANIFEST).read_text())
+        if drop_date <= until and (drop / MANIFEST).exists():
+            yield drop, json.loads((drop / MANIFEST).read_text())
+
+
+def pending_rows(folder: Path, until: date,
+                 already_loaded: Callable[[str, str], bool]) -> dict[str, int]:
+    """The rows each entity has waiting in files not loaded yet, as their manifests
+    count them: how big its next batch will be, without reading a file."""
+    out: dict[str, int] = {}
+    for _, manifest in _drops(folder, until):
+        for item in manifest["files"]:
+            if not already_loaded(item["name"], item["sha256"]):
+                out[item["entity"]] = out.get(item["entity"], 0) + int(item.get("rows") or 0)
+    return out
+
+
+def extract(folder: Path, entity: Entity, until: date,
+            already_loaded: Callable[[str, str], bool]) -> Extraction:
+    out = Extraction()
+    seen: set[tuple[str, str]] = set()
+    for drop, manifest in _drops(folder, until):
         for item in manifest["files"]:
             if item["entity"] != entity.name:
                 continue

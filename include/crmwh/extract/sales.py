@@ -137,6 +137,16 @@ class _Source:
                             f"where {self.where}").fetchone()[0]
 
 
+def table_rows(dsn: str, names: list[str]) -> dict[str, int]:
+    """The planner's row count of each sales table (``reltuples``; none before the
+    source has analysed it): a cheap guess at how big a first load is."""
+    with _connect(dsn) as conn:
+        return {name: int(rows) for name, rows in conn.execute(
+            "select n, c.reltuples from unnest(%s::text[]) n "
+            "join pg_class c on c.oid = to_regclass(quote_ident(n)) where c.reltuples >= 0",
+            (names,))}
+
+
 def extract(dsn: str, entity: Entity, watermark: str | None, until: datetime,
             lookback: timedelta) -> Extraction:
     """Rows of ``entity`` with ``updated_at`` in [watermark - lookback, until)."""
