@@ -14,6 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 
+import psycopg
+
 from crmwh import contracts, database, settings
 from crmwh.errors import QualityGateFailed
 from crmwh.extract import billing, sales, service
@@ -82,13 +84,12 @@ def _land_entity(cfg: settings.Settings, dsn: str, entity: contracts.Entity,
     return asdict(result)
 
 
-def _pending_rows(cfg: settings.Settings, dsn: str, source: str, entities: list[contracts.Entity],
-                  logical_date: date) -> dict[str, int]:
+def _pending_rows(cfg: settings.Settings, conn: psycopg.Connection, source: str,
+                  entities: list[contracts.Entity], logical_date: date) -> dict[str, int]:
     """A guess at the rows of each entity's next batch, where the source gives one
     cheaply: billing manifests, the sales planner's table sizes; none from the API."""
     if source == "billing":
-        with database.connect(dsn, autocommit=True) as conn:
-            return billing.pending_rows(cfg.billing_dir, logical_date, billing_file_loaded(conn))
+        return billing.pending_rows(cfg.billing_dir, logical_date, billing_file_loaded(conn))
     if source == "sales":
         return sales.table_rows(cfg.sales_dsn, [e.name for e in entities])
     return {}
@@ -109,9 +110,9 @@ def _longest_first(cfg: settings.Settings, dsn: str, entities: list[contracts.En
             """select distinct on (entity) entity, duration_s from audit.load_batches
                where source = %s and status = 'loaded' order by entity, finished_at desc""",
             (source,)).fetchall())
-    if all(e.name in last for e in entities):
-        return sorted(entities, key=lambda e: -last[e.name])
-    size = _pending_rows(cfg, dsn, source, entities, logical_date)
+        if all(e.name in last for e in entities):
+            return sorted(entities, key=lambda e: -last[e.name])
+        size = _pending_rows(cfg, conn, source, entities, logical_date)
     return sorted(entities, key=lambda e: -size.get(e.name, 0))
 
 
