@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from crmwh import settings
 from tests.conftest import free_port
 
 CRMWH = [sys.executable, "-m", "crmwh.cli"]
@@ -75,8 +76,9 @@ def test_missing_billing_folder_names_folder_and_fix(cfg, tmp_path, monkeypatch)
     assert str(missing) in str(err.value) and "CRM_BILLING_DIR" in str(err.value)
 
 
-def test_bad_port_setting_is_one_line():
-    done = crmwh("db", "status", CRM_PG_PORT="fifty")
+@pytest.mark.parametrize("value", ["fifty", "70000"])
+def test_bad_port_setting_is_one_line(value):
+    done = crmwh("db", "status", CRM_PG_PORT=value)
     assert_one_clear_line(done, "CRM_PG_PORT")
 
 
@@ -89,3 +91,17 @@ def test_sql_prints_a_table(cfg):
 def test_bad_load_workers_setting_is_one_line():
     done = crmwh("db", "status", CRM_LOAD_WORKERS="0")
     assert_one_clear_line(done, "CRM_LOAD_WORKERS")
+
+
+@pytest.mark.parametrize("value", ["an hour", "-5"])
+def test_bad_sales_lookback_setting_is_one_line(value):
+    done = crmwh("db", "status", CRM_SALES_LOOKBACK_MINUTES=value)
+    assert_one_clear_line(done, "CRM_SALES_LOOKBACK_MINUTES")
+
+
+def test_whole_number_settings_take_their_bounds(monkeypatch):
+    monkeypatch.setenv("CRM_SALES_LOOKBACK_MINUTES", "0")  # no look-back is a valid choice
+    monkeypatch.setenv("CRM_LOAD_WORKERS", " 3 ")
+    monkeypatch.setenv("CRM_PG_PORT", "65535")
+    got = settings.load()
+    assert (got.sales_lookback_minutes, got.load_workers, got.pg_port) == (0, 3, 65535)

@@ -80,27 +80,23 @@ def embedded_dsn(port: int, database: str = EMBEDDED_DB) -> str:
     return f"postgresql://{EMBEDDED_USER}:{EMBEDDED_PASSWORD}@127.0.0.1:{port}/{database}"
 
 
-def _positive(name: str, default: int) -> int:
-    text = _env(name) or str(default)
-    if not text.isdigit() or int(text) < 1:
+def _whole(name: str, default: int, least: int, most: int | None = None,
+           what: str = "a whole number") -> int:
+    """A whole-number setting from the environment, in [least, most]; else one clear error."""
+    text = (_env(name) or str(default)).strip()
+    value = int(text) if text.isdigit() else None
+    if value is None or value < least or (most is not None and value > most):
         from crmwh.errors import CrmwhError
 
-        raise CrmwhError(f"{name}={text!r} is not a positive whole number",
-                         f"set {name} to 1 or more (default {default})")
-    return int(text)
+        upto = f" to {most}" if most is not None else " or more"
+        raise CrmwhError(f"{name}={text!r} is not {what} from {least}{upto}",
+                         f"set {name} to {least}{upto} (default {default})")
+    return value
 
 
 def load() -> Settings:
     home = Path(_env("CRM_HOME") or PROJECT_ROOT / ".crmwh").resolve()
-    port_text = _env("CRM_PG_PORT") or str(DEFAULT_PG_PORT)
-    try:
-        pg_port = int(port_text)
-    except ValueError:
-        from crmwh.errors import CrmwhError
-
-        raise CrmwhError(
-            f"CRM_PG_PORT={port_text!r} is not a port number", "set it to a free TCP port"
-        ) from None
+    pg_port = _whole("CRM_PG_PORT", DEFAULT_PG_PORT, 1, 65535, "a TCP port number")
     dsn = _env("CRM_WAREHOUSE_DSN")
     return Settings(
         home=home,
@@ -113,8 +109,8 @@ def load() -> Settings:
             "/"
         ),
         service_token=_env("CRM_SERVICE_TOKEN") or DEFAULT_SERVICE_TOKEN,
-        sales_lookback_minutes=int(_env("CRM_SALES_LOOKBACK_MINUTES") or 60),
-        load_workers=_positive("CRM_LOAD_WORKERS", 2),
+        sales_lookback_minutes=_whole("CRM_SALES_LOOKBACK_MINUTES", 60, 0, what="minutes"),
+        load_workers=_whole("CRM_LOAD_WORKERS", 2, 1),
     )
 
 
