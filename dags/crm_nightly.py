@@ -5,7 +5,6 @@ The DAG is thin on purpose; every step is a function in ``crmwh.pipeline``.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
@@ -24,11 +23,11 @@ from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from crmwh import pipeline
 from crmwh.quality.notify import on_task_failure
-from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID
+from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID, whole_setting
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
-RETRIES = int(os.environ.get("CRM_TASK_RETRIES", "2"))
+RETRIES = whole_setting("CRM_TASK_RETRIES", 2, 0)
 
 # The dbt profile comes from the Airflow connection, which mirrors CRM_WAREHOUSE_DSN.
 profile_config = ProfileConfig(

@@ -100,6 +100,16 @@ def test_retries_with_backoff(dagbag):
     assert dag.get_task("gate_sales").retries == 0  # a failed gate is not retried
 
 
+def test_a_bad_retries_setting_is_a_clear_import_error(cfg, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("CRM_TASK_RETRIES", "many")
+    bag = DagBag(dag_folder=str(cfg.dags_dir))
+    assert "crm_nightly" not in bag.dags
+    errors = "\n".join(bag.import_errors.values())
+    assert "CRM_TASK_RETRIES='many' is not a whole number from 0 or more" in errors
+
+
 def test_no_cycles(dagbag):
     dag = dagbag.dags["crm_nightly"]
     # topological sort raises on a cycle

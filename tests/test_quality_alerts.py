@@ -103,3 +103,16 @@ def test_a_dead_webhook_never_hides_the_failure(dsn, monkeypatch):
     monkeypatch.setenv("CRM_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/nothing-listens")
     alert = notify.failure_message("dead-run", "publish_marts", None, RuntimeError("x"), dsn)
     assert notify.send_alert(alert) == ["log"]  # logged, not raised
+
+
+def test_a_bad_smtp_port_is_logged_and_the_webhook_still_alerts(dsn, webhook, monkeypatch,
+                                                                caplog):
+    url, received = webhook
+    monkeypatch.setenv("CRM_ALERT_WEBHOOK_URL", url)
+    monkeypatch.setenv("CRM_ALERT_EMAIL_TO", "data-team@example.com")
+    monkeypatch.setenv("CRM_SMTP_PORT", "smtp")
+    alert = notify.failure_message("port-run", "publish_marts", None, RuntimeError("x"), dsn)
+    with caplog.at_level("WARNING", logger=notify.log.name):
+        assert notify.send_alert(alert) == ["log", "webhook"]  # not raised in the callback
+    assert "CRM_SMTP_PORT='smtp' is not a TCP port number" in caplog.text
+    assert received[0]["json"]["dag_run"] == "port-run"

@@ -80,7 +80,7 @@ def embedded_dsn(port: int, database: str = EMBEDDED_DB) -> str:
     return f"postgresql://{EMBEDDED_USER}:{EMBEDDED_PASSWORD}@127.0.0.1:{port}/{database}"
 
 
-def _whole(name: str, default: int, least: int, most: int | None = None,
+def whole_setting(name: str, default: int, least: int, most: int | None = None,
            what: str = "a whole number") -> int:
     """A whole-number setting from the environment, in [least, most]; else one clear error."""
     text = (_env(name) or str(default)).strip()
@@ -96,7 +96,7 @@ def _whole(name: str, default: int, least: int, most: int | None = None,
 
 def load() -> Settings:
     home = Path(_env("CRM_HOME") or PROJECT_ROOT / ".crmwh").resolve()
-    pg_port = _whole("CRM_PG_PORT", DEFAULT_PG_PORT, 1, 65535, "a TCP port number")
+    pg_port = whole_setting("CRM_PG_PORT", DEFAULT_PG_PORT, 1, 65535, "a TCP port number")
     dsn = _env("CRM_WAREHOUSE_DSN")
     return Settings(
         home=home,
@@ -109,8 +109,8 @@ def load() -> Settings:
             "/"
         ),
         service_token=_env("CRM_SERVICE_TOKEN") or DEFAULT_SERVICE_TOKEN,
-        sales_lookback_minutes=_whole("CRM_SALES_LOOKBACK_MINUTES", 60, 0, what="minutes"),
-        load_workers=_whole("CRM_LOAD_WORKERS", 2, 1),
+        sales_lookback_minutes=whole_setting("CRM_SALES_LOOKBACK_MINUTES", 60, 0, what="minutes"),
+        load_workers=whole_setting("CRM_LOAD_WORKERS", 2, 1),
     )
 
 

@@ -112,8 +112,9 @@ def send_alert(alert: Alert, cfg: settings.Settings | None = None) -> list[str]:
         msg["To"] = to
         msg.set_content(alert.text)
         host = os.environ.get("CRM_SMTP_HOST", "127.0.0.1")
-        port = int(os.environ.get("CRM_SMTP_PORT", "25"))
+        port: int | str = os.environ.get("CRM_SMTP_PORT", "25")
         try:
+            port = settings.whole_setting("CRM_SMTP_PORT", 25, 1, 65535, "a TCP port number")
             with smtplib.SMTP(host, port, timeout=TIMEOUT_S) as smtp:
                 smtp.send_message(msg)
             reached.append("email")
