@@ -93,7 +93,7 @@ def test_bad_load_workers_setting_is_one_line():
     assert_one_clear_line(done, "CRM_LOAD_WORKERS")
 
 
-@pytest.mark.parametrize("value", ["an hour", "-5"])
+@pytest.mark.parametrize("value", ["an hour", "-5", "\u00b2"])
 def test_bad_sales_lookback_setting_is_one_line(value):
     done = crmwh("db", "status", CRM_SALES_LOOKBACK_MINUTES=value)
     assert_one_clear_line(done, "CRM_SALES_LOOKBACK_MINUTES")

@@ -81,10 +81,10 @@ def embedded_dsn(port: int, database: str = EMBEDDED_DB) -> str:
 
 
 def whole_setting(name: str, default: int, least: int, most: int | None = None,
-           what: str = "a whole number") -> int:
+                  what: str = "a whole number") -> int:
     """A whole-number setting from the environment, in [least, most]; else one clear error."""
     text = (_env(name) or str(default)).strip()
-    value = int(text) if text.isdigit() else None
+    value = int(text) if text.isascii() and text.isdigit() else None
     if value is None or value < least or (most is not None and value > most):
         from crmwh.errors import CrmwhError
 
@@ -109,7 +109,8 @@ def load() -> Settings:
             "/"
         ),
         service_token=_env("CRM_SERVICE_TOKEN") or DEFAULT_SERVICE_TOKEN,
-        sales_lookback_minutes=whole_setting("CRM_SALES_LOOKBACK_MINUTES", 60, 0, what="minutes"),
+        sales_lookback_minutes=whole_setting("CRM_SALES_LOOKBACK_MINUTES", 60, 0,
+                                             what="a whole number of minutes"),
         load_workers=whole_setting("CRM_LOAD_WORKERS", 2, 1),
     )
 
