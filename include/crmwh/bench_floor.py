@@ -136,7 +136,9 @@ def _sessions(files: dict, sizes: dict[str, int]) -> list[list[str]]:
     return sessions
 
 
-def _round(admin_dsn: str, files: dict, way: str) -> dict:
+def _round(admin_dsn: str, files: dict, way: str) -> tuple[int, float, int, float]:
+    """Land every file one way into a fresh database, then the plain COPY of what
+    landed: (rows landed, seconds, rows copied, seconds of the COPY)."""
     dsn = bench._fresh_db(admin_dsn, DATABASE)
     entities = [e for e in contracts.entities_of("billing") if e.name in files]
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -169,28 +171,23 @@ def _round(admin_dsn: str, files: dict, way: str) -> dict:
     if errors:
         raise errors[0]
     copy_rows, copy_s = bench._copy_baseline(dsn, entities)
-    rows = sum(landed.values())
-    return {"rows": rows, "seconds": round(seconds, 2), "copy_seconds": round(copy_s, 2),
-            "ratio_to_copy": round((rows / seconds) / (copy_rows / copy_s), 3)}
+    return sum(landed.values()), seconds, copy_rows, copy_s
 
 
 def run(folder: Path, admin_dsn: str, repeat: int = 1, progress=print) -> dict:
-    """Land ``folder``'s billing files each way, ``repeat`` rounds; the best round of
-    each side per way, and every round."""
+    """Land ``folder``'s billing files each way, ``repeat`` rounds; per way the best
+    round of each side, and every round, as ``crmwh bench`` reports them."""
     files = _files(folder)
     if not files:
         raise SystemExit(f"no billing drops in {folder}: run `crmwh bench` first")
-    rounds: dict[str, list[dict]] = {way: [] for way in WAYS}
+    rounds: dict[str, list[tuple[int, float, int, float]]] = {way: [] for way in WAYS}
     for n in range(repeat):
         for way in WAYS:
             rounds[way].append(_round(admin_dsn, files, way))
-            progress(f"round {n + 1}, {way}: {rounds[way][-1]}")
-    result = {}
-    for way, got in rounds.items():
-        seconds = min(r["seconds"] for r in got)
-        copy_s = min(r["copy_seconds"] for r in got)
-        result[way] = {"rows": got[0]["rows"], "seconds": seconds, "copy_seconds": copy_s,
-                       "ratio_to_copy": round(copy_s / seconds, 3), "rounds": got}
+            rows, seconds, _, copy_s = rounds[way][-1]
+            progress(f"round {n + 1}, {way}: {rows:,} rows in {seconds:.2f} s, "
+                     f"plain COPY {copy_s:.2f} s")
+    result = {way: bench._summary(got) for way, got in rounds.items()}
     return {"benchmark": "billing landing floor vs plain COPY", "date": date.today().isoformat(),
             "workers": WORKERS, "repeat": repeat, "folder": str(folder),
             "machine": f"{platform.machine()}, {platform.python_version()}", "ways": result}
