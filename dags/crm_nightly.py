@@ -5,7 +5,7 @@ The DAG is thin on purpose; every step is a function in ``crmwh.pipeline``.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pendulum
 from airflow.sdk import dag, task
@@ -45,6 +45,11 @@ project_config = ProjectConfig(
 )
 
 
+def as_of_date(ds: str | None) -> date:
+    """The run's as-of date, from Airflow's ``ds`` (the task context's logical date)."""
+    return pendulum.parse(ds).date()
+
+
 def render_config(select: tuple[str, ...], exclude: tuple[str, ...] = ()) -> RenderConfig:
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
@@ -60,7 +65,7 @@ def render_config(select: tuple[str, ...], exclude: tuple[str, ...] = ()) -> Ren
 
 
 # dbt failures are data or logic problems, not transient: fail fast, rerun the date
-# every test result is recorded in audit.dq_results under the run's id (issue 7)
+# every test result is recorded in audit.dq_results under the run's id
 DBT_ARGS = {"vars": {"as_of_date": "{{ ds }}", "dq_run_id": "{{ run_id }}"}, "retries": 0}
 # dbt_staging: the staging views, in one dbt build (a view is built in milliseconds; one task
 # per view cost about 5 s of dbt start-up each, a quarter of the night's dbt time);
@@ -121,13 +126,13 @@ Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another P
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
-        "on_failure_callback": on_task_failure,  # issue 7: one clear alert per failure
+        "on_failure_callback": on_task_failure,  # one clear alert per failure
     },
 )
 def crm_nightly():
     @task
     def extract(source: str, ds: str | None = None, run_id: str | None = None) -> list[dict]:
-        return pipeline.extract_and_land(source, pendulum.parse(ds).date(), run_id)
+        return pipeline.extract_and_land(source, as_of_date(ds), run_id)
 
     @task(retries=0)
     def gate(batches: list[dict], run_id: str | None = None) -> list[dict]:
@@ -137,25 +142,25 @@ def crm_nightly():
     def run_summary(batches: list[list[dict]], ds: str | None = None,
                     run_id: str | None = None) -> dict:
         flat = [b for group in batches for b in group]
-        return pipeline.write_run_summary(run_id, pendulum.parse(ds).date(), flat)
+        return pipeline.write_run_summary(as_of_date(ds), run_id, flat)
 
     @task(retries=0)
     def fit_models(ds: str | None = None, run_id: str | None = None) -> dict:
-        return pipeline.fit_models(pendulum.parse(ds).date(), run_id)
+        return pipeline.fit_models(as_of_date(ds), run_id)
 
     @task(retries=0)
-    def prepare_marts(ds: str | None = None, run_id: str | None = None) -> list[str]:
-        return pipeline.prepare_marts(run_id, pendulum.parse(ds).date())
+    def prepare_marts() -> list[str]:
+        return pipeline.prepare_marts()
 
     @task(retries=0)
     def publish_marts(ds: str | None = None, run_id: str | None = None) -> dict:
-        return pipeline.publish_marts(run_id, pendulum.parse(ds).date())
+        return pipeline.publish_marts(as_of_date(ds), run_id)
 
     @task(retries=1)
     def nightly_report(ds: str | None = None, run_id: str | None = None) -> dict:
-        from crmwh import html_report  # issue 8: the static HTML report, the run's last step
+        from crmwh import html_report  # the static HTML report, the run's last step
 
-        return html_report.nightly(pendulum.parse(ds).date(), run_id)
+        return html_report.nightly(as_of_date(ds), run_id)
 
     dbt_staging = DbtBuildLocalOperator(
         task_id="dbt_staging",
@@ -186,7 +191,7 @@ def crm_nightly():
         profile_config=profile_config,
         execution_config=ExecutionConfig(),
         render_config=render_config(MARTS_SELECT),
-        # marts are written to marts__staging and published by publish_marts (issue 7)
+        # marts are written to marts__staging and published by publish_marts
         operator_args={**DBT_ARGS, "vars": {**DBT_ARGS["vars"], "marts_schema": "marts__staging"}},
     )
 

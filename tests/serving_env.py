@@ -12,7 +12,8 @@ import pandas as pd
 import psycopg
 import pytest
 
-from crmwh import database, pipeline, roles
+from crmwh import database, pipeline
+from crmwh.warehouse import roles
 from tests import dbt_runner
 from tests.conftest import DAYS, START, drop_database, fresh_database
 

@@ -12,8 +12,11 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-LAPSED_DAYS = 30  # dbt var one_time_buyer_lapsed_days
-TICKET_COST = {"complaint": 300, "repair": 200, "request": 80, "inquiry": 30}  # ticket_cost_by_type
+from crmwh.settings import dbt_vars
+
+VARS = dbt_vars()  # the project's business-rule parameters, read, never copied
+LAPSED_DAYS = VARS["one_time_buyer_lapsed_days"]
+TICKET_COST = VARS["ticket_cost_by_type"]
 
 
 class Truth:

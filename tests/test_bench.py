@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import psycopg
 
-from crmwh import bench, bench_floor, database, pipeline
+from crmwh import database, pipeline
+from crmwh_devkit.bench import extract_land, floor
 
 
 def test_bench_reports_each_source_next_to_plain_copy_and_the_billing_floor(cfg, monkeypatch):
     monkeypatch.setenv("CRM_LOAD_WORKERS", "2")
-    result = bench.run(customers=300, days=5, progress=lambda *_: None)
+    result = extract_land.run(customers=300, days=5, progress=lambda *_: None)
     assert result["load_workers"] == 2
     for source in pipeline.SOURCES:
         got = result["sources"][source]
@@ -22,14 +23,14 @@ def test_bench_reports_each_source_next_to_plain_copy_and_the_billing_floor(cfg,
             assert r["rows_per_s"] > 0 and r["copy_rows_per_s"] > 0 and r["ratio_to_copy"] > 0
 
     # the floor of billing's landing, on the files the bench just generated and landed
-    floor = bench_floor.run(cfg.home / "bench" / "sources" / "billing", cfg.warehouse_dsn,
-                            progress=lambda *_: None)["ways"]
-    assert floor["copy_only"]["rows"] == floor["hash"]["rows"] >= floor["contract"]["rows"] > 0
-    for got in floor.values():
+    ways = floor.run(cfg.home / "bench" / "sources" / "billing", cfg.warehouse_dsn,
+                     progress=lambda *_: None)["ways"]
+    assert ways["copy_only"]["rows"] == ways["hash"]["rows"] >= ways["contract"]["rows"] > 0
+    for got in ways.values():
         assert got["seconds"] > 0 and got["copy_seconds"] > 0 and got["ratio_to_copy"] > 0
     # its last way (the contract) computed the pipeline's row hash, and each row landed once
     pipeline_db = database.with_database(cfg.warehouse_dsn, "crm_bench")
-    floor_db = database.with_database(cfg.warehouse_dsn, bench_floor.DATABASE)
+    floor_db = database.with_database(cfg.warehouse_dsn, floor.DATABASE)
     for entity in ("payments", "accounts"):  # CSV entities without unknown fields
         table = f"raw.billing__{entity}"
         with psycopg.connect(floor_db) as conn:

@@ -65,13 +65,13 @@ def test_unwritable_home_names_folder_and_fix(tmp_path):
 def test_missing_billing_folder_names_folder_and_fix(cfg, tmp_path, monkeypatch):
     from datetime import date
 
-    from crmwh import contracts
+    from crmwh import source_entities
     from crmwh.errors import CrmwhError
     from crmwh.extract import billing
 
     missing = Path(tmp_path / "nowhere")
     with pytest.raises(CrmwhError) as err:
-        billing.extract(missing, contracts.BY_TABLE["billing__invoices"], date(2026, 1, 1),
+        billing.extract(missing, source_entities.BY_TABLE["billing__invoices"], date(2026, 1, 1),
                         lambda *_: False)
     assert str(missing) in str(err.value) and "CRM_BILLING_DIR" in str(err.value)
 
@@ -105,3 +105,25 @@ def test_whole_number_settings_take_their_bounds(monkeypatch):
     monkeypatch.setenv("CRM_PG_PORT", "65535")
     got = settings.load()
     assert (got.sales_lookback_minutes, got.load_workers, got.pg_port) == (0, 3, 65535)
+
+
+def test_devkit_commands_come_from_its_plugin():
+    import crmwh_devkit.cli
+    from crmwh.cli import build_parser, plugins
+
+    assert crmwh_devkit.cli in plugins.load()
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"generate", "service-api", "bench", "demo"} <= set(commands)
+
+
+def test_run_prepares_every_plugin(monkeypatch):
+    from types import SimpleNamespace
+
+    from crmwh.cli import plugins
+
+    prepared = []
+    with_hook = SimpleNamespace(register=lambda sub: None, prepare_run=prepared.append)
+    without_hook = SimpleNamespace(register=lambda sub: None)
+    monkeypatch.setattr(plugins, "load", lambda: (with_hook, without_hook))
+    plugins.prepare_run("the settings")
+    assert prepared == ["the settings"]

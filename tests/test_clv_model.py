@@ -19,11 +19,12 @@ from scipy.integrate import quad
 from scipy.special import betaln, hyp2f1
 from scipy.stats import gamma as gamma_dist
 
-from crmwh.clv import bgnbd, gamma_gamma, optim, simulate
+from crmwh.clv import bgnbd, gamma_gamma, optim
 from crmwh.clv.bgnbd import BgNbdParams
 from crmwh.clv.gamma_gamma import GammaGammaParams
 from crmwh.clv.score import score
 from crmwh.clv.summary import summary
+from crmwh_devkit.bench import clv_simulate as simulate
 
 # Fader, Hardie & Lee (2005) CDNOW estimates (weekly), used as "true" values
 BG = BgNbdParams(r=0.24, alpha=4.41, a=0.79, b=2.43)
@@ -522,7 +523,7 @@ def test_nightly_refuses_too_few_repeat_buyers(clv_db) -> None:
 
 
 def test_bench_runs_small(capsys) -> None:
-    from crmwh.clv import bench
+    from crmwh_devkit.bench import clv as bench
 
     assert bench.main(["--customers", "20000"]) == 0
     out = capsys.readouterr().out

@@ -10,11 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from crmwh import contracts, database, load, pipeline, settings
+from crmwh import database, pipeline, settings, source_entities, warehouse
 from crmwh.errors import CrmwhError
 from crmwh.extract import billing, sales, service
-from crmwh.load import DUPLICATE
-from crmwh.sources import service_api
+from crmwh.load.batches import last_watermark, new_batch_id
+from crmwh.load.landing import land
+from crmwh.load.quarantine import DUPLICATE
+from crmwh_devkit.simulators import service_api
 from tests.conftest import DAYS, START, drop_database, fresh_database
 
 
@@ -63,9 +65,9 @@ def test_watermark_lookback_catches_a_late_update(scratch):
     dsn, sales = scratch
     day = START + timedelta(days=30)
     pipeline.extract_and_land("sales", day, "first")
-    entity = contracts.BY_TABLE["sales__customers"]
+    entity = source_entities.BY_TABLE["sales__customers"]
     with database.connect(dsn) as c:
-        mark = datetime.fromisoformat(load.last_watermark(c, entity))
+        mark = datetime.fromisoformat(last_watermark(c, entity))
     # a transaction that committed late: its updated_at lies 10 minutes before the watermark
     late = mark - timedelta(minutes=10)
     with psycopg.connect(sales, autocommit=True) as s:
@@ -104,7 +106,7 @@ def test_rerun_and_redelivered_files_land_nothing_twice(scratch, cfg):
 def test_killed_load_leaves_nothing_and_rerun_has_no_gaps(scratch, monkeypatch):
     dsn, sales_dsn = scratch
     day = START + timedelta(days=20)
-    entity = contracts.BY_TABLE["sales__orders"]
+    entity = source_entities.BY_TABLE["sales__orders"]
     real_extract = sales.extract
 
     def dying_extract(*args, **kwargs):
@@ -131,7 +133,7 @@ def test_killed_load_leaves_nothing_and_rerun_has_no_gaps(scratch, monkeypatch):
     monkeypatch.setattr(sales, "extract", real_extract)
     with database.connect(dsn) as c:
         partial = c.execute("select count(*) from raw.sales__orders").fetchone()[0]
-        wm = load.last_watermark(c, entity)
+        wm = last_watermark(c, entity)
         landed = {e: c.execute(f"select count(*) from raw.sales__{e}").fetchone()[0]
                   for (e,) in c.execute("select entity from audit.load_batches")}
         indexes = c.execute("select count(*) from pg_indexes where schemaname = 'raw' "
@@ -166,11 +168,11 @@ def test_typed_and_text_landing_hash_alike(scratch, monkeypatch):
     until = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     with database.connect(dsn, autocommit=True) as conn:
         for before in first:
-            entity = contracts.BY_TABLE[f"sales__{before['entity']}"]
+            entity = source_entities.BY_TABLE[f"sales__{before['entity']}"]
             got = sales.extract(sales_dsn, entity, None, until, timedelta(0))
             assert got.typed is None and got.text is not None
-            again = load.land(conn, entity, got, batch_id=load.new_batch_id(entity, day),
-                              run_id="text", logical_date=day, watermark_before=None)
+            again = land(conn, entity, got, batch_id=new_batch_id(entity, day),
+                         run_id="text", as_of_date=day, watermark_before=None)
             assert again.rows_loaded == 0, again
             assert again.rows_unchanged == before["rows_loaded"] > 0, (before, again)
             assert again.rows_quarantined == before["rows_quarantined"], (before, again)
@@ -218,11 +220,11 @@ def test_upgrade_rehashes_landed_rows_once_and_a_rerun_lands_nothing_twice(scrat
     dsn, sales_dsn = scratch
     day = START + timedelta(days=DAYS - 1)
     first = {b["entity"]: b for b in pipeline.extract_and_land("sales", day, "old")}
-    old = contracts.BY_TABLE["sales__orders"]
+    old = source_entities.BY_TABLE["sales__orders"]
     with database.connect(dsn, autocommit=True) as c:  # back to the old contract
         c.execute("set timezone = 'UTC'")
         c.execute("set datestyle = 'ISO, MDY'")
-        for e in contracts.entities_of("sales"):
+        for e in source_entities.entities_of("sales"):
             cols = ", ".join(f'"{n}"' for n in e.column_names)
             c.execute(f"alter table {e.qualified} alter column _row_hash type text "
                       f"using md5(row({cols}, _extra)::text)")
@@ -231,10 +233,10 @@ def test_upgrade_rehashes_landed_rows_once_and_a_rerun_lands_nothing_twice(scrat
         c.execute("create view public.v_orders_2 as select order_id from public.v_orders")
         assert c.execute(f"select length(_row_hash) from {old.qualified} limit 1"
                          ).fetchone()[0] == 32
-        database.ensure_schemas(c)
+        warehouse.ensure_schemas(c)
         hashes = c.execute(f"select _row_hash from {old.qualified} order by order_id"
                            ).fetchall()
-        database.ensure_schemas(c)  # recorded: the second call changes nothing
+        warehouse.ensure_schemas(c)  # recorded: the second call changes nothing
         assert c.execute(f"select _row_hash from {old.qualified} order by order_id"
                          ).fetchall() == hashes
         assert c.execute("select count(*) from audit.schema_migrations").fetchone()[0] == 1
@@ -243,10 +245,10 @@ def test_upgrade_rehashes_landed_rows_once_and_a_rerun_lands_nothing_twice(scrat
         assert c.execute("select count(*) from public.v_orders_2").fetchone()[0] == len(hashes)
     until = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     with database.connect(dsn, autocommit=True) as conn:
-        for e in contracts.entities_of("sales"):
+        for e in source_entities.entities_of("sales"):
             got = sales.extract(sales_dsn, e, None, until, timedelta(0))
-            again = load.land(conn, e, got, batch_id=load.new_batch_id(e, day),
-                              run_id="rerun", logical_date=day, watermark_before=None)
+            again = land(conn, e, got, batch_id=new_batch_id(e, day),
+                         run_id="rerun", as_of_date=day, watermark_before=None)
             before = first[e.name]
             assert again.rows_loaded == 0, again
             assert again.rows_unchanged == before["rows_loaded"] > 0, (before, again)
@@ -268,7 +270,7 @@ def test_429_and_5xx_are_retried_and_retry_after_respected(flaky_api, monkeypatc
     waits: list[float] = []
     real_sleep = time.sleep
     monkeypatch.setattr(service.time, "sleep", lambda s: (waits.append(s), real_sleep(s)))
-    entity = contracts.BY_TABLE["service__tickets"]
+    entity = source_entities.BY_TABLE["service__tickets"]
     got = service.extract(url, "tok", entity, None, datetime(2030, 1, 1, tzinfo=UTC),
                           page_size=20)
     rows = [r for part in got.json for r in json.loads(part.body)["data"]]
@@ -321,7 +323,7 @@ def test_entities_land_side_by_side_and_one_failure_keeps_the_rest(scratch, monk
 
     monkeypatch.setattr(billing, "extract", real)
     again = pipeline.extract_and_land("billing", day, "rerun")
-    assert [b["entity"] for b in again] == [e.name for e in contracts.entities_of("billing")]
+    assert [b["entity"] for b in again] == [e.name for e in source_entities.entities_of("billing")]
     landed_before = {e for e, *_ in first}
     for b in again:
         # files are consumed once: entities landed by the failed run find nothing new
@@ -340,13 +342,14 @@ def test_the_longest_load_starts_first(scratch, cfg):
     last batch took."""
     dsn, _ = scratch
     day = START + timedelta(days=DAYS - 1)
-    billing_entities = contracts.entities_of("billing")
+    billing_entities = source_entities.entities_of("billing")
     settings_now = settings.load()
     first = [e.name for e in pipeline._longest_first(settings_now, dsn, billing_entities, day)]
     assert first[0] == "invoice_lines"  # the most rows
     waiting = billing.pending_rows(cfg.billing_dir, day, lambda *_: False)
     assert [waiting.get(n, 0) for n in first] == sorted(waiting.values(), reverse=True)
-    sales_first = pipeline._longest_first(settings_now, dsn, contracts.entities_of("sales"), day)
+    sales_entities = source_entities.entities_of("sales")
+    sales_first = pipeline._longest_first(settings_now, dsn, sales_entities, day)
     assert sales_first[0].name == "order_lines"  # the biggest table
 
     pipeline.extract_and_land("billing", day, "t")

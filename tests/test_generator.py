@@ -6,15 +6,15 @@ from datetime import date
 
 import numpy as np
 
-from crmwh.sources import billing_drops, publish
-from crmwh.sources.generator import GeneratorConfig, generate
+from crmwh_devkit.simulators import billing_drops, fill
+from crmwh_devkit.simulators.generator import GeneratorConfig, generate
 
 
 def _write(tmp, seed: int) -> str:
     config = GeneratorConfig(seed=seed, customers=200, start=date(2026, 1, 1), days=30)
     data = generate(config)
     billing_drops.write(tmp, data.billing, config.start, config.days, seed, 0.05, 0.03)
-    return publish.files_digest(tmp)
+    return fill.files_digest(tmp)
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
@@ -35,7 +35,7 @@ def test_same_seed_same_sales_database(cfg, generated):
     import psycopg
 
     from crmwh import database
-    from crmwh.sources import sales_db
+    from crmwh_devkit.simulators import sales_db
 
     admin = database.with_database(cfg.warehouse_dsn, "postgres")
     with psycopg.connect(admin, autocommit=True) as c:
@@ -43,7 +43,7 @@ def test_same_seed_same_sales_database(cfg, generated):
         c.execute("create database crm_sales_again")
     other = database.with_database(cfg.warehouse_dsn, "crm_sales_again")
     sales_db.write(other, again.sales)
-    assert publish.sales_digest(other) == publish.sales_digest(cfg.sales_dsn)
+    assert fill.sales_digest(other) == fill.sales_digest(cfg.sales_dsn)
 
 
 def test_keys_differ_across_systems_and_ground_truth_maps_them():

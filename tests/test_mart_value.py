@@ -4,7 +4,8 @@ computation from the core facts.
 Builds a private warehouse database: land the sources, a plain ``dbt build`` before any model
 fit (the marts must build with NULL predictions on a fresh warehouse), then the nightly path
 (``pipeline.fit_models`` between core and marts) and the marts again. The hand-built DOMAIN
-examples are dbt unit tests (dbt_project/models/marts/_marts__unit_tests.yml), run by the builds.
+examples are dbt unit tests (dbt_project/models/marts/value/_value__unit_tests.yml), run by
+the builds.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import psycopg
 import pytest
 
 from crmwh import pipeline
+from crmwh.settings import dbt_vars
 from tests import dbt_runner
 from tests.conftest import DAYS, START, drop_database, fresh_database
 
 AS_OF = START + timedelta(days=DAYS - 1)
-TICKET_COST = {"complaint": 300, "repair": 200, "request": 80, "inquiry": 30}  # dbt var defaults
-RATE = 0.10
-KEY_SHARE, ORDINARY_SHARE = 0.05, 0.15
+VARS = dbt_vars()  # the project's business-rule parameters, read, never copied
+TICKET_COST = VARS["ticket_cost_by_type"]
+RATE = VARS["clv_discount_rate"]
+KEY_SHARE, ORDINARY_SHARE = VARS["value_tier_key_share"], VARS["value_tier_ordinary_share"]
 
 
 class Warehouse:

@@ -1,7 +1,7 @@
-"""Stable, documented marts (issue 8): every model under models/marts has an enforced contract,
-a description and a description on every column; exposures declare who reads the marts; the
-dbt docs site generates as one static file. The first test fails on any mart that lacks them:
-that is its job.
+"""Stable, documented marts: every model under models/marts has an enforced contract, a
+description and a description on every column; marts and the quality checks read core, never
+staging; exposures declare who reads the marts; the dbt docs site generates as one static file.
+The first test fails on any mart that lacks them: that is its job.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from crmwh import docs
 from tests import dbt_runner
 
 MARTS = "models/marts/"
+QUALITY = "models/quality/"
+STAGING = "models/staging/"
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +50,34 @@ def test_every_mart_has_an_enforced_contract_and_every_column_a_description(mani
                 problems.append(f"{name}.{col}: no data_type")
         if not name.startswith("mart_"):
             problems.append(f"{name}: mart models are named mart_<...>")
+    assert not problems, "\n".join(problems)
+
+
+def read_through_ephemerals(manifest: dict, node: dict) -> set[str]:
+    """The nodes ``node`` reads, looking through the ephemeral models compiled into it."""
+    seen: set[str] = set()
+    todo = list(node["depends_on"]["nodes"])
+    while todo:
+        parent = todo.pop()
+        if parent in seen:
+            continue
+        seen.add(parent)
+        upstream = manifest["nodes"].get(parent)
+        if upstream and upstream["config"].get("materialized") == "ephemeral":
+            todo.extend(upstream["depends_on"]["nodes"])
+    return seen
+
+
+def test_marts_and_quality_checks_read_core_not_staging(manifest):
+    readers = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"
+               and n["original_file_path"].startswith((MARTS, QUALITY))]
+    assert readers
+    problems = []
+    for node in readers:
+        for parent in sorted(read_through_ephemerals(manifest, node)):
+            upstream = manifest["nodes"].get(parent)
+            if upstream and upstream["original_file_path"].startswith(STAGING):
+                problems.append(f"{node['name']} reads {upstream['name']}")
     assert not problems, "\n".join(problems)
 
 

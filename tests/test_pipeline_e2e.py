@@ -98,7 +98,7 @@ def test_initial_load_builds_marts_matching_hand_computation(nightly, conn, gene
     tiers = everyone["value_tier"].value_counts()
     assert tiers["key"] == math.ceil(n * 0.05)
     assert tiers["key"] + tiers["ordinary"] == math.ceil(n * 0.20)
-    # ranked by current value (trailing-12-month net profit, issue 5; recomputed from the core
+    # ranked by current value (trailing-12-month net profit; recomputed from the core
     # facts in pandas by tests/test_mart_value.py)
     ranked = everyone.assign(v=everyone["current_value"].astype(float)).sort_values(
         ["v", "customer_key"], ascending=[False, True])

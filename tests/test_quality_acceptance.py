@@ -1,4 +1,4 @@
-"""Acceptance (issue 7): each kind of bad input, injected into private copies of the sources,
+"""Acceptance: each kind of bad input, injected into private copies of the sources,
 goes through the real pipeline steps (extract + land, Great Expectations gate) on a private
 warehouse, and shows its severity, the run's outcome, the quarantined rows with reasons and
 reconciled counts; after the fix the rerun lands everything and nothing is lost.

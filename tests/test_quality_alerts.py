@@ -1,4 +1,4 @@
-"""The failure alert (issue 7): one clear message naming check, object and batch, delivered to
+"""The failure alert: one clear message naming check, object and batch, delivered to
 a real loopback HTTP webhook, built from a real gate failure recorded in a private database."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psycopg
 import pytest
 
-from crmwh import contracts, settings
+from crmwh import settings, source_entities
 from crmwh.errors import QualityGateFailed
 from crmwh.quality import enforce, notify, validate_batch
 from tests.conftest import drop_database, fresh_database
 
-ORDERS = contracts.BY_TABLE["sales__orders"]
+ORDERS = source_entities.BY_TABLE["sales__orders"]
 T0 = datetime(2026, 2, 20, 9, tzinfo=UTC)
 
 
@@ -62,11 +62,11 @@ def test_gate_failure_alert_names_check_object_and_batch(dsn, webhook, monkeypat
                        status, updated_at, _batch_id, _row_hash)
                    values (%s, 1, %s, %s, 'placed', %s, %s, %s)""",
                 (i, T0, "tiktok" if i == 2 else "web", T0, batch, f"h{i}"))
-        result = validate_batch(conn, ORDERS, batch, "alert-run", as_of=date(2026, 2, 20))
+        result = validate_batch(conn, ORDERS, batch, "alert-run", as_of_date=date(2026, 2, 20))
     with pytest.raises(QualityGateFailed) as failed:
         enforce(result, ORDERS, batch)
 
-    alert = notify.failure_message("alert-run", "gate_sales", "2026-02-20", failed.value, dsn)
+    alert = notify.failure_message("2026-02-20", "alert-run", "gate_sales", failed.value, dsn)
     reached = notify.send_alert(alert)
 
     assert reached == ["log", "webhook"]
@@ -92,7 +92,7 @@ def test_failure_without_a_failed_check_reports_the_exception(dsn, webhook, monk
     url, received = webhook
     monkeypatch.setenv("CRM_ALERT_WEBHOOK_URL", url)
     error = RuntimeError("billing delivered invoices without required column(s) amount")
-    alert = notify.failure_message("other-run", "extract_billing", "2026-02-21", error, dsn)
+    alert = notify.failure_message("2026-02-21", "other-run", "extract_billing", error, dsn)
     assert notify.send_alert(alert) == ["log", "webhook"]
     assert alert.check is None
     assert "extract_billing" in alert.text and "without required column(s) amount" in alert.text
@@ -101,7 +101,7 @@ def test_failure_without_a_failed_check_reports_the_exception(dsn, webhook, monk
 
 def test_a_dead_webhook_never_hides_the_failure(dsn, monkeypatch):
     monkeypatch.setenv("CRM_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/nothing-listens")
-    alert = notify.failure_message("dead-run", "publish_marts", None, RuntimeError("x"), dsn)
+    alert = notify.failure_message(None, "dead-run", "publish_marts", RuntimeError("x"), dsn)
     assert notify.send_alert(alert) == ["log"]  # logged, not raised
 
 
@@ -111,7 +111,7 @@ def test_a_bad_smtp_port_is_logged_and_the_webhook_still_alerts(dsn, webhook, mo
     monkeypatch.setenv("CRM_ALERT_WEBHOOK_URL", url)
     monkeypatch.setenv("CRM_ALERT_EMAIL_TO", "data-team@example.com")
     monkeypatch.setenv("CRM_SMTP_PORT", "smtp")
-    alert = notify.failure_message("port-run", "publish_marts", None, RuntimeError("x"), dsn)
+    alert = notify.failure_message(None, "port-run", "publish_marts", RuntimeError("x"), dsn)
     with caplog.at_level("WARNING", logger=notify.log.name):
         assert notify.send_alert(alert) == ["log", "webhook"]  # not raised in the callback
     assert "CRM_SMTP_PORT='smtp' is not a TCP port number" in caplog.text

@@ -12,8 +12,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from crmwh import contracts, database
-from crmwh.contracts import BY_TABLE, ENTITIES
 from crmwh.errors import QualityGateFailed
 from crmwh.quality import (
     GateResult,
@@ -23,6 +21,8 @@ from crmwh.quality import (
     suite_problems,
     validate_batch,
 )
+from crmwh.source_entities import BY_TABLE, ENTITIES
+from crmwh.warehouse import audit, quarantine, raw
 
 ORDERS = BY_TABLE["sales__orders"]
 ACCOUNTS = BY_TABLE["billing__accounts"]
@@ -36,8 +36,8 @@ def audit_tables(conn) -> None:
     """The warehouse's audit tables (audit.dq_results is where the gate records)."""
     for schema in ("audit", "quarantine"):
         conn.execute(f"create schema if not exists {schema}")
-    for ddl in database.AUDIT_DDL:
-        conn.execute(ddl)
+    audit.create_tables(conn)
+    quarantine.create_tables(conn)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +50,7 @@ def pg_server(tmp_path_factory):
         conn.execute("create schema if not exists raw")
         audit_tables(conn)
         for entity in ENTITIES:
-            conn.execute(contracts.raw_ddl(entity))
+            conn.execute(raw.table_ddl(entity))
         # the parents the test batches reference (referential checks look them up in raw)
         conn.execute("insert into raw.sales__customers (customer_id, _batch_id) "
                      "select g, 'parents' from generate_series(10000, 10976) g")
@@ -396,7 +396,7 @@ def test_contract_column_missing_from_raw_table_fails_blocking(pg_server, batch_
     with psycopg.connect(uri) as conn:
         conn.execute("create schema raw")
         audit_tables(conn)
-        conn.execute(contracts.raw_ddl(ORDERS))
+        conn.execute(raw.table_ddl(ORDERS))
         conn.execute("alter table raw.sales__orders drop column channel")
         conn.commit()
         rows = order_rows(5)

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from crmwh import database, roles
+from crmwh import database
+from crmwh.warehouse import roles
 
 DENIED = errors.InsufficientPrivilege
 

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmwh import contracts, database, pipeline
-from crmwh.sources import billing_drops, gen_billing
-from crmwh.sources.generator import GeneratorConfig, generate
+from crmwh import database, pipeline, source_entities
+from crmwh_devkit.simulators import billing_drops, gen_billing
+from crmwh_devkit.simulators.generator import GeneratorConfig, generate
 from tests.conftest import DAYS, SEED, START, drop_database, fresh_database
 
 NEW = ("invoice_lines", "contracts", "credit_notes", "credit_lines")
@@ -63,9 +63,10 @@ def test_columns_match_the_contract_and_generation_is_deterministic(world):
     a, b = generate(small), generate(small)
     for name in NEW:
         frame = data.billing[name]
-        assert list(frame.columns) == contracts.BY_TABLE[f"billing__{name}"].column_names, name
+        entity = source_entities.BY_TABLE[f"billing__{name}"]
+        assert list(frame.columns) == entity.column_names, name
         assert len(frame) > 0, name
-        key = contracts.BY_TABLE[f"billing__{name}"].key
+        key = source_entities.BY_TABLE[f"billing__{name}"].key
         assert frame[key].is_unique, name
         assert frame["updated_at"].dtype == "datetime64[s]", name
         pd.testing.assert_frame_equal(a.billing[name], b.billing[name])

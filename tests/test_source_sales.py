@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmwh import contracts, database, pipeline
-from crmwh.sources import gen_sales, sales_db
-from crmwh.sources.generator import GeneratorConfig, generate
+from crmwh import database, pipeline, source_entities
+from crmwh_devkit.simulators import gen_sales, sales_db
+from crmwh_devkit.simulators.generator import GeneratorConfig, generate
 from tests import dbt_runner
 from tests.conftest import drop_database, fresh_database
 
@@ -51,7 +51,7 @@ def _order_net(data) -> pd.Series:
 @pytest.mark.parametrize("entity", NEW)
 def test_frames_match_the_landing_contract(data, entity):
     frame = data.sales[entity]
-    contract = contracts.BY_TABLE[f"sales__{entity}"]
+    contract = source_entities.BY_TABLE[f"sales__{entity}"]
     assert list(frame.columns) == contract.column_names
     assert frame[contract.key].is_unique and len(frame) > 0
     for col in contract.columns:
@@ -194,7 +194,7 @@ def test_contract_refs_follow_the_billing_rule_with_a_few_missing(data):
 
 def test_opportunity_pipeline_stages_and_times(data):
     opps = data.sales["opportunities"]
-    stage = next(c for c in contracts.BY_TABLE["sales__opportunities"].columns
+    stage = next(c for c in source_entities.BY_TABLE["sales__opportunities"].columns
                  if c.name == "stage")
     assert set(opps["stage"]) == set(stage.accepted)
     assert (opps["updated_at"] >= opps["created_at"]).all()
@@ -316,7 +316,7 @@ def test_land_new_entities_reconcile_dirt_goes_where_it_should(scratch, tmp_path
 
         # every row is in raw or (missing name) in quarantine, nothing lost
         for entity in NEW:
-            key = contracts.BY_TABLE[f"sales__{entity}"].key
+            key = source_entities.BY_TABLE[f"sales__{entity}"].key
             landed = ids(f"select {key} from raw.sales__{entity}")
             held = ids(f"select (payload->>'{key}')::bigint from quarantine.rows "
                        f"where source = 'sales' and entity = '{entity}'")
@@ -337,7 +337,7 @@ def test_land_new_entities_reconcile_dirt_goes_where_it_should(scratch, tmp_path
         # the landed batches pass their blocking quality checks
         for b in batches:
             if b["entity"] in NEW and b["rows_loaded"]:
-                result = gate.validate_batch(c, contracts.BY_TABLE[f"sales__{b['entity']}"],
+                result = gate.validate_batch(c, source_entities.BY_TABLE[f"sales__{b['entity']}"],
                                              b["batch_id"], "t")
                 assert result.success_blocking, result.blocking_failures
     # the second night landed only what changed after the first night (look-back re-reads

@@ -17,11 +17,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from crmwh import contracts, database, load
+from crmwh import database, source_entities
 from crmwh.extract import service
+from crmwh.load.batches import new_batch_id
+from crmwh.load.landing import land
 from crmwh.quality import gate
-from crmwh.sources import service_api
-from crmwh.sources.generator import GeneratorConfig, generate
+from crmwh_devkit.simulators import service_api
+from crmwh_devkit.simulators.generator import GeneratorConfig, generate
 from tests import dbt_runner
 from tests.conftest import DAYS, START, drop_database, fresh_database
 
@@ -61,7 +63,7 @@ def test_generation_is_deterministic_and_matches_the_contract():
     for name in ENTITIES[1:]:
         pd.testing.assert_frame_equal(a.service[name], b.service[name])
         assert not a.service[name].equals(other.service[name])
-        entity = contracts.BY_TABLE[f"service__{name}"]
+        entity = source_entities.BY_TABLE[f"service__{name}"]
         assert list(a.service[name].columns) == entity.column_names
         for col in entity.columns:
             if col.type == "timestamptz":
@@ -211,12 +213,12 @@ def test_every_service_entity_through_http_extract_land_gate_and_staging(
     results = {}
     with database.connect(scratch, autocommit=True) as conn:
         for name in ENTITIES:
-            entity = contracts.BY_TABLE[f"service__{name}"]
+            entity = source_entities.BY_TABLE[f"service__{name}"]
             got = service.extract(url, "tok", entity, None, until, page_size=100)
             assert len(got.source_refs) > 1  # paged
-            batch = load.new_batch_id(entity, START)
-            result = load.land(conn, entity, got, batch_id=batch, run_id="svc",
-                               logical_date=START, watermark_before=None)
+            batch = new_batch_id(entity, START)
+            result = land(conn, entity, got, batch_id=batch, run_id="svc",
+                          as_of_date=START, watermark_before=None)
             assert result.reconciles
             assert result.rows_extracted == (result.rows_loaded + result.rows_unchanged
                                              + result.rows_quarantined)

@@ -1,4 +1,4 @@
-{#- Churn building blocks (issue 6; rules in DOMAIN §4). -#}
+{#- Churn building blocks (rules in DOMAIN §4). -#}
 
 {#- DOMAIN §4 contract customers: the recurring contracts (subscription or framework, the
     current version) of a known customer that started on or before var('as_of_date').

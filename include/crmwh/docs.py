@@ -15,7 +15,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from crmwh import airflow_env, database
+from crmwh import airflow_env, warehouse
 from crmwh.errors import CrmwhError
 from crmwh.settings import Settings
 
@@ -30,7 +30,7 @@ def generate(cfg: Settings, as_of: date | None = None, out_dir: Path | None = No
              dsn: str | None = None) -> Path:
     """Generate the docs (catalog read from ``dsn``, default the configured warehouse); return
     the path of the static single-file site."""
-    dsn = dsn or database.ensure_warehouse(cfg)
+    dsn = dsn or warehouse.ensure_warehouse(cfg)
     out = out_dir or cfg.home / "docs"
     target = cfg.home / "dbt_docs_target"
     cmd = [str(dbt_executable()), "docs", "generate", "--static",

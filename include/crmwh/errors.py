@@ -14,3 +14,8 @@ class CrmwhError(Exception):
 
 class QualityGateFailed(CrmwhError):
     """A blocking data-quality check failed; the run must stop before dbt."""
+
+
+class InsufficientData(CrmwhError):  # noqa: N818 - reads as "the data is insufficient"
+    """Too little history to fit a model (too few repeat buyers, no training snapshot, too
+    few churns): the nightly step records the fit as skipped instead of failing the run."""

@@ -317,7 +317,8 @@ def nightly(as_of: date, run_id: str | None) -> dict:
     """The DAG's last step: make sure the readers can read the published marts (idempotent;
     write-audit-publish already granted them before its swap) and write the report. Returns
     what it wrote."""
-    from crmwh import database, roles, settings
+    from crmwh import database, settings
+    from crmwh.warehouse import roles
 
     cfg = settings.load()
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:

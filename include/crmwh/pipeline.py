@@ -12,71 +12,36 @@ import time
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
-import psycopg
+from psycopg import sql
 
-from crmwh import contracts, database, settings
-from crmwh.errors import QualityGateFailed
-from crmwh.extract import billing, sales, service
-from crmwh.load import (
-    BatchResult,
-    billing_file_loaded,
-    land,
-    last_watermark,
-    new_batch_id,
-    reject_batch,
-)
+from crmwh import database, settings, source_entities, warehouse
+from crmwh.errors import InsufficientData, QualityGateFailed
+from crmwh.extract.registry import EXTRACTORS
+from crmwh.load.batches import BatchResult, last_watermark, new_batch_id
+from crmwh.load.landing import land
 
 log = logging.getLogger(__name__)
-SOURCES = ("sales", "billing", "service")
-MART_TABLES = (
-    "marts.mart_customer_value",
-    # issue 6: churn marts
-    "marts.mart_churn_monthly", "marts.mart_cohort_retention",
-    "marts.mart_customer_churn_risk", "marts.mart_crm_kpis",
-)
-
-def _until(logical_date: date) -> datetime:
-    """Everything that happened up to the end of the logical date (UTC)."""
-    return datetime(
-        logical_date.year, logical_date.month, logical_date.day, tzinfo=UTC
-    ) + timedelta(days=1)
+SOURCES = tuple(EXTRACTORS)  # in landing order
 
 
-def _land_entity(cfg: settings.Settings, dsn: str, entity: contracts.Entity,
-                 logical_date: date, run_id: str) -> dict:
-    """Extract one entity for the logical date and land it as one batch (own session)."""
+def _land_entity(cfg: settings.Settings, dsn: str, entity: source_entities.Entity,
+                 as_of_date: date, run_id: str) -> dict:
+    """Extract one entity for the as-of date and land it as one batch (own session)."""
     started = time.monotonic()
     with database.connect(dsn, autocommit=True) as conn:
         before = last_watermark(conn, entity)
-        if entity.source == "sales":
-            extraction = sales.extract(
-                cfg.sales_dsn,
-                entity,
-                before,
-                _until(logical_date),
-                timedelta(minutes=cfg.sales_lookback_minutes),
-            )
-        elif entity.source == "billing":
-            extraction = billing.extract(
-                cfg.billing_dir, entity, logical_date, billing_file_loaded(conn)
-            )
-        elif entity.source == "service":
-            extraction = service.extract(
-                cfg.service_url, cfg.service_token, entity, before, _until(logical_date)
-            )
-        else:
-            raise ValueError(f"unknown source {entity.source!r}")
+        extraction = EXTRACTORS[entity.source].extract(cfg, conn, entity, as_of_date, before)
         for note in extraction.notes:
             log.info("%s: %s", entity.table, note)
         result = land(
             conn,
             entity,
             extraction,
-            batch_id=new_batch_id(entity, logical_date),
+            batch_id=new_batch_id(entity, as_of_date),
             run_id=run_id,
-            logical_date=logical_date,
+            as_of_date=as_of_date,
             watermark_before=before,
             started=started,
         )
@@ -84,25 +49,14 @@ def _land_entity(cfg: settings.Settings, dsn: str, entity: contracts.Entity,
     return asdict(result)
 
 
-def _pending_rows(cfg: settings.Settings, conn: psycopg.Connection, source: str,
-                  entities: list[contracts.Entity], logical_date: date) -> dict[str, int]:
-    """A guess at the rows of each entity's next batch, where the source gives one
-    cheaply: billing manifests, the sales planner's table sizes; none from the API."""
-    if source == "billing":
-        return billing.pending_rows(cfg.billing_dir, logical_date, billing_file_loaded(conn))
-    if source == "sales":
-        return sales.table_rows(cfg.sales_dsn, [e.name for e in entities])
-    return {}
-
-
-def _longest_first(cfg: settings.Settings, dsn: str, entities: list[contracts.Entity],
-                   logical_date: date) -> list[contracts.Entity]:
+def _longest_first(cfg: settings.Settings, dsn: str, entities: list[source_entities.Entity],
+                   as_of_date: date) -> list[source_entities.Entity]:
     """The entities in the order the workers should take them: the longest load first.
 
     How long an entity takes is read from its last batch. When an entity has no batch
     yet (a first load or backfill, the longest run of all), the entities go by the
     rows their source has waiting instead, most first; ties (and a source that tells
-    no size) keep the contract's order.
+    no size) keep the entities' declared order.
     """
     source = entities[0].source
     with database.connect(dsn, autocommit=True) as conn:
@@ -112,31 +66,32 @@ def _longest_first(cfg: settings.Settings, dsn: str, entities: list[contracts.En
             (source,)).fetchall())
         if all(e.name in last for e in entities):
             return sorted(entities, key=lambda e: -last[e.name])
-        size = _pending_rows(cfg, conn, source, entities, logical_date)
+        pending_rows = EXTRACTORS[source].pending_rows
+        size = pending_rows(cfg, conn, entities, as_of_date) if pending_rows else {}
     return sorted(entities, key=lambda e: -size.get(e.name, 0))
 
 
-def extract_and_land(source: str, logical_date: date, run_id: str) -> list[dict]:
-    """Extract every entity of one source for the logical date and land it in ``raw``.
+def extract_and_land(source: str, as_of_date: date, run_id: str) -> list[dict]:
+    """Extract every entity of one source for the as-of date and land it in ``raw``.
 
     Each entity is its own batch in its own transaction, so ``CRM_LOAD_WORKERS``
     sessions land entities side by side. If one fails, the entities not started yet
     are not started, those running finish (each commits whole or not at all), and
-    the first failure in the contract's order is raised. The batches come back in
-    the contract's order.
+    the first failure in the entities' declared order is raised. The batches come back
+    in that order.
     """
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
     cfg = settings.load()
-    dsn = database.ensure_warehouse(cfg)
-    entities = contracts.entities_of(source)
+    dsn = warehouse.ensure_warehouse(cfg)
+    entities = source_entities.entities_of(source)
     workers = min(cfg.load_workers, len(entities))
     if workers == 1:
-        return [_land_entity(cfg, dsn, e, logical_date, run_id) for e in entities]
+        return [_land_entity(cfg, dsn, e, as_of_date, run_id) for e in entities]
     done: dict[str, Future] = {}
     with ThreadPoolExecutor(workers, thread_name_prefix=f"land-{source}") as pool:
-        for entity in _longest_first(cfg, dsn, entities, logical_date):
-            done[entity.name] = pool.submit(_land_entity, cfg, dsn, entity, logical_date,
+        for entity in _longest_first(cfg, dsn, entities, as_of_date):
+            done[entity.name] = pool.submit(_land_entity, cfg, dsn, entity, as_of_date,
                                             run_id)
         futures.wait(done.values(), return_when=futures.FIRST_EXCEPTION)
         pool.shutdown(cancel_futures=True)
@@ -153,24 +108,21 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
     Every batch is validated (so every problem is reported at once); each batch with a
     blocking failure is rejected (its rows to quarantine), then the gate raises naming them.
     """
-    from crmwh.quality import docs_site, gate
+    from crmwh.quality import docs_site, gate, verdict
 
     cfg = settings.load()
     outcomes, failed = [], []
-    docs = docs_site.run_dir(cfg.home, run_id)  # issue 7: GX Data Docs of this run
+    docs = docs_site.run_dir(cfg.home, run_id)  # GX Data Docs of this run
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         for batch in batches:
-            entity = contracts.BY_TABLE[f"{batch['source']}__{batch['entity']}"]
+            entity = source_entities.BY_TABLE[f"{batch['source']}__{batch['entity']}"]
             result = gate.validate_batch(conn, entity, batch["batch_id"], run_id,
                                          docs_dir=docs / entity.table)
-            try:
-                gate.enforce(result, entity, batch["batch_id"])
-            except QualityGateFailed as exc:
-                moved = reject_batch(conn, entity, batch["batch_id"], f"quality gate: {exc}")
-                log.error(
-                    "rejected batch %s: %d rows moved to quarantine.rows", batch["batch_id"], moved
-                )
-                failed.append(exc)
+            judged = verdict.judge(conn, result, entity, batch["batch_id"])
+            if judged.failure is not None:
+                log.error("rejected batch %s: %d rows moved to quarantine.rows",
+                          batch["batch_id"], judged.rows_rejected)
+                failed.append(judged.failure)
                 continue
             outcomes.append(
                 {
@@ -192,7 +144,7 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
 
 def fit_models(as_of_date: date, run_id: str) -> dict:
     """Fit the nightly models on the core star as of ``as_of_date`` (between dbt's core and
-    marts groups). CLV (issue 5): BG/NBD + Gamma-Gamma -> ``ml.clv_predictions`` and
+    marts groups). CLV: BG/NBD + Gamma-Gamma -> ``ml.clv_predictions`` and
     ``audit.model_runs``. When the order history cannot support a fit (too few repeat
     buyers) the run is recorded as skipped and the marts build with NULL predictions; any
     other error fails the task."""
@@ -208,7 +160,7 @@ def fit_models(as_of_date: date, run_id: str) -> dict:
             clv = nightly.run(conn, as_of_date, run_id,
                               horizon_years=float(rules["clv_horizon_years"]),
                               annual_discount=float(rules["clv_discount_rate"]))
-        except nightly.InsufficientData as exc:
+        except InsufficientData as exc:
             log.warning("CLV fit skipped as of %s: %s", as_of_date, exc)
             ids = nightly.record_skipped(conn, as_of_date, run_id, str(exc))
             clv = {"status": "skipped", "reason": str(exc), "model_run_ids": ids}
@@ -230,17 +182,16 @@ def _plain(value: object) -> object:
 
 
 def fit_churn(as_of_date: date, run_id: str) -> dict:
-    """Issue 6: the churn model (crmwh.churn) fitted on the warehouse's own churn history and
+    """The churn model (crmwh.churn) fitted on the warehouse's own churn history and
     scored on ``as_of_date`` -> ``ml.churn_scores`` and ``audit.model_runs``. Too little
     history records the fit as skipped (the risk mart is empty for the date)."""
     from crmwh.churn import nightly as churn_nightly
-    from crmwh.churn.train import InsufficientHistory
 
     cfg = settings.load()
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         try:
             churn = churn_nightly.run(conn, as_of_date, run_id)
-        except InsufficientHistory as exc:
+        except InsufficientData as exc:
             log.warning("churn fit skipped as of %s: %s", as_of_date, exc)
             row_id = churn_nightly.record_skipped(conn, as_of_date, run_id, str(exc))
             return {"status": "skipped", "reason": str(exc), "model_run_id": row_id}
@@ -249,10 +200,10 @@ def fit_churn(as_of_date: date, run_id: str) -> dict:
     return {"status": "fitted", **churn}
 
 
-# --- issue 7: write-audit-publish of the marts (crmwh.publish, docs/data_quality.md) -------
+# --- write-audit-publish of the marts (crmwh.publish, docs/data_quality.md) -------
 
 
-def prepare_marts(run_id: str, logical_date: date) -> list[str]:
+def prepare_marts() -> list[str]:
     """Empty ``marts__staging`` and copy the published incremental marts into it."""
     from crmwh import airflow_env, publish
 
@@ -262,33 +213,38 @@ def prepare_marts(run_id: str, logical_date: date) -> list[str]:
         return publish.prepare(conn, models)
 
 
-def publish_marts(run_id: str, logical_date: date) -> dict:
+def publish_marts(as_of_date: date, run_id: str) -> dict:
     """Swap the tested ``marts__staging`` into ``marts`` (refuses on a blocking failure)."""
     from crmwh import airflow_env, publish
 
     cfg = settings.load()
     models = publish.mart_models(airflow_env.dbt_manifest(cfg))
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
-        done = publish.publish(conn, run_id, logical_date, models)
+        done = publish.publish(conn, run_id, as_of_date, models)
     return {"as_of_date": done.as_of_date.isoformat(), "row_counts": done.row_counts}
 
 
-def mart_counts(conn) -> dict[str, int]:
+def _mart_counts(conn, cfg: settings.Settings) -> dict[str, int]:
+    """The rows of every published mart (the marts of the dbt manifest, as published)."""
+    from crmwh import airflow_env, publish
+
     counts = {}
-    for table in MART_TABLES:
-        counts[table] = conn.execute(f"select count(*) from {table}").fetchone()[0]
+    for m in publish.mart_models(airflow_env.dbt_manifest(cfg)):
+        table = sql.Identifier(publish.PUBLISHED, m.relation)
+        counts[f"{publish.PUBLISHED}.{m.relation}"] = conn.execute(
+            sql.SQL("select count(*) from {}").format(table)).fetchone()[0]
     return counts
 
 
-def write_run_summary(run_id: str, logical_date: date, batches: list[dict]) -> dict:
+def write_run_summary(as_of_date: date, run_id: str, batches: list[dict]) -> dict:
     """Record what the run did in ``audit.run_summary`` and return it."""
     cfg = settings.load()
     results = [BatchResult(**b) for b in batches]
     with database.connect(cfg.warehouse_dsn) as conn:
-        marts = mart_counts(conn)
+        marts = _mart_counts(conn, cfg)
         summary = {
             "run_id": run_id,
-            "logical_date": logical_date.isoformat(),
+            "logical_date": as_of_date.isoformat(),  # the column audit.run_summary.logical_date
             "status": "success",
             "batches": len(results),
             "rows_extracted": sum(r.rows_extracted for r in results),

@@ -28,26 +28,15 @@ from typing import Any
 
 from psycopg import sql
 
-from crmwh import roles
 from crmwh.errors import CrmwhError
+from crmwh.warehouse import publication, roles
 
 log = logging.getLogger(__name__)
 
 PUBLISHED = "marts"
 STAGING = "marts__staging"
 PREVIOUS = "marts__previous"
-MARKER = "wap_published"
 LOCK = 727007
-
-PUBLICATIONS_DDL = """
-create table if not exists audit.mart_publications (
-  id bigserial primary key,
-  run_id text not null,
-  as_of_date date not null,
-  published_at timestamptz not null default now(),
-  relations text[] not null,
-  row_counts jsonb not null
-)"""
 
 
 class PublishRefused(CrmwhError):
@@ -167,17 +156,11 @@ def publish(conn: Any, run_id: str, as_of: date, models: list[MartModel]) -> Pub
         for m in models:
             counts[m.relation] = conn.execute(sql.SQL("select count(*) from {}").format(
                 sql.Identifier(STAGING, m.relation))).fetchone()[0]
-        marker = sql.Identifier(STAGING, MARKER)
-        conn.execute(sql.SQL(
-            "create table {} (as_of_date date not null, run_id text not null, "
-            "published_at timestamptz not null, relations text[] not null)").format(marker))
-        conn.execute(sql.SQL("comment on table {} is {}").format(marker, sql.Literal(
-            "Which as-of date the marts reflect: written by crmwh.publish when the schema "
-            "is swapped in.")))
+        marker = publication.create_marker(conn, STAGING)
         conn.execute(sql.SQL("insert into {} values (%s, %s, now(), %s)").format(marker),
                      (as_of, run_id, relations))
         # privileges do not travel with a schema swap: the readers get the new marts in the
-        # same transaction, so there is no moment they cannot read them (issue 8 roles)
+        # same transaction, so there is no moment they cannot read them
         roles.grant_marts(conn, STAGING)
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(PREVIOUS)))
         if _exists(conn, PUBLISHED):
@@ -186,10 +169,10 @@ def publish(conn: Any, run_id: str, as_of: date, models: list[MartModel]) -> Pub
         conn.execute(sql.SQL("alter schema {} rename to {}").format(
             sql.Identifier(STAGING), sql.Identifier(PUBLISHED)))
         comment = (f"CRM marts as of {as_of} (run {run_id}); published by write-audit-publish, "
-                   f"see {PUBLISHED}.{MARKER}")
+                   f"see {PUBLISHED}.{publication.MARKER}")
         conn.execute(sql.SQL("comment on schema {} is {}").format(
             sql.Identifier(PUBLISHED), sql.Literal(comment)))
-        conn.execute(PUBLICATIONS_DDL)
+        publication.ensure_publications_log(conn)
         conn.execute("insert into audit.mart_publications (run_id, as_of_date, relations, "
                      "row_counts) values (%s, %s, %s, %s)",
                      (run_id, as_of, relations, json.dumps(counts)))
@@ -199,10 +182,10 @@ def publish(conn: Any, run_id: str, as_of: date, models: list[MartModel]) -> Pub
 
 def published_as_of(conn: Any) -> date | None:
     """The as-of date ``marts`` reflects (None before the first publication)."""
-    if not _exists(conn, PUBLISHED, MARKER):
+    if not _exists(conn, PUBLISHED, publication.MARKER):
         return None
     row = conn.execute(sql.SQL("select as_of_date from {}").format(
-        sql.Identifier(PUBLISHED, MARKER))).fetchone()
+        sql.Identifier(PUBLISHED, publication.MARKER))).fetchone()
     return row[0] if row else None
 
 

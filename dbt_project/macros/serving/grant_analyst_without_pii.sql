@@ -1,10 +1,10 @@
 {#-
-    Post-hook for tables holding personal data (issue 8, docs/serving.md): the analyst role
+    Post-hook for tables holding personal data (docs/serving.md): the analyst role
     reads every column of the rebuilt table except var('pii_columns')[model name]; the masked
-    versions are in marts.mart_customer_directory. Default privileges (crmwh.roles) grant the
-    whole table on creation: this narrows it to column privileges in the same transaction, so
-    a nightly rebuild never exposes PII. Does nothing when the role does not exist (a warehouse
-    set up without crmwh roles).
+    versions are in marts.mart_customer_directory. Default privileges (crmwh.warehouse.roles)
+    grant the whole table on creation: this narrows it to column privileges in the same
+    transaction, so a nightly rebuild never exposes PII. Does nothing when the role does not
+    exist (a warehouse set up without crmwh roles).
 -#}
 {% macro grant_analyst_without_pii() -%}
     {%- set pii = var('pii_columns', {}).get(this.identifier, []) -%}

@@ -87,8 +87,8 @@ credit as (
 
     from shipments
     inner join accounts on accounts.customer_key = shipments.customer_key
-    inner join {{ ref('stg_billing__credit_lines') }} as lines
-        on lines.account_id = accounts.account_id
+    inner join {{ ref('fct_credit_lines') }} as lines
+        on lines.billing_account_id = accounts.account_id
         and shipments.shipped_on between lines.valid_from and lines.valid_to
     group by shipments.shipment_id
 

@@ -1,5 +1,5 @@
 {#-
-    Issue 7: a DOMAIN §5 business rule holds on the as-of date when the violations model has
+    A DOMAIN §5 business rule holds on the as-of date when the violations model has
     no row for it on that date. Configure `severity: warn` (business findings are reported
     and never stop the run); the number of failing rows (violations) goes to
     audit.dq_results through the on-run-end hook.

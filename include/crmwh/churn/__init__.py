@@ -1,4 +1,4 @@
-"""Churn risk (issue 6, DOMAIN §4): point-in-time features from ``core``, labels from the
+"""Churn risk (DOMAIN §4): point-in-time features from ``core``, labels from the
 warehouse's own churn definitions (``core.fct_churn_events``), a regularised logistic
 regression, per-customer reasons, the nightly scoring step and an honest backtest.
 

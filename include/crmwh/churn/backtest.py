@@ -24,8 +24,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from crmwh.churn import metrics, train
-from crmwh.churn.store import MODEL_RUNS_UPSERT, ensure_tables, model_run_id
-from crmwh.clv.nightly import _clean
+from crmwh.modelling.model_runs import UPSERT, json_safe, model_run_id
+from crmwh.warehouse.ml import ensure_tables
 
 
 def truth(ground_truth_dir: Path) -> pd.DataFrame:
@@ -118,13 +118,13 @@ def run(conn: psycopg.Connection, ground_truth_dir: Path, dates: list[date] | No
               "seconds": time.perf_counter() - began}
     latest = max(dates)
     with conn.transaction():
-        conn.execute(MODEL_RUNS_UPSERT, {
+        conn.execute(UPSERT, {
             "model_run_id": model_run_id(latest, run_id, "churn_backtest"),
             "run_id": run_id, "model": "churn_backtest", "as_of_date": latest,
             "n_customers": sum(r["evaluated"] for r in per_date),
-            "params": Jsonb(_clean({"horizon_days": horizon, "dates": result["dates"]})),
+            "params": Jsonb(json_safe({"horizon_days": horizon, "dates": result["dates"]})),
             "log_likelihood": None, "converged": None, "iterations": None,
             "fit_seconds": result["seconds"], "score_seconds": None, "status": "fitted",
-            "metrics": Jsonb(_clean({"summary": summary, "per_date": per_date})),
+            "metrics": Jsonb(json_safe({"summary": summary, "per_date": per_date})),
         })
     return result

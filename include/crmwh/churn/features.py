@@ -20,7 +20,8 @@ from psycopg import sql
 from crmwh.churn import labels
 from crmwh.churn.signals import FEATURE_NAMES
 from crmwh.clv import bgnbd
-from crmwh.clv.nightly import read_orders, summarise
+from crmwh.clv.summary import summarise_orders
+from crmwh.modelling.orders import read_orders
 
 FEATURES_SQL = """
 with
@@ -137,7 +138,7 @@ def p_alive(conn: psycopg.Connection, t: date, customer_keys: pd.Series) -> np.n
     reader and fit, crmwh.clv). Customers without orders, or every customer when too few
     repeat buyers exist to fit, get 1.0 (no evidence of death)."""
     out = np.ones(len(customer_keys))
-    keys, summary = summarise(read_orders(conn, t), t)
+    keys, summary = summarise_orders(read_orders(conn, t), t)
     x = summary.frequency.astype(np.float64)
     if (x > 0).sum() < 20:
         return out

@@ -16,32 +16,33 @@ from psycopg.types.json import Jsonb
 
 from crmwh.churn import store, train
 from crmwh.churn.signals import SIGNALS
-from crmwh.clv.nightly import _clean
+from crmwh.modelling.model_runs import UPSERT, json_safe, model_run_id
+from crmwh.warehouse import ml
 
 
 def run(conn: psycopg.Connection, as_of_date: date, run_id: str, **fit_kwargs: Any) -> dict:
     began = time.perf_counter()
-    store.ensure_tables(conn)
+    ml.ensure_tables(conn)
     scored = train.fit_and_score(conn, as_of_date, **fit_kwargs)
     model = scored.model
-    run_model_id = store.model_run_id(as_of_date, run_id, "churn")
+    run_model_id = model_run_id(as_of_date, run_id, "churn")
     t = time.perf_counter()
     written = store.write_scores(conn, as_of_date, run_model_id, scored.frame)
     scored.seconds["write"] = time.perf_counter() - t
     reason_counts = scored.frame["reason_1"].value_counts().to_dict()
     with conn.transaction():
-        conn.execute(store.MODEL_RUNS_UPSERT, {
+        conn.execute(UPSERT, {
             "model_run_id": run_model_id, "run_id": run_id, "model": "churn",
             "as_of_date": as_of_date, "n_customers": written,
-            "params": Jsonb(_clean({**model.params(), "l2": fit_kwargs.get("l2", train.L2),
-                                    "feature_mean": model.mean.tolist(),
-                                    "feature_scale": model.scale.tolist(),
-                                    "features": list(model.names)})),
+            "params": Jsonb(json_safe({**model.params(), "l2": fit_kwargs.get("l2", train.L2),
+                                       "feature_mean": model.mean.tolist(),
+                                       "feature_scale": model.scale.tolist(),
+                                       "features": list(model.names)})),
             "log_likelihood": -model.log_loss * model.n_rows, "converged": model.converged,
             "iterations": model.iterations, "fit_seconds": model.fit_seconds,
             "score_seconds": scored.seconds["score"],
             "status": "fitted",
-            "metrics": Jsonb(_clean({
+            "metrics": Jsonb(json_safe({
                 "training": scored.training, "train_log_loss": model.log_loss,
                 "train_positive_rate": model.positive_rate,
                 "score_mean": float(scored.frame["score"].mean()) if written else None,
@@ -58,22 +59,14 @@ def record_skipped(conn: psycopg.Connection, as_of_date: date, run_id: str,
                    reason: str) -> str:
     """Record the churn fit as skipped for ``as_of_date`` and drop that date's scores (the
     risk mart is then empty for the date rather than stale). Returns the model run id."""
-    store.ensure_tables(conn)
-    row_id = store.model_run_id(as_of_date, run_id, "churn")
+    ml.ensure_tables(conn)
+    row_id = model_run_id(as_of_date, run_id, "churn")
     with conn.transaction():
-        conn.execute(f"delete from {store.SCORES} where as_of_date = %s", (as_of_date,))
-        conn.execute(store.MODEL_RUNS_UPSERT, {
+        conn.execute(f"delete from {ml.SCORES} where as_of_date = %s", (as_of_date,))
+        conn.execute(UPSERT, {
             "model_run_id": row_id, "run_id": run_id, "model": "churn",
             "as_of_date": as_of_date, "n_customers": None, "params": None,
             "log_likelihood": None, "converged": None, "iterations": None,
             "fit_seconds": None, "score_seconds": None, "status": "skipped",
             "metrics": Jsonb({"skipped_reason": reason, "status": "skipped"})})
     return row_id
-
-
-def run_dsn(dsn: str, as_of_date: date, run_id: str, **kwargs: Any) -> dict:
-    """``run`` on a fresh autocommit connection (for ``pipeline.fit_models``)."""
-    from crmwh.database import connect
-
-    with connect(dsn, autocommit=True) as conn:
-        return run(conn, as_of_date, run_id, **kwargs)

@@ -1,5 +1,4 @@
-"""Writes ``ml.churn_scores`` and the churn rows of ``audit.model_runs`` (the CLV engine's
-upsert and run ids, crmwh.clv.nightly, are reused)."""
+"""Writes ``ml.churn_scores`` (the table: crmwh.warehouse.ml)."""
 
 from __future__ import annotations
 
@@ -9,21 +8,15 @@ from datetime import date
 import pandas as pd
 import psycopg
 
-from crmwh.churn.ddl import COLUMNS, SCORES, ensure_tables
-from crmwh.clv import nightly as clv_nightly
-
-__all__ = ["MODEL_RUNS_UPSERT", "SCORES", "ensure_tables", "model_run_id", "write_scores"]
-
-MODEL_RUNS_UPSERT = clv_nightly.UPSERT_MODEL_RUN
-model_run_id = clv_nightly.model_run_id
+from crmwh.warehouse.ml import CHURN_SCORE_COLUMNS, SCORES
 
 
 def write_scores(conn: psycopg.Connection, as_of: date, run_model_id: str,
                  frame: pd.DataFrame) -> int:
     """Replace the as-of date's scores with ``frame`` (one transaction). Returns rows written."""
-    names = [name for name, _ in COLUMNS]
+    names = [name for name, _ in CHURN_SCORE_COLUMNS]
     out = frame[names].copy()
-    for name, kind in COLUMNS:
+    for name, kind in CHURN_SCORE_COLUMNS:
         if kind.startswith("integer"):
             out[name] = out[name].astype("Int64")
     buf = io.StringIO()

@@ -18,7 +18,7 @@ import psycopg
 
 from crmwh.churn import features, labels, logistic, reasons
 from crmwh.churn.signals import FEATURE_NAMES, SIGNAL_OF
-from crmwh.errors import CrmwhError
+from crmwh.errors import InsufficientData
 from crmwh.settings import dbt_vars
 
 HORIZON_DAYS = 90
@@ -27,11 +27,6 @@ SNAPSHOT_SPACING_DAYS = 30
 L2 = 1.0
 MAX_TRAINING_ROWS = 400_000
 MIN_POSITIVES = 10
-
-
-class InsufficientHistory(CrmwhError):  # noqa: N818 - reads as "the history is insufficient"
-    """Too little history to train on (no snapshot with a full horizon, or too few churns):
-    the nightly step records the fit as skipped instead of failing the run."""
 
 
 @dataclass
@@ -54,13 +49,13 @@ def training_set(conn: psycopg.Connection, as_of: date, *, horizon: int, snapsho
                  spacing: int, max_rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
     first = first_data_date(conn, as_of)
     if first is None:
-        raise InsufficientHistory(f"no orders up to {as_of}: nothing to train the churn model on",
-                         "load order history into core.fct_orders")
+        raise InsufficientData(f"no orders up to {as_of}: nothing to train the churn model on",
+                               "load order history into core.fct_orders")
     sla = int(dbt_vars().get("complaint_response_sla_hours", 24))
     maturity = labels.maturity_days(dbt_vars())
     dates, complete = labels.training_dates(as_of, first, horizon, maturity, snapshots, spacing)
     if not dates:
-        raise InsufficientHistory(
+        raise InsufficientData(
             f"no training snapshot for the churn model as of {as_of}: history starts {first}, "
             f"a snapshot needs 90 days of history and {horizon} days of outcome",
             "load more history (or pick a later as-of date)")
@@ -79,7 +74,7 @@ def training_set(conn: psycopg.Connection, as_of: date, *, horizon: int, snapsho
     info = {"snapshots": per_date, "labels_complete": complete, "horizon_days": horizon,
             "maturity_days": maturity, "rows": int(len(y)), "positives": int(y.sum())}
     if y.sum() < MIN_POSITIVES or y.sum() == len(y):
-        raise InsufficientHistory(
+        raise InsufficientData(
             f"too few churned customers to train the churn model as of {as_of}: "
             f"{int(y.sum())} of {len(y)} training rows", "load more history")
     return x, y, info

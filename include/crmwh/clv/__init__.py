@@ -6,10 +6,12 @@ Modules, one job each:
 - ``bgnbd``       BG/NBD likelihood, fit, P(alive), expected purchases (Fader, Hardie & Lee 2005)
 - ``gamma_gamma`` Gamma-Gamma spend model: likelihood, fit, expected average margin
 - ``score``       both fitted models -> the per-customer prediction frame, discounted CLV
-- ``simulate``    draw customers (and their transactions) from known parameters
 - ``optim``       shared L-BFGS-B fitting in log-parameter space, grouping of identical rows
-- ``nightly``     warehouse I/O: core.fct_orders -> ml.clv_predictions + audit.model_runs
-- ``bench``       ``python -m crmwh.clv.bench --customers 1000000 [--record]``
+- ``pgbinary``    COPY binary encoding of the prediction rows
+- ``nightly``     the nightly fit: core.fct_orders -> ml.clv_predictions + audit.model_runs
+
+The order reader and the model-run rows are shared with churn (crmwh.modelling); the
+tables are crmwh.warehouse.ml's. The simulator and the benchmark live in crmwh_devkit.bench.
 
 Time unit: **days** throughout (recency, age, horizons); see benchmarks/clv.md.
 """

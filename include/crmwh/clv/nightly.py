@@ -12,44 +12,29 @@ carry the BG/NBD model run id; the Gamma-Gamma row of the same fit has the same
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from datetime import date
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from crmwh.clv import bgnbd, gamma_gamma, pgbinary
-from crmwh.clv.ddl import MODEL_RUNS, PREDICTIONS, ensure_tables
 from crmwh.clv.optim import FitResult
 from crmwh.clv.score import PREDICTION_COLUMNS, score
-from crmwh.clv.summary import DaySummary, day_number, summarise_days
-from crmwh.errors import CrmwhError
+from crmwh.clv.summary import summarise_orders
+from crmwh.errors import CrmwhError, InsufficientData
+from crmwh.modelling.model_runs import UPSERT, json_safe, model_run_id
+from crmwh.modelling.orders import read_orders
+from crmwh.warehouse.ml import PREDICTIONS, ensure_clv_tables
 
-__all__ = ["InsufficientData", "ensure_tables", "record_skipped", "run", "run_dsn"]
+__all__ = ["record_skipped", "run"]
 
 log = logging.getLogger(__name__)
 
 MIN_REPEAT_BUYERS = 20
-ORDERS_SQL = """
-    copy (
-        select customer_key,
-               order_date - date '1970-01-01' as day,
-               gross_margin::double precision
-        from core.fct_orders
-        where customer_key is not null
-          and order_date <= {as_of}
-          and not coalesce(is_cancelled, false)
-          and not coalesce(is_deleted, false)
-    ) to stdout with (format csv)
-"""
-# Same-day orders are merged by summarise_days in NumPy: a SQL "group by customer, day"
-# spills to disk at default work_mem and took longer than the whole fit at 1M customers.
 
 STAGE_DDL = """
     create temporary table clv_stage (
@@ -76,49 +61,6 @@ INSERT_FROM_STAGE = f"""
         expected_margin_365d, clv_predicted
     from clv_stage"""
 
-UPSERT_MODEL_RUN = f"""
-    insert into {MODEL_RUNS} (model_run_id, run_id, model, as_of_date, n_customers, params,
-        log_likelihood, converged, iterations, fit_seconds, score_seconds, metrics, status)
-    values (%(model_run_id)s, %(run_id)s, %(model)s, %(as_of_date)s, %(n_customers)s,
-        %(params)s, %(log_likelihood)s, %(converged)s, %(iterations)s, %(fit_seconds)s,
-        %(score_seconds)s, %(metrics)s, %(status)s)
-    on conflict (model_run_id) do update set
-        run_id = excluded.run_id, model = excluded.model, as_of_date = excluded.as_of_date,
-        n_customers = excluded.n_customers, params = excluded.params,
-        log_likelihood = excluded.log_likelihood, converged = excluded.converged,
-        iterations = excluded.iterations, fit_seconds = excluded.fit_seconds,
-        score_seconds = excluded.score_seconds, metrics = excluded.metrics,
-        status = excluded.status, created_at = now()"""
-
-
-
-def read_orders(conn: psycopg.Connection, as_of_date: date) -> pd.DataFrame:
-    """Non-cancelled, non-deleted orders up to ``as_of_date``: customer_key (object),
-    day (int64, days since 1970-01-01), gross_margin (float64, NaN when null)."""
-    query = sql.SQL(ORDERS_SQL).format(as_of=sql.Literal(as_of_date))
-    buf = io.BytesIO()
-    with conn.transaction(), conn.cursor() as cur, cur.copy(query) as copy:
-        for chunk in copy:
-            buf.write(chunk)
-    if buf.tell() == 0:
-        return pd.DataFrame({"customer_key": pd.Series(dtype=object),
-                             "day": pd.Series(dtype="int64"),
-                             "gross_margin": pd.Series(dtype="float64")})
-    buf.seek(0)
-    return pd.read_csv(
-        buf, header=None, names=["customer_key", "day", "gross_margin"],
-        dtype={"customer_key": object, "day": "int64", "gross_margin": "float64"},
-        keep_default_na=False, na_values={"gross_margin": [""]},
-    )
-
-
-def summarise(orders: pd.DataFrame, as_of_date: date) -> tuple[np.ndarray, DaySummary]:
-    """(customer keys, summary) from ``read_orders`` output (customers in no set order)."""
-    codes, keys = pd.factorize(orders["customer_key"], sort=False)
-    result = summarise_days(codes, orders["day"].to_numpy(), orders["gross_margin"].to_numpy(),
-                            day_number(as_of_date))
-    return np.asarray(keys, dtype=object)[result.customer], result
-
 
 def run(
     conn: psycopg.Connection,
@@ -130,16 +72,16 @@ def run(
 ) -> dict[str, Any]:
     """Fit, score and write one as-of date. Returns a summary of the run.
 
-    Raises ``CrmwhError`` when fewer than ``MIN_REPEAT_BUYERS`` customers have a repeat
+    Raises ``InsufficientData`` when fewer than ``MIN_REPEAT_BUYERS`` customers have a repeat
     purchase with a positive mean margin (nothing is written then). Each step runs in
     its own ``conn.transaction()``: committed at once on an autocommit or idle
     connection, or left to the caller's transaction when one is open.
     """
     began = time.perf_counter()
-    ensure_tables(conn)
+    ensure_clv_tables(conn)
 
     t0 = time.perf_counter()
-    keys, customers = summarise(read_orders(conn, as_of_date), as_of_date)
+    keys, customers = summarise_orders(read_orders(conn, as_of_date), as_of_date)
     read_seconds = time.perf_counter() - t0
 
     x = customers.frequency.astype(np.float64)
@@ -197,7 +139,7 @@ def run(
         cur.execute(INSERT_FROM_STAGE, {"as_of_date": as_of_date, "model_run_id": bg_id})
         written = cur.rowcount
         for row in runs:
-            cur.execute(UPSERT_MODEL_RUN, row)
+            cur.execute(UPSERT, row)
     write_seconds = time.perf_counter() - t0
 
     return {
@@ -213,29 +155,17 @@ def run(
     }
 
 
-def run_dsn(dsn: str, as_of_date: date, run_id: str, **kwargs: Any) -> dict[str, Any]:
-    """``run`` on a fresh autocommit connection to ``dsn`` (for the DAG task)."""
-    from crmwh.database import connect
-
-    with connect(dsn, autocommit=True) as conn:
-        return run(conn, as_of_date, run_id, **kwargs)
-
-
-class InsufficientData(CrmwhError):  # noqa: N818 - reads as "the data is insufficient"
-    """The order history cannot support a fit (too few repeat buyers); not a failure."""
-
-
 def record_skipped(conn: psycopg.Connection, as_of_date: date, run_id: str,
                    reason: str) -> list[str]:
     """Record both models as skipped for ``as_of_date`` and drop that date's predictions,
     so the marts build with NULL predictions instead of stale ones. Returns the run ids."""
-    ensure_tables(conn)
+    ensure_clv_tables(conn)
     ids = []
     with conn.transaction():
         conn.execute(f"delete from {PREDICTIONS} where as_of_date = %s", (as_of_date,))
         for model in ("bgnbd", "gamma_gamma"):
             row_id = model_run_id(as_of_date, run_id, model)
-            conn.execute(UPSERT_MODEL_RUN, {
+            conn.execute(UPSERT, {
                 "model_run_id": row_id, "run_id": run_id, "model": model,
                 "as_of_date": as_of_date, "n_customers": None, "params": None,
                 "log_likelihood": None, "converged": None, "iterations": None,
@@ -245,26 +175,11 @@ def record_skipped(conn: psycopg.Connection, as_of_date: date, run_id: str,
     return ids
 
 
-def model_run_id(as_of_date: date, run_id: str, model: str) -> str:
-    return f"{as_of_date.isoformat()}/{run_id}/{model}"
-
-
 def _corr(x: np.ndarray, m: np.ndarray, keep: np.ndarray) -> float | None:
     if keep.sum() < 3:
         return None
     value = float(np.corrcoef(x[keep], m[keep])[0, 1])
     return value if np.isfinite(value) else None
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf become null."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
-    return value
 
 
 def _model_run_row(
@@ -277,13 +192,13 @@ def _model_run_row(
         "model": model,
         "as_of_date": as_of_date,
         "n_customers": fitted.n_customers,
-        "params": Jsonb(_clean(fitted.params_dict())),
+        "params": Jsonb(json_safe(fitted.params_dict())),
         "log_likelihood": fitted.log_likelihood,
         "converged": fitted.converged,
         "iterations": fitted.iterations,
         "fit_seconds": fitted.fit_seconds,
         "score_seconds": score_seconds,
-        "metrics": Jsonb(_clean({**fitted.metrics(), **extra})),
+        "metrics": Jsonb(json_safe({**fitted.metrics(), **extra})),
         "status": "fitted",
     }
 

@@ -12,7 +12,8 @@ their margins summed), with t = 0 at the first purchase day:
   orders all lack a margin still counts as a purchase day.
 
 Transactions after the as-of date are ignored. The work is done in NumPy on integer
-customer codes and day numbers (``summarise_days``); ``summary`` wraps it for a frame.
+customer codes and day numbers (``summarise_days``); ``summary`` wraps it for a frame,
+``summarise_orders`` for the order history the nightly fits read.
 """
 
 from __future__ import annotations
@@ -115,3 +116,12 @@ def summary(
          "avg_margin": result.avg_margin},
         index=index,
     )
+
+
+def summarise_orders(orders: pd.DataFrame, as_of_date: date) -> tuple[np.ndarray, DaySummary]:
+    """(customer keys, summary) from :func:`crmwh.modelling.orders.read_orders` output
+    (customers in no set order)."""
+    codes, keys = pd.factorize(orders["customer_key"], sort=False)
+    result = summarise_days(codes, orders["day"].to_numpy(), orders["gross_margin"].to_numpy(),
+                            day_number(as_of_date))
+    return np.asarray(keys, dtype=object)[result.customer], result

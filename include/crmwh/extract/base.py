@@ -1,11 +1,12 @@
 """What an extractor hands to the loader.
 
 An extraction delivers its rows in the cheapest form its source allows, and the
-loader (:mod:`crmwh.load`) stages, checks and lands them in SQL:
+loader (:mod:`crmwh.load`) copies them into scratch tables, checks and lands them
+in SQL:
 
 * ``typed``: a source that is itself a database streams rows already typed as the
-  contract's columns, with their row hash, as binary COPY (sales);
-* ``text``: a source streams rows as text COPY into the text staging table;
+  entity's columns, with their row hash, as binary COPY (sales);
+* ``text``: a source streams rows as text COPY into the text scratch table;
 * ``csv`` / ``json``: delivered CSV bodies and JSON documents, copied as they are
   into the warehouse and expanded there (billing files, service API pages).
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
@@ -25,22 +27,11 @@ TextCopy = Callable[[psycopg.Cursor, str, list[str]], int]
 TypedCopy = Callable[[psycopg.Cursor, str, list[str], Mapping[str, object]], int]
 
 
-def row_hash_sql(values: list[str], extra: str) -> str:
-    """The row hash: 128 bits (``bytea``, 16 bytes) from two 64-bit
-    ``hash_record_extended`` values (seeds 1 and 2) of a row's typed contract
-    values (in contract order) and its ``_extra``.
-
-    Over typed values, so the same row in another time zone or number format hashes
-    the same, and without building the row's text (the former
-    ``md5(row(...)::text)`` spent most of its time there): independent of the
-    session's ``TimeZone`` and ``DateStyle``. A source database computing it must
-    run the same major version line of hash functions as the warehouse
-    (PostgreSQL's hash functions are stable across versions: hash partitioning
-    relies on them).
-    """
-    row = f"row({', '.join(values)}, {extra})"
-    return (f"(int8send(hash_record_extended({row}, 1)) || "
-            f"int8send(hash_record_extended({row}, 2)))")
+def end_of(as_of_date: date) -> datetime:
+    """Everything that happened up to the end of the as-of date (UTC)."""
+    return datetime(
+        as_of_date.year, as_of_date.month, as_of_date.day, tzinfo=UTC
+    ) + timedelta(days=1)
 
 
 def plain(body: bytes, *forbidden: bytes) -> bool:
@@ -99,7 +90,7 @@ class JsonPart:
 
     @property
     def rows(self) -> int:
-        """Rows it stages as: one per line, or one per page."""
+        """Rows it is copied into scratch as: one per line, or one per page."""
         return 1 if self.page else self.body.count(b"\n")
 
 
@@ -115,8 +106,8 @@ class Extraction:
     non_null: frozenset[str] = frozenset()
     rejects: list[Reject] = field(default_factory=list)
     watermark_after: str | None = None
-    # the loader moves watermark_after to this column's newest staged value (ISO, UTC;
-    # for sources staged as delivered)
+    # the loader moves watermark_after to this column's newest delivered value (ISO, UTC;
+    # for sources copied as delivered)
     watermark_column: str | None = None
     files: list[SourceFile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

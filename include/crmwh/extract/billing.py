@@ -23,10 +23,13 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import psycopg
 
-from crmwh.contracts import Entity
 from crmwh.errors import CrmwhError
 from crmwh.extract.base import CsvPart, Extraction, JsonPart, Reject, SourceFile, plain
+from crmwh.load.files import billing_file_loaded
+from crmwh.settings import Settings
+from crmwh.source_entities import Entity
 
 MANIFEST = "manifest.json"
 
@@ -128,8 +131,8 @@ PARSERS: dict[str, Callable[[Extraction, bytes, str], int]] = {"csv": _add_csv,
                                                               "jsonl": _add_jsonl}
 
 
-def _drops(folder: Path, until: date):
-    """(drop folder, manifest) of every drop dated up to ``until``, oldest first."""
+def _drops(folder: Path, as_of_date: date):
+    """(drop folder, manifest) of every drop dated up to ``as_of_date``, oldest first."""
     if not folder.is_dir():
         raise CrmwhError(f"the billing drop folder {folder} does not exist",
                          "set CRM_BILLING_DIR or run `crmwh generate`")
@@ -138,27 +141,27 @@ def _drops(folder: Path, until: date):
             drop_date = date.fromisoformat(drop.name)
         except ValueError:
             continue
-        if drop_date <= until and (drop / MANIFEST).exists():
+        if drop_date <= as_of_date and (drop / MANIFEST).exists():
             yield drop, json.loads((drop / MANIFEST).read_text())
 
 
-def pending_rows(folder: Path, until: date,
+def pending_rows(folder: Path, as_of_date: date,
                  already_loaded: Callable[[str, str], bool]) -> dict[str, int]:
     """The rows each entity has waiting in files not loaded yet, as their manifests
     count them: how big its next batch will be, without reading a file."""
     out: dict[str, int] = {}
-    for _, manifest in _drops(folder, until):
+    for _, manifest in _drops(folder, as_of_date):
         for item in manifest["files"]:
             if not already_loaded(item["name"], item["sha256"]):
                 out[item["entity"]] = out.get(item["entity"], 0) + int(item.get("rows") or 0)
     return out
 
 
-def extract(folder: Path, entity: Entity, until: date,
+def extract(folder: Path, entity: Entity, as_of_date: date,
             already_loaded: Callable[[str, str], bool]) -> Extraction:
     out = Extraction()
     seen: set[tuple[str, str]] = set()
-    for drop, manifest in _drops(folder, until):
+    for drop, manifest in _drops(folder, as_of_date):
         for item in manifest["files"]:
             if item["entity"] != entity.name:
                 continue
@@ -175,3 +178,16 @@ def extract(folder: Path, entity: Entity, until: date,
             out.files.append(SourceFile(item["name"], item["sha256"], drop.name, rows))
             seen.add(key)
     return out
+
+
+def extract_for(cfg: Settings, conn: psycopg.Connection, entity: Entity, as_of_date: date,
+                watermark: str | None) -> Extraction:
+    """The pipeline's extraction: the files dropped up to the as-of date not loaded yet
+    (billing has no watermark)."""
+    return extract(cfg.billing_dir, entity, as_of_date, billing_file_loaded(conn))
+
+
+def pending_rows_for(cfg: Settings, conn: psycopg.Connection, entities: list[Entity],
+                     as_of_date: date) -> dict[str, int]:
+    """A guess at the rows of each entity's next batch: the manifests' counts."""
+    return pending_rows(cfg.billing_dir, as_of_date, billing_file_loaded(conn))

@@ -6,27 +6,28 @@ recognised by their hash and not landed again.
 
 Rows stream from the source's ``COPY TO`` straight into the warehouse, without
 passing through Python objects. When every source column's type already
-guarantees its contract type (the usual case: the OLTP schema is typed), the
-source query casts to the contract types and computes the row hash, and the
+guarantees its declared type (the usual case: the OLTP schema is typed), the
+source query casts to the declared types and computes the row hash, and the
 rows travel as binary COPY: the warehouse has nothing left to parse. Otherwise
-they travel as text and the loader checks every value. Columns the contract
-does not know yet are folded into ``_extra`` by the source query itself.
+they travel as text and the loader checks every value. Columns the entity
+does not declare yet are folded into ``_extra`` by the source query itself.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 
-from crmwh.contracts import META_COLUMNS, PG_TYPES, Entity
 from crmwh.errors import CrmwhError
-from crmwh.extract.base import Extraction, row_hash_sql
+from crmwh.extract.base import Extraction, end_of
 from crmwh.pgcopy import pipe, quote_ident, quote_literal
+from crmwh.settings import Settings
+from crmwh.source_entities import META_COLUMNS, PG_TYPES, Entity, row_hash_sql
 
-# source column types that can only hold values the contract type accepts
+# source column types that can only hold values the declared type accepts
 SAFE_TYPES = {
     "int": {"bigint", "integer", "smallint"},
     "numeric": {"integer", "smallint"},
@@ -51,18 +52,18 @@ def _connect(dsn: str) -> psycopg.Connection:
     return conn
 
 
-def _fits(contract_type: str, source_type: str) -> bool:
-    """Whether every value of a source column (``format_type``) is valid in the contract type."""
-    if contract_type == "text":
+def _fits(declared: str, source_type: str) -> bool:
+    """Whether every value of a source column (``format_type``) is valid in the declared type."""
+    if declared == "text":
         return True
     digits = re.fullmatch(r"numeric\((\d+),(\d+)\)", source_type)
-    if contract_type == "numeric" and digits:
+    if declared == "numeric" and digits:
         return int(digits[1]) - int(digits[2]) <= NUMERIC_DIGITS
-    return source_type in SAFE_TYPES.get(contract_type, ())
+    return source_type in SAFE_TYPES.get(declared, ())
 
 
 class _Source:
-    """One sales table: its columns as the contract sees them, and the queries on it."""
+    """One sales table: its columns as the entity declares them, and the queries on it."""
 
     def __init__(self, conn: psycopg.Connection, entity: Entity, lower: datetime | None,
                  until: datetime) -> None:
@@ -81,7 +82,8 @@ class _Source:
         if missing:
             raise CrmwhError(
                 f"the sales table {entity.name} lacks required column(s) {', '.join(missing)}",
-                "the source's schema changed: update include/crmwh/contracts.py or fix the source",
+                "the source's schema changed: update include/crmwh/source_entities.py "
+                "or fix the source",
             )
         self.entity = entity
         self.types = types
@@ -97,7 +99,7 @@ class _Source:
             self.ref = cur.mogrify("%s::text", (f"sales:{entity.name}",))
 
     def _extra(self) -> str:
-        """The source columns the contract does not know, as jsonb (NULL when none)."""
+        """The source columns the entity does not declare, as jsonb (NULL when none)."""
         unknown = [c for c in self.types if c not in self.entity.column_names]
         if not unknown:
             return "null::jsonb"
@@ -119,7 +121,7 @@ class _Source:
                 f"from {quote_ident(self.entity.name)} t where {self.where}")
 
     def typed_query(self, constants: dict[str, str]) -> str:
-        """Contract-typed columns, ``_extra``, ``_source_ref``, ``_row_hash`` and the
+        """Columns in their declared types, ``_extra``, ``_source_ref``, ``_row_hash`` and the
         given constant columns (name: SQL literal), in one flat select: recomputing
         the few casts inside the hash is cheaper than a nested scan."""
         values = [self._value(c.name, c.type) for c in self.entity.columns]
@@ -182,3 +184,16 @@ def extract(dsn: str, entity: Entity, watermark: str | None, until: datetime,
                       distinct_rows=source.distinct, non_null=source.non_null,
                       watermark_after=after,
                       source_ref=f"sales:{entity.name}")
+
+
+def extract_for(cfg: Settings, conn: psycopg.Connection, entity: Entity, as_of_date: date,
+                watermark: str | None) -> Extraction:
+    """The pipeline's extraction: rows changed up to the end of the as-of date."""
+    return extract(cfg.sales_dsn, entity, watermark, end_of(as_of_date),
+                   timedelta(minutes=cfg.sales_lookback_minutes))
+
+
+def pending_rows_for(cfg: Settings, conn: psycopg.Connection, entities: list[Entity],
+                     as_of_date: date) -> dict[str, int]:
+    """A guess at the rows of each entity's next batch: the planner's table sizes."""
+    return table_rows(cfg.sales_dsn, [e.name for e in entities])

@@ -9,12 +9,15 @@ import json
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import urlencode
 
-from crmwh.contracts import Entity
+import psycopg
+
 from crmwh.errors import CrmwhError
-from crmwh.extract.base import Extraction, JsonPart, Reject, plain
+from crmwh.extract.base import Extraction, JsonPart, Reject, end_of, plain
+from crmwh.settings import Settings
+from crmwh.source_entities import Entity
 
 PAGE_SIZE = 1000
 RETRYABLE = {429, 500, 502, 503, 504}
@@ -75,3 +78,9 @@ def extract(base_url: str, token: str, entity: Entity, watermark: str | None,
         cursor = body.get("next_cursor")
         if not cursor:
             return out
+
+
+def extract_for(cfg: Settings, conn: psycopg.Connection, entity: Entity, as_of_date: date,
+                watermark: str | None) -> Extraction:
+    """The pipeline's extraction: pages changed up to the end of the as-of date."""
+    return extract(cfg.service_url, cfg.service_token, entity, watermark, end_of(as_of_date))

@@ -1,6 +1,6 @@
 """Typing and checking: the extracted rows as ``_typed``, each with why it cannot land.
 
-``_typed`` holds a batch's rows with the contract's types, plus, for delivered
+``_typed`` holds a batch's rows with the entity's types, plus, for delivered
 text, the text of every non-text value (``<column>:raw``), so a value that is
 there but does not parse (bad) is told from one that is not there (missing).
 Values are parsed with ``pg_input_is_valid`` (PostgreSQL 16+), so the rule is
@@ -15,11 +15,11 @@ from dataclasses import replace
 
 import psycopg
 
-from crmwh.contracts import PG_TYPES, Column, Entity
 from crmwh.errors import CrmwhError
-from crmwh.extract.base import CsvPart, Extraction, row_hash_sql
-from crmwh.extract.stage import Relation, stage
+from crmwh.extract.base import CsvPart, Extraction
+from crmwh.extract.scratch import ScratchRows, fill_scratch
 from crmwh.pgcopy import copy_bytes, quote_ident, quote_literal
+from crmwh.source_entities import PG_TYPES, Column, Entity, row_hash_sql
 
 
 def raw_column(col: Column) -> str:
@@ -84,8 +84,8 @@ def hash_sql(entity: Entity) -> str:
     return f"coalesce(t._row_hash, {row_hash_sql(values, 't._extra')})"
 
 
-def _type_rows(cur: psycopg.Cursor, entity: Entity, rel: Relation) -> int:
-    """Type staged text rows into ``_typed``; a value that does not parse is NULL there.
+def _type_rows(cur: psycopg.Cursor, entity: Entity, rel: ScratchRows) -> int:
+    """Type text rows held in scratch into ``_typed``; a value that does not parse is NULL there.
 
     Empty text is NULL; text values are kept as delivered.
     """
@@ -115,7 +115,7 @@ def _copy_csv_typed(cur: psycopg.Cursor, entity: Entity, parts: list[CsvPart],
 
     ``ON_ERROR ignore`` skips a record with a value its column's type does not
     accept, and ``LOG_VERBOSITY verbose`` names its line in a notice: those
-    records come back as parts of their own, to be staged as text and typed with
+    records come back as parts of their own, to be copied as text and typed with
     their reasons. Values are parsed once, by the same input functions the text
     path's ``pg_input_is_valid`` uses, under the same session settings.
     """
@@ -140,7 +140,7 @@ def _copy_csv_typed(cur: psycopg.Cursor, entity: Entity, parts: list[CsvPart],
                                 f"force_null ({cols}), on_error ignore, "
                                 "log_verbosity verbose)", part.body)
             if copied + len(skipped) != part.rows:
-                raise CrmwhError(f"staging copied {copied} rows and skipped {len(skipped)} "
+                raise CrmwhError(f"the typed copy took {copied} rows and skipped {len(skipped)} "
                                  f"where {part.rows} were delivered in {part.ref}",
                                  "report this: a delivered file was read differently")
             rows += copied
@@ -159,7 +159,7 @@ def _copy_csv_typed(cur: psycopg.Cursor, entity: Entity, parts: list[CsvPart],
 
 
 def fill_typed(cur: psycopg.Cursor, entity: Entity, extraction: Extraction) -> int:
-    """Stage and type the extraction's rows into ``_typed``, each with its reason not to
+    """Copy and type the extraction's rows into ``_typed``, each with its reason not to
     land, if any; return the rows (the extraction's rejects not counted)."""
     typed = ", ".join(f"{quote_ident(c.name)} {PG_TYPES[c.type]}" for c in entity.columns)
     raw = "".join(f", {raw_column(c)} text" for c in entity.columns if c.type != "text")
@@ -179,7 +179,8 @@ def fill_typed(cur: psycopg.Cursor, entity: Entity, extraction: Extraction) -> i
         copied = {id(p) for p in fast}
         rest = replace(extraction, csv=[p for p in extraction.csv if id(p) not in copied] + failing)
         headers = frozenset(h for p in fast for h in p.header)
-        rows += sum(_type_rows(cur, entity, rel) for rel in stage(cur, entity, rest, headers))
+        held = fill_scratch(cur, entity, rest, headers)
+        rows += sum(_type_rows(cur, entity, rel) for rel in held)
     else:
         rows = extraction.typed(cur, "_typed", [*entity.column_names, "_extra", "_source_ref",
                                                 "_row_hash"], {})

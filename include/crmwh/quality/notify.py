@@ -53,11 +53,11 @@ def _first_failure(conn: Any, run_id: str) -> tuple | None:
 def _published_as_of(conn: Any) -> str | None:
     from crmwh import publish
 
-    as_of = publish.published_as_of(conn)
-    return as_of.isoformat() if as_of else None
+    published = publish.published_as_of(conn)
+    return published.isoformat() if published else None
 
 
-def failure_message(run_id: str, task_id: str, as_of: str | None,
+def failure_message(as_of_date: str | None, run_id: str, task_id: str,
                     exception: BaseException | None, dsn: str | None = None) -> Alert:
     """The alert for a failed task of run ``run_id`` (see module doc)."""
     first, published = None, None
@@ -67,7 +67,7 @@ def failure_message(run_id: str, task_id: str, as_of: str | None,
             published = _published_as_of(conn)
     except Exception as exc:  # the warehouse may be what failed
         log.warning("alert without dq details: %s", exc)
-    head = f"crm_nightly run {run_id} (as of {as_of}) failed in task {task_id}"
+    head = f"crm_nightly run {run_id} (as of {as_of_date}) failed in task {task_id}"
     marts = (f"marts still hold as-of {published}" if published
              else "marts were not published")
     if first is not None:
@@ -76,9 +76,9 @@ def failure_message(run_id: str, task_id: str, as_of: str | None,
         where = f" in batch {batch}" if batch else ""
         text = (f"{head}: blocking check {check} failed on {obj}{where}: {observed}{more}; "
                 f"{marts}. Details: audit.dq_results where run_id = '{run_id}'.")
-        return Alert(text, run_id, task_id, as_of, check, obj, batch, observed)
+        return Alert(text, run_id, task_id, as_of_date, check, obj, batch, observed)
     reason = " ".join(str(exception).split()) if exception else "no exception recorded"
-    return Alert(f"{head}: {reason[:600]}; {marts}.", run_id, task_id, as_of)
+    return Alert(f"{head}: {reason[:600]}; {marts}.", run_id, task_id, as_of_date)
 
 
 def send_alert(alert: Alert, cfg: settings.Settings | None = None) -> list[str]:
@@ -129,4 +129,4 @@ def on_task_failure(context: dict[str, Any]) -> None:
     dag_run = context.get("dag_run")
     run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "unknown"
     task_id = getattr(ti, "task_id", None) or "unknown"
-    send_alert(failure_message(run_id, task_id, context.get("ds"), context.get("exception")))
+    send_alert(failure_message(context.get("ds"), run_id, task_id, context.get("exception")))

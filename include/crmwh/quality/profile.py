@@ -28,7 +28,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from crmwh.contracts import Entity
+from crmwh.source_entities import Entity
 
 PROFILE_COLUMNS = ("rows_for_date", "newest_updated_at")
 RELEASE_PREFIX = "release__"  # batches of crmwh.quality.release
@@ -62,16 +62,6 @@ def _table_exists(cur: Any, qualified: str) -> bool:
     return cur.fetchone()[0] is not None
 
 
-def batch_logical_date(conn: Any, batch_id: str) -> date | None:
-    """The as-of (logical) date the loader recorded for the batch, if any."""
-    with conn.cursor(row_factory=tuple_row) as cur:
-        if not _table_exists(cur, "audit.load_batches"):
-            return None
-        cur.execute("select logical_date from audit.load_batches where batch_id = %s", (batch_id,))
-        row = cur.fetchone()
-    return row[0] if row else None
-
-
 _PER_DATE = """
     with loaded as (
         select logical_date, rows_loaded, started_at from audit.load_batches
@@ -85,7 +75,8 @@ _PER_DATE = """
 """
 
 
-def _batch_date(cur: Any, batch_id: str) -> date | None:
+def batch_as_of_date(cur: Any, batch_id: str) -> date | None:
+    """The as-of date the loader recorded for the batch, if any."""
     if not _table_exists(cur, "audit.load_batches"):
         return None
     cur.execute("select logical_date from audit.load_batches where batch_id = %s", (batch_id,))
@@ -104,11 +95,11 @@ def profile_frame(conn: Any, entity: Entity, batch_id: str, batch_rows: int):
             cur.execute(sql.SQL("select max({c}) from {t}").format(
                 c=sql.Identifier(column), t=sql.Identifier("raw", entity.table)))
             newest = cur.fetchone()[0]
-        day = _batch_date(cur, batch_id)
-        if day is not None and not batch_id.startswith(RELEASE_PREFIX):
+        as_of_date = batch_as_of_date(cur, batch_id)
+        if as_of_date is not None and not batch_id.startswith(RELEASE_PREFIX):
             cur.execute("""select coalesce(sum(rows_loaded), 0)::bigint from audit.load_batches
                            where source = %s and entity = %s and logical_date = %s
-                             and status = 'loaded'""", (entity.source, entity.name, day))
+                             and status = 'loaded'""", (entity.source, entity.name, as_of_date))
             rows = cur.fetchone()[0]
     stamp = pd.Timestamp(newest).tz_convert(None) if newest is not None else pd.NaT
     return pd.DataFrame({
@@ -122,8 +113,8 @@ def volume_bounds(conn: Any, entity: Entity, batch_id: str, rule: dict[str, Any]
     if batch_id.startswith(RELEASE_PREFIX):
         return Bounds({}, "a re-release of quarantined rows is not a daily batch")
     with conn.cursor(row_factory=tuple_row) as cur:
-        day = _batch_date(cur, batch_id)
-        if day is None:
+        as_of_date = batch_as_of_date(cur, batch_id)
+        if as_of_date is None:
             return Bounds({}, "no load history for the batch in audit.load_batches")
         cur.execute(
             """select batch_id from audit.load_batches
@@ -131,14 +122,14 @@ def volume_bounds(conn: Any, entity: Entity, batch_id: str, rule: dict[str, Any]
                  and batch_id <> %s and started_at <= (
                      select started_at from audit.load_batches where batch_id = %s)
                order by started_at limit 1""",
-            (entity.source, entity.name, day, batch_id, batch_id))
+            (entity.source, entity.name, as_of_date, batch_id, batch_id))
         earlier = cur.fetchone()
         if earlier is not None:
-            return Bounds({}, f"{day} already landed in batch {earlier[0]}: the volume of a "
+            return Bounds({}, f"{as_of_date} already landed in batch {earlier[0]}: the volume of a "
                               "date is judged when it first lands")
         cur.execute(f"select sum_rows from ({_PER_DATE}) d (logical_date, sum_rows) "
                     "where logical_date < %(day)s order by logical_date desc limit %(n)s",
-                    {"source": entity.source, "entity": entity.name, "day": day,
+                    {"source": entity.source, "entity": entity.name, "day": as_of_date,
                      "n": int(rule["history_batches"])})
         history = [r[0] for r in cur.fetchall()]
     if len(history) < int(rule["min_history"]):
@@ -154,11 +145,27 @@ def volume_bounds(conn: Any, entity: Entity, batch_id: str, rule: dict[str, Any]
                   basis=f"median {median:g} rows of the last {len(history)} dates")
 
 
-def freshness_bounds(as_of: date | None, max_age_hours: float) -> Bounds:
+def freshness_bounds(as_of_date: date | None, max_age_hours: float) -> Bounds:
     """The oldest acceptable newest-update: end of the as-of date minus the allowed age."""
-    if as_of is None:
+    if as_of_date is None:
         return Bounds({}, "no as-of date for the batch")
-    end = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC) + timedelta(days=1)
+    end = datetime(as_of_date.year, as_of_date.month, as_of_date.day,
+                   tzinfo=UTC) + timedelta(days=1)
     oldest = (end - timedelta(hours=float(max_age_hours))).replace(tzinfo=None)
     return Bounds({"min_value": oldest},
-                  basis=f"at most {max_age_hours:g} h before the end of {as_of}")
+                  basis=f"at most {max_age_hours:g} h before the end of {as_of_date}")
+
+
+def suite_bounds(conn: Any, entity: Entity, batch_id: str, suite: dict[str, Any],
+                 as_of_date: date | None) -> list[Bounds]:
+    """The bounds of each of the suite's profile expectations, in suite order."""
+    out = []
+    for exp in suite.get("profile_expectations") or []:
+        meta = exp.get("meta") or {}
+        if "volume" in meta:
+            out.append(volume_bounds(conn, entity, batch_id, meta["volume"]))
+        elif "max_age_hours" in meta:
+            out.append(freshness_bounds(as_of_date, meta["max_age_hours"]))
+        else:
+            out.append(Bounds({}))
+    return out

@@ -3,7 +3,7 @@
 ``crmwh quarantine release --batch B [--reason TEXT]`` takes the rows of batch ``B`` still
 in ``quarantine.rows`` (optionally only those whose reason contains TEXT), turns each stored
 payload back into the record the source delivered, and lands them as a new batch
-``release__<B>__<id>`` with :func:`crmwh.load.land`: typing, required values, ranges and
+``release__<B>__<id>`` with :func:`crmwh.load.landing.land`: typing, required values, ranges and
 duplicates are checked exactly as on a nightly load, then the batch's Great Expectations
 suite runs on it (a blocking failure moves it back to quarantine). Rows that still fail go
 back to quarantine under the release batch, with their reason; rows whose version is
@@ -25,10 +25,14 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from crmwh import contracts
-from crmwh.errors import CrmwhError, QualityGateFailed
+from crmwh import source_entities
+from crmwh.errors import CrmwhError
 from crmwh.extract.base import Extraction, JsonPart
-from crmwh.load import BatchResult, land, reject_batch
+from crmwh.load.batches import BatchResult
+from crmwh.load.landing import land
+from crmwh.quality.gate import validate_batch
+from crmwh.quality.verdict import judge
+from crmwh.warehouse import quarantine
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,8 @@ class Release:
                                       + self.rows_unchanged + self.rows_quarantined)
 
 
-def _record(payload: dict[str, Any], entity: contracts.Entity) -> dict[str, Any] | None:
-    """The delivered record again: contract columns plus the fields kept in ``_extra``."""
+def _record(payload: dict[str, Any], entity: source_entities.Entity) -> dict[str, Any] | None:
+    """The delivered record again: entity columns plus the fields kept in ``_extra``."""
     if not any(c in payload for c in entity.column_names):
         return None
     record = {k: v for k, v in payload.items() if k != "_extra"}
@@ -62,7 +66,7 @@ def _record(payload: dict[str, Any], entity: contracts.Entity) -> dict[str, Any]
 def release(conn: Any, batch_id: str, reason: str | None = None, *, run_id: str = "release",
             gate: bool = True) -> Release:
     """Re-land the quarantined rows of ``batch_id`` (see module doc); ``conn`` autocommit."""
-    conn.execute("alter table quarantine.rows add column if not exists released_batch_id text")
+    quarantine.ensure_release_column(conn)
     rows = conn.execute(
         """select id, source, entity, payload from quarantine.rows
            where batch_id = %s and released_at is null
@@ -78,7 +82,7 @@ def release(conn: Any, batch_id: str, reason: str | None = None, *, run_id: str 
     if len(tables) != 1:
         raise CrmwhError(f"batch {batch_id} holds rows of {sorted(tables)}",
                          "release one entity at a time")
-    entity = contracts.BY_TABLE[tables.pop()]
+    entity = source_entities.BY_TABLE[tables.pop()]
     records, releasable_ids = [], []
     for row_id, _, _, payload in rows:
         record = _record(payload, entity)
@@ -91,31 +95,28 @@ def release(conn: Any, batch_id: str, reason: str | None = None, *, run_id: str 
 
     found = conn.execute("select logical_date from audit.load_batches where batch_id = %s",
                          (batch_id,)).fetchone()
-    logical_date = found[0] if found and found[0] else date.today()
+    as_of_date = found[0] if found and found[0] else date.today()
     new_batch = f"release__{batch_id}__{uuid.uuid4().hex[:8]}"[:120]
     body = ("\n".join(json.dumps(r, default=str) for r in records) + "\n").encode("utf-8")
     extraction = Extraction(json=[JsonPart(ref=f"quarantine:{batch_id}", body=body)])
     with conn.transaction():
         result: BatchResult = land(conn, entity, extraction, batch_id=new_batch, run_id=run_id,
-                                   logical_date=logical_date, watermark_before=None,
+                                   as_of_date=as_of_date, watermark_before=None,
                                    started=time.monotonic())
         conn.execute("""update quarantine.rows set released_at = now(), released_batch_id = %s
                         where id = any(%s)""", (new_batch, releasable_ids))
-    loaded, quarantined, verdict = result.rows_loaded, result.rows_quarantined, "not run"
+    loaded, quarantined, outcome = result.rows_loaded, result.rows_quarantined, "not run"
     if gate and loaded:
-        from crmwh.quality import gate as quality_gate
-
-        checked = quality_gate.validate_batch(conn, entity, new_batch, run_id,
-                                              as_of=logical_date)
-        try:
-            quality_gate.enforce(checked, entity, new_batch)
-            verdict = "passed"
-        except QualityGateFailed as exc:
-            moved = reject_batch(conn, entity, new_batch, f"quality gate: {exc}")
+        checked = validate_batch(conn, entity, new_batch, run_id, as_of_date=as_of_date)
+        verdict = judge(conn, checked, entity, new_batch)
+        if verdict.failure is None:
+            outcome = "passed"
+        else:
+            moved = verdict.rows_rejected
             loaded, quarantined = loaded - moved, quarantined + moved
-            verdict = f"rejected: {exc}"
+            outcome = f"rejected: {verdict.failure}"
     done = Release(batch_id, new_batch, len(rows), not_releasable, loaded,
-                   result.rows_unchanged, quarantined, verdict)
+                   result.rows_unchanged, quarantined, outcome)
     if not done.reconciles:
         raise CrmwhError(f"release of {batch_id} does not reconcile: {asdict(done)}")
     return done

@@ -1,10 +1,10 @@
-"""Expectation suites: one reviewed JSON file per contract entity.
+"""Expectation suites: one reviewed JSON file per source entity.
 
 ``expectations/<source>__<entity>.json`` holds a Great Expectations 1.x suite:
 ``name`` (the raw table name), ``meta`` and ``expectations``, each with ``type``,
 ``kwargs`` and ``meta.severity`` (``blocking`` stops the nightly run,
-``warning`` is only recorded). The blocking part must cover the landing
-contract in :mod:`crmwh.contracts`; :func:`suite_problems` says where it does
+``warning`` is only recorded). The blocking part must cover the entity as
+:mod:`crmwh.source_entities` declares it; :func:`suite_problems` says where it does
 not, and a suite with problems is refused when it is loaded.
 
 Nothing here imports Great Expectations; the files are plain JSON.
@@ -18,10 +18,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from crmwh.contracts import BY_TABLE, Entity
 from crmwh.errors import CrmwhError
 from crmwh.quality.profile import PROFILE_COLUMNS
 from crmwh.settings import PROJECT_ROOT
+from crmwh.source_entities import BY_TABLE, Entity
 
 SEVERITIES = ("blocking", "warning")
 VOLUME_KEYS = ("history_batches", "min_history", "min_median", "drop_below", "spike_above")
@@ -41,7 +41,7 @@ def resolve_entity(entity: Entity | str) -> Entity:
     except KeyError:
         raise CrmwhError(
             f"unknown entity {entity!r}",
-            f"use one of {', '.join(sorted(BY_TABLE))} (see crmwh.contracts)",
+            f"use one of {', '.join(sorted(BY_TABLE))} (see crmwh.source_entities)",
         ) from None
 
 
@@ -57,12 +57,12 @@ def columns_of(expectation: dict[str, Any]) -> list[str]:
 
 
 def suite_problems(entity: Entity, suite: dict[str, Any]) -> list[str]:
-    """Ways ``suite`` fails to be a well-formed suite covering ``entity``'s contract.
+    """Ways ``suite`` fails to be a well-formed suite covering ``entity``'s declaration.
 
     Checked: the shape of every expectation; a known severity; columns that
-    exist in the contract; and blocking expectations for column existence,
+    the entity declares; and blocking expectations for column existence,
     required columns not null, the key not null and unique, accepted values and
-    min values exactly as the contract declares them.
+    min values exactly as the entity declares them.
     """
     problems: list[str] = []
     if suite.get("name") != entity.table:
@@ -70,17 +70,30 @@ def suite_problems(entity: Entity, suite: dict[str, Any]) -> list[str]:
     expectations = suite.get("expectations")
     if not isinstance(expectations, list) or not expectations:
         return [*problems, "no expectations list"]
-
-    contract_columns = set(entity.column_names)
     derived = suite.get("derived_columns") or {}
+    problems += _derived_problems(entity, derived)
+    problems += _profile_problems(suite.get("profile_expectations") or [])
+    shape, blocking = _expectation_problems(entity, expectations, derived)
+    return problems + shape + _coverage_problems(entity, blocking)
+
+
+def _derived_problems(entity: Entity, derived: dict[str, Any]) -> list[str]:
+    """Derived (referential) columns: an entity column referencing another entity's."""
+    problems = []
     for name, spec in derived.items():
         ref = (spec or {}).get("references", "")
-        if (spec or {}).get("column") not in contract_columns:
+        if (spec or {}).get("column") not in entity.column_names:
             problems.append(f"derived column {name}: column {spec.get('column')!r} not in contract")
         table, _, key = ref.partition(".")
         if table not in BY_TABLE or key not in BY_TABLE[table].column_names:
             problems.append(f"derived column {name}: references {ref!r} is no contract column")
-    problems += _profile_problems(suite.get("profile_expectations") or [])
+    return problems
+
+
+def _expectation_problems(entity: Entity, expectations: list[Any], derived: dict[str, Any]
+                          ) -> tuple[list[str], list[dict[str, Any]]]:
+    """The shape of each row expectation; and the well-formed blocking ones."""
+    problems: list[str] = []
     blocking: list[dict[str, Any]] = []
     for i, exp in enumerate(expectations):
         where = f"expectation {i}"
@@ -97,10 +110,15 @@ def suite_problems(entity: Entity, suite: dict[str, Any]) -> list[str]:
         if severity not in SEVERITIES:
             problems.append(f"{where}: meta.severity must be one of {SEVERITIES}, not {severity!r}")
         for col in columns_of(exp):
-            if col not in contract_columns and col not in derived:
+            if col not in entity.column_names and col not in derived:
                 problems.append(f"{where}: column {col!r} is not in the contract")
         if severity == "blocking":
             blocking.append(exp)
+    return problems, blocking
+
+
+def _coverage_problems(entity: Entity, blocking: list[dict[str, Any]]) -> list[str]:
+    """What the entity declares that no blocking expectation checks."""
 
     def has(type_: str, column: str | None = None, **kwargs: Any) -> bool:
         for exp in blocking:
@@ -111,9 +129,10 @@ def suite_problems(entity: Entity, suite: dict[str, Any]) -> list[str]:
                 return True
         return False
 
+    problems = []
     existence = any(
         exp["type"] == "expect_table_columns_to_match_set"
-        and set(exp["kwargs"].get("column_set") or ()) >= contract_columns
+        and set(exp["kwargs"].get("column_set") or ()) >= set(entity.column_names)
         for exp in blocking
     )
     if not existence:
@@ -186,7 +205,7 @@ def _load(table: str) -> dict[str, Any]:
     if problems:
         raise CrmwhError(
             f"expectation suite {path.name} does not match the contract: {'; '.join(problems)}",
-            "fix the suite or crmwh/contracts.py so they agree",
+            "fix the suite or crmwh/source_entities.py so they agree",
         )
     return suite
 

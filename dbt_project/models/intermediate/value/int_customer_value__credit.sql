@@ -48,8 +48,8 @@ credit_lines as (
         sum(lines.credit_limit) as credit_limit,
         max(lines.term_days) as payment_term_days
 
-    from {{ ref('stg_billing__credit_lines') }} as lines
-    inner join accounts on lines.account_id = accounts.account_id
+    from {{ ref('fct_credit_lines') }} as lines
+    inner join accounts on lines.billing_account_id = accounts.account_id
     where
         lines.valid_from <= {{ as_of_date() }}
         and (lines.valid_to is null or lines.valid_to >= {{ as_of_date() }})

@@ -61,16 +61,15 @@ ordered_ever as (
 
 ),
 
--- opportunities live in sales only; staging already holds their state as of the as-of date
+-- opportunities live in sales only; the fact holds those opened by the as-of date
 opportunities as (
 
     select
-        customer_id as sales_customer_id,
+        sales_customer_id,
         count(*) as opportunities_count
 
-    from {{ ref('stg_sales__opportunities') }}
-    where created_on <= {{ as_of_date() }}
-    group by customer_id
+    from {{ ref('fct_opportunities') }}
+    group by sales_customer_id
 
 ),
 

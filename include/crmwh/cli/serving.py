@@ -1,0 +1,65 @@
+"""Serving commands: the warehouse roles, the dbt docs site, the nightly HTML report."""
+
+from __future__ import annotations
+
+import argparse
+
+from crmwh import settings
+from crmwh.cli.common import iso_date, say
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    roles_p = sub.add_parser("roles", help="create the warehouse roles (bi_reader, analyst, "
+                                           "crm_pipeline)",
+                             description="Create or update the reading roles and their "
+                                         "privileges, idempotently; needs a role-creating login.")
+    roles_p.set_defaults(func=cmd_roles)
+
+    docs_p = sub.add_parser("docs", help="generate the dbt docs site (static HTML)",
+                            description="Run `dbt docs generate --static` against the warehouse "
+                                        "and copy the single-file site to $CRM_HOME/docs.")
+    docs_p.add_argument("--date", type=iso_date, default=None,
+                        help="as-of date for the catalog")
+    docs_p.set_defaults(func=cmd_docs)
+
+    rep = sub.add_parser("report", help="write the nightly HTML report",
+                         description="Write the static nightly report (charts inline) for an "
+                                     "as-of date to $CRM_HOME/reports.")
+    rep.add_argument("--date", type=iso_date, default=None,
+                     help="as-of date (default: the date the marts reflect)")
+    rep.add_argument("--out", default=None, help="output file (default under $CRM_HOME/reports)")
+    rep.set_defaults(func=cmd_report)
+
+
+def cmd_roles(args: argparse.Namespace) -> int:
+    from crmwh import database, report, warehouse
+    from crmwh.warehouse import roles
+
+    cfg = settings.load()
+    warehouse.ensure_warehouse(cfg)
+    with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+        roles.ensure_roles(conn)
+        print(report.table(["role", "schema", "privileges"], roles.describe(conn)))
+    say("roles bi_reader, analyst, crm_pipeline ensured (docs/serving.md)")
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from crmwh import docs
+
+    cfg = settings.load()
+    path = docs.generate(cfg, as_of=args.date)
+    say(f"dbt docs written: {path} (open it in a browser, no server needed)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from crmwh import database, html_report
+
+    cfg = settings.load()
+    with database.connect(cfg.warehouse_dsn) as conn:
+        path, sections = html_report.write(conn, cfg, args.date, args.out)
+    for line in html_report.missing_sections(sections):
+        say(f"section not available: {line}")
+    say(f"nightly report written: {path}")
+    return 0

@@ -1,0 +1,99 @@
+"""What the gate reads of a landed batch: its rows as a typed frame, and what landing
+quarantined of it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from crmwh.errors import CrmwhError
+from crmwh.quality import profile
+from crmwh.quality.observed import short
+from crmwh.quality.results import Check
+from crmwh.source_entities import Entity
+
+log = logging.getLogger(__name__)
+
+MAX_ROW_LEVEL_REASONS = 20
+
+
+def read_batch(conn: Any, entity: Entity, batch_id: str, derived: dict[str, dict[str, str]]):
+    """The batch's entity columns (those the raw table has) and the suite's usable derived
+    columns, as a pandas frame with dtypes GX handles well."""
+    import pandas as pd
+
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'raw' and table_name = %s",
+            (entity.table,),
+        )
+        present = {r[0] for r in cur.fetchall()}
+        if not present:
+            raise CrmwhError(
+                f"{entity.qualified} does not exist, so batch {batch_id} cannot be checked",
+                "land the batch first (the loader creates the table from the contract)",
+            )
+        # Missing entity columns are left out here and reported by the suite's
+        # blocking column-set check, rather than failing the query.
+        columns = [c for c in entity.columns if c.name in present]
+        # referential columns need their own column and the referenced table
+        usable = {}
+        for name, spec in derived.items():
+            cur.execute("select to_regclass(%s)", ("raw." + spec["references"].split(".")[0],))
+            if spec["column"] in present and cur.fetchone()[0] is not None:
+                usable[name] = spec
+        exprs = [sql.SQL("b.{}").format(sql.Identifier(c.name)) for c in columns]
+        exprs += profile.derived_sql(entity, usable)
+        query = sql.SQL("select {cols} from {table} b where b._batch_id = %s").format(
+            cols=sql.SQL(", ").join(exprs),
+            table=sql.Identifier("raw", entity.table),
+        )
+        cur.execute(query, (batch_id,))
+        rows = cur.fetchall()
+
+    df = pd.DataFrame.from_records(rows, columns=[c.name for c in columns] + list(usable))
+    for col in columns:
+        df[col.name] = _coerce(df[col.name], col.type)
+    for name in usable:
+        df[name] = df[name].astype("boolean")
+    return df
+
+
+def _coerce(series, type_: str):
+    """Give a column a pandas dtype GX handles well; leave it alone if it will not convert."""
+    import pandas as pd
+
+    try:
+        if type_ == "int":
+            return series.astype("Int64")
+        if type_ == "numeric":
+            return pd.to_numeric(series).astype("float64")
+        if type_ == "bool":
+            return series.astype("boolean")
+        if type_ == "timestamptz":
+            # Naive UTC: GX's pair comparisons on tz-aware columns hit a pandas 3.1
+            # deprecation (Series.values dropping the timezone).
+            return pd.to_datetime(series, utc=True).dt.tz_convert(None)
+    except (TypeError, ValueError, OverflowError):
+        log.warning("column %s does not convert to %s; checking it as is", series.name, type_)
+    return series
+
+
+def quarantined_checks(conn: Any, entity: Entity, batch_id: str) -> list[Check]:
+    """The rows landing put in quarantine for this batch, one check per reason (row-level)."""
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute("select to_regclass('quarantine.rows')")
+        if cur.fetchone()[0] is None:
+            return []
+        cur.execute(
+            """select reason, count(*) from quarantine.rows where batch_id = %s
+               group by reason order by count(*) desc, reason limit %s""",
+            (batch_id, MAX_ROW_LEVEL_REASONS))
+        found = cur.fetchall()
+    return [Check(f"landing: {short(reason)[:200]}", entity.qualified, "row-level", "fail",
+                  f"{n} rows quarantined", "0 rows (they wait in quarantine.rows for a fix and "
+                  "`crmwh quarantine release`)") for reason, n in found]

@@ -1,0 +1,46 @@
+"""Every warehouse object created outside dbt, each kind in its own module:
+
+- ``schemas``         the warehouse schemas
+- ``raw``             the landing tables in ``raw`` (from the source contracts)
+- ``raw_migrations``  one-off migrations of the raw tables, recorded so each runs once
+- ``audit``           audit tables: batches, billing files, run summaries, data-quality results
+- ``quarantine``      ``quarantine.rows``
+- ``ml``              the tables the model fits write (and ``audit.model_runs``)
+- ``publication``     write-audit-publish's marker table and publication log
+- ``roles``           the reading roles and their privileges
+
+:func:`ensure_warehouse` reaches (or starts) the server and creates everything;
+:func:`ensure_schemas` creates everything on an open connection. Both are idempotent.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from crmwh import database
+from crmwh.settings import Settings
+from crmwh.warehouse import audit, ml, quarantine, raw, raw_migrations, roles, schemas
+
+
+def ensure_warehouse(settings: Settings) -> str:
+    """Make sure the warehouse is reachable (starting the embedded one) and set up."""
+    if settings.warehouse_embedded:
+        database.start_embedded(settings)
+    with database.connect(settings.warehouse_dsn, autocommit=True) as conn:
+        ensure_schemas(conn)
+        if settings.warehouse_embedded:  # a managed Postgres's admin runs `crmwh roles`
+            roles.ensure_roles(conn)
+    return settings.warehouse_dsn
+
+
+def ensure_schemas(conn: psycopg.Connection) -> None:
+    """Create schemas, raw tables, audit, quarantine and model tables idempotently."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(727001)")
+        schemas.create_schemas(conn)
+        raw.create_tables(conn)
+        audit.create_tables(conn)
+        quarantine.create_tables(conn)
+        raw_migrations.migrate(conn)  # the row hash became 16 bytes
+    # ml.clv_predictions, ml.churn_scores and audit.model_runs are dbt sources of the marts
+    ml.ensure_tables(conn)

@@ -1,0 +1,103 @@
+"""Audit tables in schema ``audit``: landed batches, billing files, nightly runs, data-quality
+results and model runs.
+
+``audit.dq_results`` holds one row per data-quality check, written by the Great Expectations
+gate (crmwh.quality.gate) and by dbt's on-run-end hook (dbt_project/macros/dq_results.sql).
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+MODEL_RUNS = "audit.model_runs"
+
+DDL = (
+    """create table if not exists audit.load_batches (
+        batch_id text primary key,
+        run_id text,
+        source text not null,
+        entity text not null,
+        logical_date date,
+        status text not null,
+        rows_extracted bigint not null default 0,
+        rows_loaded bigint not null default 0,
+        rows_unchanged bigint not null default 0,
+        rows_quarantined bigint not null default 0,
+        watermark_before text,
+        watermark_after text,
+        source_refs text[],
+        started_at timestamptz not null default now(),
+        finished_at timestamptz,
+        duration_s double precision,
+        error text
+    )""",
+    """create table if not exists audit.billing_files (
+        file_name text not null,
+        sha256 text not null,
+        drop_date date not null,
+        entity text not null,
+        batch_id text not null,
+        rows bigint not null,
+        loaded_at timestamptz not null default now(),
+        primary key (file_name, sha256)
+    )""",
+    """create table if not exists audit.run_summary (
+        run_id text primary key,
+        logical_date date not null,
+        finished_at timestamptz not null default now(),
+        status text not null,
+        batches integer not null,
+        rows_extracted bigint not null,
+        rows_loaded bigint not null,
+        rows_quarantined bigint not null,
+        mart_rows jsonb not null,
+        details jsonb
+    )""",
+    """create table if not exists audit.dq_results (
+        id bigserial primary key,
+        run_id text,
+        batch_id text,
+        checked_at timestamptz not null default now(),
+        source text,
+        entity text,
+        check_name text,
+        object_name text,
+        severity text,
+        status text,
+        observed text,
+        expected text,
+        as_of_date date
+    )""",
+    "alter table audit.dq_results add column if not exists as_of_date date",
+    "create index if not exists dq_results_batch_idx "
+    "on audit.dq_results (source, entity, batch_id)",
+)
+
+# One row per model fit (CLV, churn, backtests); a dbt source of the marts.
+MODEL_RUNS_DDL = (
+    """create table if not exists audit.model_runs (
+        model_run_id text primary key,
+        run_id text,
+        model text not null,
+        as_of_date date not null,
+        n_customers integer,
+        params jsonb,
+        log_likelihood double precision,
+        converged boolean,
+        iterations integer,
+        fit_seconds double precision,
+        score_seconds double precision,
+        metrics jsonb,
+        created_at timestamptz not null default now()
+    )""",
+    # fitted | skipped (too few repeat buyers: the marts build with NULL predictions)
+    "alter table audit.model_runs add column if not exists status text not null default 'fitted'",
+    "create index if not exists model_runs_as_of_idx on audit.model_runs (as_of_date, model)",
+)
+
+
+def create_tables(conn: psycopg.Connection) -> None:
+    """The audit tables but ``audit.model_runs`` (:mod:`crmwh.warehouse.ml` creates that one
+    with the tables the fits write); inside the caller's transaction."""
+    for statement in DDL:
+        conn.execute(statement)

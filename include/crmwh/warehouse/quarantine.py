@@ -1,0 +1,33 @@
+"""``quarantine.rows``: rows the landing or the quality gate set aside, one per row."""
+
+from __future__ import annotations
+
+import psycopg
+
+DDL = (
+    """create table if not exists quarantine.rows (
+        id bigserial primary key,
+        batch_id text not null,
+        source text not null,
+        entity text not null,
+        source_ref text,
+        reason text not null,
+        payload jsonb not null,
+        quarantined_at timestamptz not null default now(),
+        released_at timestamptz
+    )""",
+    "create index if not exists rows_batch_idx on quarantine.rows (batch_id)",
+)
+# added by the first release (crmwh.quality.release): the batch the rows were re-landed as
+RELEASED_BATCH_DDL = "alter table quarantine.rows add column if not exists released_batch_id text"
+
+
+def create_tables(conn: psycopg.Connection) -> None:
+    """``quarantine.rows`` and its index (inside the caller's transaction)."""
+    for statement in DDL:
+        conn.execute(statement)
+
+
+def ensure_release_column(conn: psycopg.Connection) -> None:
+    """``quarantine.rows.released_batch_id``, which releasing rows needs."""
+    conn.execute(RELEASED_BATCH_DDL)

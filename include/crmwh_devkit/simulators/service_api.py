@@ -1,0 +1,174 @@
+"""The service system: a paginated JSON HTTP API served on loopback by a real process.
+
+``GET /api/v1/<entity>?updated_since=ISO&updated_before=ISO&limit=N&cursor=C``
+(entity: tickets, interactions, follow_ups, surveys) returns
+``{"data": [...], "next_cursor": C | null}`` ordered by (updated_at, key). A
+bearer token is required. The server limits the request rate (429 with
+``Retry-After``) and fails every Nth request with 503, as real APIs do now and
+then. ``GET /health`` answers without a token.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from bisect import bisect_left
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+
+MAX_LIMIT = 1000
+
+
+def _key(entity: str) -> str:
+    from crmwh.source_entities import BY_TABLE
+
+    return BY_TABLE[f"service__{entity}"].key
+
+
+def write(folder: Path, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """Write each entity's rows to ``<entity>.jsonl``, the store the server reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.jsonl"):
+        old.unlink()
+    counts = {}
+    for entity, frame in frames.items():
+        frame = frame.copy()
+        for col in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[col]):
+                values = frame[col]
+                frame[col] = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+                frame.loc[values.isna(), col] = None
+        frame = frame.sort_values(["updated_at", _key(entity)], kind="stable")
+        (folder / f"{entity}.jsonl").write_text(frame.to_json(orient="records", lines=True))
+        counts[entity] = len(frame)
+    return counts
+
+
+def _parse_ts(text: str) -> str:
+    """Normalise an ISO timestamp to the server's sort key (UTC, second precision)."""
+    ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class EntityStore:
+    """One entity's rows in (updated_at, key) order, paged by cursor."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.key = key
+        self.rows: list[dict] = []
+        if path.exists():
+            with path.open() as f:
+                self.rows = [json.loads(line) for line in f if line.strip()]
+        self.keys = [(r["updated_at"], r[key]) for r in self.rows]
+
+    def page(self, since: str | None, before: str | None, cursor: str | None,
+             limit: int) -> tuple[list[dict], str | None]:
+        if cursor:
+            ts, tid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+            pos = bisect_left(self.keys, (ts, int(tid) + 1))
+        else:
+            pos = bisect_left(self.keys, (since, -1)) if since else 0
+        out = []
+        while pos < len(self.rows) and len(out) < limit:
+            row = self.rows[pos]
+            if before and row["updated_at"] >= before:
+                break
+            out.append(row)
+            pos += 1
+        more = pos < len(self.rows) and not (before and self.rows[pos]["updated_at"] >= before)
+        nxt = None
+        if out and more:
+            last = out[-1]
+            nxt = base64.urlsafe_b64encode(f"{last['updated_at']}|{last[self.key]}".encode())
+            nxt = nxt.decode()
+        return out, nxt
+
+
+class _Limiter:
+    """Token bucket: ``rate`` requests per second with a burst of ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 if allowed, else seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+
+def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8765, token: str = "",
+                rate: float = 50.0, burst: int = 20, fail_every: int = 0) -> ThreadingHTTPServer:
+    from crmwh.source_entities import entities_of
+
+    stores = {e.name: EntityStore(folder / f"{e.name}.jsonl", e.key)
+              for e in entities_of("service")}
+    limiter = _Limiter(rate, burst)
+    counter = {"n": 0}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            url = urlsplit(self.path)
+            if url.path == "/health":
+                counts = {name: len(st.rows) for name, st in stores.items()}
+                return self._send(200, {"status": "ok", "entities": counts})
+            prefix = "/api/v1/"
+            store = stores.get(url.path[len(prefix):]) if url.path.startswith(prefix) else None
+            if store is None:
+                return self._send(404, {"error": f"no such resource {url.path}"})
+            if token and self.headers.get("Authorization") != f"Bearer {token}":
+                return self._send(401, {"error": "missing or wrong bearer token"})
+            wait = limiter.take()
+            if wait > 0:
+                return self._send(429, {"error": "rate limited"},
+                                  {"Retry-After": str(max(1, round(wait + 0.5)))})
+            with lock:
+                counter["n"] += 1
+                n = counter["n"]
+            if fail_every and n % fail_every == 0:
+                return self._send(503, {"error": "temporarily unavailable"})
+            q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            try:
+                limit = min(MAX_LIMIT, max(1, int(q.get("limit", 500))))
+                since = _parse_ts(q["updated_since"]) if q.get("updated_since") else None
+                before = _parse_ts(q["updated_before"]) if q.get("updated_before") else None
+                rows, nxt = store.page(since, before, q.get("cursor"), limit)
+            except (ValueError, KeyError) as exc:
+                return self._send(400, {"error": f"bad request: {exc}"})
+            return self._send(200, {"data": rows, "next_cursor": nxt})
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
