@@ -95,11 +95,11 @@ Nightly load of the CRM warehouse for the run's logical date (`ds`).
    Gamma-Gamma -> `ml.clv_predictions`; churn risk -> `ml.churn_scores`; both logged in
    `audit.model_runs`); too little history records a fit as skipped and the marts get
    NULL predictions.
-5. **prepare_marts** — empties `marts__staging` and copies the published incremental
+5. **prepare_marts** — empties `marts__candidate` and copies the published incremental
    marts into it (write-audit-publish, docs/data_quality.md).
 6. **dbt_marts** — the `marts`, joining the predictions, built and tested in
-   `marts__staging`.
-7. **publish_marts** — swaps `marts__staging` into `marts` in one transaction when no
+   `marts__candidate`.
+7. **publish_marts** — swaps `marts__candidate` into `marts` in one transaction when no
    blocking check failed; `marts.wap_published` says which as-of date `marts` reflects.
 8. **run_summary** — what the run did, in `audit.run_summary`.
 9. **nightly_report** — the static HTML report with inline charts (churn and retention,
@@ -158,9 +158,9 @@ def crm_nightly():
 
     @task(retries=1)
     def nightly_report(ds: str | None = None, run_id: str | None = None) -> dict:
-        from crmwh import html_report  # the static HTML report, the run's last step
+        from crmwh.report import html  # the static HTML report, the run's last step
 
-        return html_report.nightly(as_of_date(ds), run_id)
+        return html.nightly(as_of_date(ds), run_id)
 
     dbt_staging = DbtBuildLocalOperator(
         task_id="dbt_staging",
@@ -191,8 +191,9 @@ def crm_nightly():
         profile_config=profile_config,
         execution_config=ExecutionConfig(),
         render_config=render_config(MARTS_SELECT),
-        # marts are written to marts__staging and published by publish_marts
-        operator_args={**DBT_ARGS, "vars": {**DBT_ARGS["vars"], "marts_schema": "marts__staging"}},
+        # marts are written to marts__candidate and published by publish_marts
+        operator_args={**DBT_ARGS,
+                       "vars": {**DBT_ARGS["vars"], "marts_schema": "marts__candidate"}},
     )
 
     landed = []

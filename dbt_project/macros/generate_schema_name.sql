@@ -4,7 +4,7 @@
     land in the target schema (`staging` in profiles.yml).
 
     Write-audit-publish (docs/data_quality.md): the custom schema `marts` becomes
-    var('marts_schema') (default `marts`). The nightly run sets it to `marts__staging`, builds
+    var('marts_schema') (default `marts`). The nightly run sets it to `marts__candidate`, builds
     and tests every mart there, and crmwh.publish swaps the schema into `marts` in one
     transaction only when every blocking test passed.
 -#}

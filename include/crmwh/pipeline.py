@@ -108,11 +108,11 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
     Every batch is validated (so every problem is reported at once); each batch with a
     blocking failure is rejected (its rows to quarantine), then the gate raises naming them.
     """
-    from crmwh.quality import docs_site, gate, verdict
+    from crmwh.quality import data_docs, gate, verdict
 
     cfg = settings.load()
     outcomes, failed = [], []
-    docs = docs_site.run_dir(cfg.home, run_id)  # GX Data Docs of this run
+    docs = data_docs.run_dir(cfg.home, run_id)  # GX Data Docs of this run
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         for batch in batches:
             entity = source_entities.BY_TABLE[f"{batch['source']}__{batch['entity']}"]
@@ -132,7 +132,7 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
                 }
             )
     if docs.exists():
-        log.info("GX Data Docs: %s", docs_site.write_run_index(docs, f"crm_nightly {run_id}"))
+        log.info("GX Data Docs: %s", data_docs.write_run_index(docs, f"crm_nightly {run_id}"))
     if failed:
         if len(failed) == 1:
             raise failed[0]
@@ -204,7 +204,7 @@ def fit_churn(as_of_date: date, run_id: str) -> dict:
 
 
 def prepare_marts() -> list[str]:
-    """Empty ``marts__staging`` and copy the published incremental marts into it."""
+    """Empty ``marts__candidate`` and copy the published incremental marts into it."""
     from crmwh import airflow_env, publish
 
     cfg = settings.load()
@@ -214,13 +214,13 @@ def prepare_marts() -> list[str]:
 
 
 def publish_marts(as_of_date: date, run_id: str) -> dict:
-    """Swap the tested ``marts__staging`` into ``marts`` (refuses on a blocking failure)."""
+    """Swap the tested ``marts__candidate`` into ``marts`` (refuses on a blocking failure)."""
     from crmwh import airflow_env, publish
 
     cfg = settings.load()
     models = publish.mart_models(airflow_env.dbt_manifest(cfg))
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
-        done = publish.publish(conn, run_id, as_of_date, models)
+        done = publish.publish(conn, as_of_date, run_id, models)
     return {"as_of_date": done.as_of_date.isoformat(), "row_counts": done.row_counts}
 
 
@@ -244,7 +244,7 @@ def write_run_summary(as_of_date: date, run_id: str, batches: list[dict]) -> dic
         marts = _mart_counts(conn, cfg)
         summary = {
             "run_id": run_id,
-            "logical_date": as_of_date.isoformat(),  # the column audit.run_summary.logical_date
+            "as_of_date": as_of_date.isoformat(),  # the column audit.run_summary.as_of_date
             "status": "success",
             "batches": len(results),
             "rows_extracted": sum(r.rows_extracted for r in results),
@@ -253,9 +253,9 @@ def write_run_summary(as_of_date: date, run_id: str, batches: list[dict]) -> dic
             "mart_rows": marts,
         }
         conn.execute(
-            """insert into audit.run_summary (run_id, logical_date, status, batches,
+            """insert into audit.run_summary (run_id, as_of_date, status, batches,
                    rows_extracted, rows_loaded, rows_quarantined, mart_rows, details)
-               values (%(run_id)s, %(logical_date)s, %(status)s, %(batches)s, %(rows_extracted)s,
+               values (%(run_id)s, %(as_of_date)s, %(status)s, %(batches)s, %(rows_extracted)s,
                        %(rows_loaded)s, %(rows_quarantined)s, %(marts)s, %(details)s)
                on conflict (run_id) do update set finished_at = now(), status = excluded.status,
                    batches = excluded.batches, rows_extracted = excluded.rows_extracted,

@@ -2,15 +2,15 @@
 
 The nightly run never writes ``marts`` directly:
 
-1. :func:`prepare` empties ``marts__staging`` and copies every *incremental* mart table
+1. :func:`prepare` empties ``marts__candidate`` and copies every *incremental* mart table
    from ``marts`` into it, so history marts continue from the published history.
-2. dbt builds and tests every model under ``models/marts`` in ``marts__staging``
+2. dbt builds and tests every model under ``models/marts`` in ``marts__candidate``
    (var ``marts_schema``; see ``dbt_project/macros/generate_schema_name.sql``); each test
    result lands in ``audit.dq_results`` (on-run-end hook ``dq_record_results``).
 3. :func:`publish` refuses when the run has a blocking check that failed (its latest
    result per check) or a mart is missing from the staging schema. Otherwise, in ONE
    transaction, it writes ``wap_published`` (the as-of date, run, time, relations) into
-   the staging schema, renames ``marts`` to ``marts__previous`` and ``marts__staging`` to
+   the staging schema, renames ``marts`` to ``marts__previous`` and ``marts__candidate`` to
    ``marts``, and comments the schema with the as-of date. Readers see the old marts or
    the new ones, never a mix; after a failed run ``marts`` is the last good version.
 
@@ -34,7 +34,7 @@ from crmwh.warehouse import publication, roles
 log = logging.getLogger(__name__)
 
 PUBLISHED = "marts"
-STAGING = "marts__staging"
+CANDIDATE = "marts__candidate"
 PREVIOUS = "marts__previous"
 LOCK = 727007
 
@@ -92,16 +92,16 @@ def prepare(conn: Any, models: list[MartModel]) -> list[str]:
     copied = []
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (LOCK,))
-        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(STAGING)))
-        conn.execute(sql.SQL("create schema {}").format(sql.Identifier(STAGING)))
+        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(CANDIDATE)))
+        conn.execute(sql.SQL("create schema {}").format(sql.Identifier(CANDIDATE)))
         for m in models:
             if m.materialized != "incremental" or not _exists(conn, PUBLISHED, m.relation):
                 continue
-            src, dst = sql.Identifier(PUBLISHED, m.relation), sql.Identifier(STAGING, m.relation)
+            src, dst = sql.Identifier(PUBLISHED, m.relation), sql.Identifier(CANDIDATE, m.relation)
             conn.execute(sql.SQL("create table {} (like {} including all)").format(dst, src))
             conn.execute(sql.SQL("insert into {} select * from {}").format(dst, src))
             copied.append(m.relation)
-    log.info("prepared %s for the marts; copied incremental history: %s", STAGING,
+    log.info("prepared %s for the marts; copied incremental history: %s", CANDIDATE,
              ", ".join(copied) or "none")
     return copied
 
@@ -128,7 +128,7 @@ def blocking_failures(conn: Any, run_id: str) -> list[tuple[str, str, str]]:
            order by check_name""", (run_id,)).fetchall()]
 
 
-def publish(conn: Any, run_id: str, as_of: date, models: list[MartModel]) -> Publication:
+def publish(conn: Any, as_of_date: date, run_id: str, models: list[MartModel]) -> Publication:
     """Swap the tested staging marts into ``marts`` in one transaction (see module doc)."""
     failed = blocking_failures(conn, run_id)
     if failed:
@@ -140,13 +140,13 @@ def publish(conn: Any, run_id: str, as_of: date, models: list[MartModel]) -> Pub
             f"`marts` still holds the last good version; see audit.dq_results where run_id = "
             f"'{run_id}', fix and rerun the date",
         )
-    if not _exists(conn, STAGING):
-        raise PublishRefused(f"no {STAGING} schema to publish for run {run_id}",
+    if not _exists(conn, CANDIDATE):
+        raise PublishRefused(f"no {CANDIDATE} schema to publish for run {run_id}",
                              "run prepare_marts and the marts build first")
-    missing = [m.relation for m in models if not _exists(conn, STAGING, m.relation)]
+    missing = [m.relation for m in models if not _exists(conn, CANDIDATE, m.relation)]
     if missing:
         raise PublishRefused(
-            f"marts not published for run {run_id}: not built in {STAGING}: {', '.join(missing)}",
+            f"marts not published for run {run_id}: not built in {CANDIDATE}: {', '.join(missing)}",
             "`marts` still holds the last good version; rerun the date",
         )
     relations = [m.relation for m in models]
@@ -155,29 +155,30 @@ def publish(conn: Any, run_id: str, as_of: date, models: list[MartModel]) -> Pub
         counts = {}
         for m in models:
             counts[m.relation] = conn.execute(sql.SQL("select count(*) from {}").format(
-                sql.Identifier(STAGING, m.relation))).fetchone()[0]
-        marker = publication.create_marker(conn, STAGING)
+                sql.Identifier(CANDIDATE, m.relation))).fetchone()[0]
+        marker = publication.create_marker(conn, CANDIDATE)
         conn.execute(sql.SQL("insert into {} values (%s, %s, now(), %s)").format(marker),
-                     (as_of, run_id, relations))
+                     (as_of_date, run_id, relations))
         # privileges do not travel with a schema swap: the readers get the new marts in the
         # same transaction, so there is no moment they cannot read them
-        roles.grant_marts(conn, STAGING)
+        roles.grant_marts(conn, CANDIDATE)
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(PREVIOUS)))
         if _exists(conn, PUBLISHED):
             conn.execute(sql.SQL("alter schema {} rename to {}").format(
                 sql.Identifier(PUBLISHED), sql.Identifier(PREVIOUS)))
         conn.execute(sql.SQL("alter schema {} rename to {}").format(
-            sql.Identifier(STAGING), sql.Identifier(PUBLISHED)))
-        comment = (f"CRM marts as of {as_of} (run {run_id}); published by write-audit-publish, "
+            sql.Identifier(CANDIDATE), sql.Identifier(PUBLISHED)))
+        comment = (f"CRM marts as of {as_of_date} (run {run_id}); published by "
+                   "write-audit-publish, "
                    f"see {PUBLISHED}.{publication.MARKER}")
         conn.execute(sql.SQL("comment on schema {} is {}").format(
             sql.Identifier(PUBLISHED), sql.Literal(comment)))
         publication.ensure_publications_log(conn)
         conn.execute("insert into audit.mart_publications (run_id, as_of_date, relations, "
                      "row_counts) values (%s, %s, %s, %s)",
-                     (run_id, as_of, relations, json.dumps(counts)))
-    log.info("published marts as of %s (run %s): %s", as_of, run_id, counts)
-    return Publication(run_id, as_of, relations, counts)
+                     (run_id, as_of_date, relations, json.dumps(counts)))
+    log.info("published marts as of %s (run %s): %s", as_of_date, run_id, counts)
+    return Publication(run_id, as_of_date, relations, counts)
 
 
 def published_as_of(conn: Any) -> date | None:
@@ -197,9 +198,9 @@ def rollback(conn: Any) -> date | None:
             raise CrmwhError(f"no {PREVIOUS} schema to roll back to",
                              "only the version before the last publication is kept")
         roles.grant_marts(conn, PREVIOUS)
-        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(STAGING)))
+        conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(CANDIDATE)))
         conn.execute(sql.SQL("alter schema {} rename to {}").format(
-            sql.Identifier(PUBLISHED), sql.Identifier(STAGING)))
+            sql.Identifier(PUBLISHED), sql.Identifier(CANDIDATE)))
         conn.execute(sql.SQL("alter schema {} rename to {}").format(
             sql.Identifier(PREVIOUS), sql.Identifier(PUBLISHED)))
     return published_as_of(conn)

@@ -109,7 +109,7 @@ def cmd_service_api(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from crmwh import report
+    from crmwh.cli import printout
     from crmwh_devkit.bench import extract_land
 
     result = extract_land.run(customers=args.customers, days=args.days, seed=args.seed,
@@ -117,7 +117,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     one = {src: r.get("one_worker", r)["ratio_to_copy"] for src, r in result["sources"].items()}
     rows = [(src, r["rows"], r["rows_per_s"], r["copy_rows_per_s"], r["ratio_to_copy"], one[src])
             for src, r in result["sources"].items()]
-    print(report.table(["source", "rows", "rows/s", "COPY rows/s",
+    print(printout.table(["source", "rows", "rows/s", "COPY rows/s",
                         f"ratio ({result['load_workers']} workers)", "ratio (1 worker)"], rows))
     if args.record:
         say(f"recorded in {extract_land.record(result)}")

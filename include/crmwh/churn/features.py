@@ -1,10 +1,10 @@
 """Point-in-time churn features for the customers active on a date, read from ``core``.
 
-Every fact is filtered to events dated on or before the date ``t``, so features for a past
+Every fact is filtered to events dated on or before ``as_of_date``, so features for a past
 date can be computed from today's warehouse (a training snapshot or a backtest date). What a
-rebuild of ``core`` at ``t`` would show differently: late status changes of rows dated before
-``t`` (an order cancelled after ``t`` is already left out). The population is the active base
-on ``t`` (:mod:`crmwh.churn.labels`).
+rebuild of ``core`` as of that date would show differently: late status changes of rows dated
+before it (an order cancelled after it is already left out). The population is the active
+base on ``as_of_date`` (:mod:`crmwh.churn.labels`).
 """
 
 from __future__ import annotations
@@ -30,38 +30,40 @@ orders as (
     select customer_key, order_date, has_promotion
     from core.fct_orders
     where customer_key is not null and not is_cancelled and not is_deleted
-      and order_date <= %(t)s
+      and order_date <= %(as_of_date)s
 ),
 order_stats as (
     select customer_key,
         max(order_date) as last_order_date,
-        count(*) filter (where order_date > %(t)s::date - 90) as orders_90d,
-        count(*) filter (where order_date > %(t)s::date - 180
-                           and order_date <= %(t)s::date - 90) as orders_prev_90d,
-        count(*) filter (where order_date > %(t)s::date - 365) as orders_365d,
-        count(*) filter (where order_date > %(t)s::date - 365 and has_promotion) as promo_365d
+        count(*) filter (where order_date > %(as_of_date)s::date - 90) as orders_90d,
+        count(*) filter (where order_date > %(as_of_date)s::date - 180
+                           and order_date <= %(as_of_date)s::date - 90) as orders_prev_90d,
+        count(*) filter (where order_date > %(as_of_date)s::date - 365) as orders_365d,
+        count(*) filter (where order_date > %(as_of_date)s::date - 365 and has_promotion)
+            as promo_365d
     from orders group by customer_key
 ),
 tickets as (
     select customer_key,
         count(*) filter (where is_complaint) as complaints_90d,
-        count(*) filter (where created_at + make_interval(hours => %(sla)s) <= %(t_end)s
-                           and (first_response_at is null or first_response_at > %(t_end)s
+        count(*) filter (where created_at + make_interval(hours => %(sla)s) <= %(as_of_end)s
+                           and (first_response_at is null or first_response_at > %(as_of_end)s
                                 or first_response_at > created_at
                                                        + make_interval(hours => %(sla)s)))
             as sla_missed_90d
     from core.fct_tickets
-    where customer_key is not null and created_on <= %(t)s and created_on > %(t)s::date - 90
+    where customer_key is not null and created_on <= %(as_of_date)s
+      and created_on > %(as_of_date)s::date - 90
     group by customer_key
 ),
 rep_at_t as (
     select distinct on (customer_key) customer_key, sales_rep_id
     from core.dim_customer
-    where valid_from < %(t_end)s
+    where valid_from < %(as_of_end)s
     order by customer_key, valid_from desc
 ),
 reps as (
-    select rep_at_t.customer_key, coalesce(bool_or(r.left_on <= %(t)s), false) as rep_left
+    select rep_at_t.customer_key, coalesce(bool_or(r.left_on <= %(as_of_date)s), false) as rep_left
     from rep_at_t join core.dim_sales_rep as r on r.sales_rep_id = rep_at_t.sales_rep_id
     group by rep_at_t.customer_key
 ),
@@ -69,14 +71,14 @@ receivables as (
     select customer_key, sum(overdue_amount) as overdue_amount,
         sum(overdue_amount - overdue_1_30) > 0 as overdue_over_30
     from core.fct_receivables_daily
-    where date_day = %(t)s and customer_key is not null
+    where date_day = %(as_of_date)s and customer_key is not null
     group by customer_key
 ),
 surveys as (
     select customer_key, avg(satisfaction_c) as satisfaction_c
     from core.fct_surveys
-    where customer_key is not null and answered_on <= %(t)s
-      and answered_on > %(t)s::date - 180 and satisfaction_c is not null
+    where customer_key is not null and answered_on <= %(as_of_date)s
+      and answered_on > %(as_of_date)s::date - 180 and satisfaction_c is not null
     group by customer_key
 )
 select base.customer_key, base.first_active_date, base.has_contract, base.contract_ends_90d,
@@ -108,11 +110,14 @@ RAW_BOOLS = ("has_contract", "contract_ends_90d", "rep_left", "overdue_over_30")
 RAW_DATES = ("first_active_date", "last_order_date")
 
 
-def raw_signals(conn: psycopg.Connection, t: date, sla_hours: int = 24) -> pd.DataFrame:
-    """One row per customer active on ``t``: the raw signal values (counts, amounts, flags).
+def raw_signals(conn: psycopg.Connection, as_of_date: date, sla_hours: int = 24
+                ) -> pd.DataFrame:
+    """One row per customer active on ``as_of_date``: the raw signal values (counts, amounts,
+    flags).
     Streamed with COPY (CSV) rather than fetched row by row: 1,000,000 customers stay cheap."""
     query = FEATURES_SQL.format(population=labels.POPULATION_SQL)
-    literals = {"t": sql.Literal(t), "t_end": sql.Literal(labels.end_of(t)),
+    literals = {"as_of_date": sql.Literal(as_of_date),
+                "as_of_end": sql.Literal(labels.end_of(as_of_date)),
                 "sla": sql.Literal(int(sla_hours))}
     for name, literal in literals.items():
         query = query.replace(f"%({name})s", literal.as_string(conn))
@@ -129,16 +134,16 @@ def raw_signals(conn: psycopg.Connection, t: date, sla_hours: int = 24) -> pd.Da
         frame[name] = frame[name].eq("t")
     for name in RAW_DATES:
         frame[name] = pd.to_datetime(frame[name].replace("", None)).dt.date
-    frame["p_alive"] = p_alive(conn, t, frame["customer_key"])
+    frame["p_alive"] = p_alive(conn, as_of_date, frame["customer_key"])
     return frame
 
 
-def p_alive(conn: psycopg.Connection, t: date, customer_keys: pd.Series) -> np.ndarray:
-    """P(alive) on ``t`` from a BG/NBD fitted on the orders up to ``t`` (the CLV engine's
-    reader and fit, crmwh.clv). Customers without orders, or every customer when too few
+def p_alive(conn: psycopg.Connection, as_of_date: date, customer_keys: pd.Series) -> np.ndarray:
+    """P(alive) on ``as_of_date`` from a BG/NBD fitted on the orders up to that date (the CLV
+    engine's reader and fit, crmwh.clv). Customers without orders, or every customer when too few
     repeat buyers exist to fit, get 1.0 (no evidence of death)."""
     out = np.ones(len(customer_keys))
-    keys, summary = summarise_orders(read_orders(conn, t), t)
+    keys, summary = summarise_orders(read_orders(conn, as_of_date), as_of_date)
     x = summary.frequency.astype(np.float64)
     if (x > 0).sum() < 20:
         return out
@@ -149,9 +154,9 @@ def p_alive(conn: psycopg.Connection, t: date, customer_keys: pd.Series) -> np.n
     return np.where(np.isfinite(found), found, 1.0)
 
 
-def to_features(raw: pd.DataFrame, t: date) -> pd.DataFrame:
+def to_features(raw: pd.DataFrame, as_of_date: date) -> pd.DataFrame:
     """The model's features (``signals.FEATURES``) from :func:`raw_signals` output."""
-    day = pd.Timestamp(t)
+    day = pd.Timestamp(as_of_date)
     last = pd.to_datetime(raw["last_order_date"])
     first = pd.to_datetime(raw["first_active_date"])
     recency = (day - last.fillna(first)).dt.days.clip(lower=0).astype(float)

@@ -11,7 +11,7 @@ import psycopg
 from crmwh.warehouse.ml import CHURN_SCORE_COLUMNS, SCORES
 
 
-def write_scores(conn: psycopg.Connection, as_of: date, run_model_id: str,
+def write_scores(conn: psycopg.Connection, as_of_date: date, run_model_id: str,
                  frame: pd.DataFrame) -> int:
     """Replace the as-of date's scores with ``frame`` (one transaction). Returns rows written."""
     names = [name for name, _ in CHURN_SCORE_COLUMNS]
@@ -23,11 +23,12 @@ def write_scores(conn: psycopg.Connection, as_of: date, run_model_id: str,
     out.to_csv(buf, index=False, header=False, na_rep="")
     data = buf.getvalue().encode()
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(f"delete from {SCORES} where as_of_date = %s", (as_of,))
+        cur.execute(f"delete from {SCORES} where as_of_date = %s", (as_of_date,))
         cur.execute("create temporary table churn_stage (like ml.churn_scores) on commit drop")
         cur.execute("alter table churn_stage drop column as_of_date, drop column model_run_id")
         with cur.copy(f"copy churn_stage ({', '.join(names)}) from stdin (format csv)") as copy:
             copy.write(data)
         cur.execute(f"insert into {SCORES} (as_of_date, model_run_id, {', '.join(names)}) "
-                    f"select %s, %s, {', '.join(names)} from churn_stage", (as_of, run_model_id))
+                    f"select %s, %s, {', '.join(names)} from churn_stage",
+                    (as_of_date, run_model_id))
         return cur.rowcount

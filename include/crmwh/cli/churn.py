@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_backtest_churn(args: argparse.Namespace) -> int:
-    from crmwh import database, report
+    from crmwh import database
     from crmwh.churn import backtest
+    from crmwh.cli import printout
 
     cfg = settings.load()
     if not (cfg.ground_truth_dir / "churn.csv").exists():
@@ -38,7 +39,7 @@ def cmd_backtest_churn(args: argparse.Namespace) -> int:
     s = result["summary"]
     rows.append(("mean", "", "", s["auc_model"], s["auc_recency"], s["lift10_model"],
                  s["lift10_recency"]))
-    print(report.table(["as of T", "customers", "churned in (T, T+90]", "AUC model",
+    print(printout.table(["as of T", "customers", "churned in (T, T+90]", "AUC model",
                         "AUC recency", "lift@10% model", "lift@10% recency"], rows))
     verdict = "beats" if s["beats_baseline_auc"] and s["beats_baseline_lift10"] else \
         "does NOT beat"

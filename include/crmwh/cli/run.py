@@ -56,7 +56,8 @@ def _first_failure(log: Path) -> str:
 
 
 def _print_run(cfg: settings.Settings, day: date) -> None:
-    from crmwh import database, report
+    from crmwh import database
+    from crmwh.cli import printout
 
     with database.connect(cfg.warehouse_dsn) as conn:
-        print(report.run_report(conn, day))
+        print(printout.run_report(conn, day))

@@ -32,34 +32,36 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_roles(args: argparse.Namespace) -> int:
-    from crmwh import database, report, warehouse
+    from crmwh import database, warehouse
+    from crmwh.cli import printout
     from crmwh.warehouse import roles
 
     cfg = settings.load()
     warehouse.ensure_warehouse(cfg)
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         roles.ensure_roles(conn)
-        print(report.table(["role", "schema", "privileges"], roles.describe(conn)))
+        print(printout.table(["role", "schema", "privileges"], roles.describe(conn)))
     say("roles bi_reader, analyst, crm_pipeline ensured (docs/serving.md)")
     return 0
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from crmwh import docs
+    from crmwh import dbt_docs
 
     cfg = settings.load()
-    path = docs.generate(cfg, as_of=args.date)
+    path = dbt_docs.generate(cfg, as_of_date=args.date)
     say(f"dbt docs written: {path} (open it in a browser, no server needed)")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from crmwh import database, html_report
+    from crmwh import database
+    from crmwh.report import html
 
     cfg = settings.load()
     with database.connect(cfg.warehouse_dsn) as conn:
-        path, sections = html_report.write(conn, cfg, args.date, args.out)
-    for line in html_report.missing_sections(sections):
+        path, sections = html.write(conn, cfg, args.date, args.out)
+    for line in html.missing_sections(sections):
         say(f"section not available: {line}")
     say(f"nightly report written: {path}")
     return 0

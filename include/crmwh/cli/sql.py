@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from crmwh import database, report
+    from crmwh import database
+    from crmwh.cli import printout
 
     cfg = settings.load()
     with database.connect(cfg.warehouse_dsn) as conn:
@@ -27,7 +28,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
             return 0
         cols = [d.name for d in cur.description]
         rows = cur.fetchmany(args.limit + 1)
-        print(report.table(cols, rows[: args.limit]))
+        print(printout.table(cols, rows[: args.limit]))
         more = " (more rows not shown)" if len(rows) > args.limit else ""
         print(f"({min(len(rows), args.limit)} rows{more})")
     return 0

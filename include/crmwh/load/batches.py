@@ -33,12 +33,12 @@ def new_batch_id(entity: Entity, as_of_date: date) -> str:
     return f"{entity.table}_{as_of_date:%Y%m%d}_{uuid.uuid4().hex[:10]}"
 
 
-def record_batch(cur: psycopg.Cursor, result: BatchResult, run_id: str, as_of_date: date,
+def record_batch(cur: psycopg.Cursor, result: BatchResult, as_of_date: date, run_id: str,
                  source_refs: list[str]) -> None:
     """The batch's row in ``audit.load_batches``, status ``loaded``."""
     cur.execute(
         """insert into audit.load_batches
-           (batch_id, run_id, source, entity, logical_date, status, rows_extracted,
+           (batch_id, run_id, source, entity, as_of_date, status, rows_extracted,
             rows_loaded, rows_unchanged, rows_quarantined, watermark_before, watermark_after,
             source_refs, finished_at, duration_s)
            values (%s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, %s, %s, %s, now(), %s)""",

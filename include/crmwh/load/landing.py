@@ -115,5 +115,5 @@ def land(conn: psycopg.Connection, entity: Entity, extraction: Extraction, *, ba
         )
         if not result.reconciles or result.rows_unchanged < 0:
             raise CrmwhError(f"batch {batch_id} does not reconcile: {result}")
-        record_batch(cur, result, run_id, as_of_date, extraction.source_refs)
+        record_batch(cur, result, as_of_date, run_id, extraction.source_refs)
     return result

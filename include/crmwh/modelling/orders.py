@@ -16,7 +16,7 @@ ORDERS_SQL = """
                gross_margin::double precision
         from core.fct_orders
         where customer_key is not null
-          and order_date <= {as_of}
+          and order_date <= {as_of_date}
           and not coalesce(is_cancelled, false)
           and not coalesce(is_deleted, false)
     ) to stdout with (format csv)
@@ -28,7 +28,7 @@ ORDERS_SQL = """
 def read_orders(conn: psycopg.Connection, as_of_date: date) -> pd.DataFrame:
     """Non-cancelled, non-deleted orders up to ``as_of_date``: customer_key (object),
     day (int64, days since 1970-01-01), gross_margin (float64, NaN when null)."""
-    query = sql.SQL(ORDERS_SQL).format(as_of=sql.Literal(as_of_date))
+    query = sql.SQL(ORDERS_SQL).format(as_of_date=sql.Literal(as_of_date))
     buf = io.BytesIO()
     with conn.transaction(), conn.cursor() as cur, cur.copy(query) as copy:
         for chunk in copy:

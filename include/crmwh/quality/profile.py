@@ -64,14 +64,14 @@ def _table_exists(cur: Any, qualified: str) -> bool:
 
 _PER_DATE = """
     with loaded as (
-        select logical_date, rows_loaded, started_at from audit.load_batches
+        select as_of_date, rows_loaded, started_at from audit.load_batches
         where source = %(source)s and entity = %(entity)s and status = 'loaded'
     ), first_date as (
-        select logical_date from loaded order by started_at limit 1
+        select as_of_date from loaded order by started_at limit 1
     )
-    select logical_date, sum(rows_loaded)::bigint from loaded
-    where logical_date <> (select logical_date from first_date)
-    group by logical_date
+    select as_of_date, sum(rows_loaded)::bigint from loaded
+    where as_of_date <> (select as_of_date from first_date)
+    group by as_of_date
 """
 
 
@@ -79,7 +79,7 @@ def batch_as_of_date(cur: Any, batch_id: str) -> date | None:
     """The as-of date the loader recorded for the batch, if any."""
     if not _table_exists(cur, "audit.load_batches"):
         return None
-    cur.execute("select logical_date from audit.load_batches where batch_id = %s", (batch_id,))
+    cur.execute("select as_of_date from audit.load_batches where batch_id = %s", (batch_id,))
     row = cur.fetchone()
     return row[0] if row else None
 
@@ -98,7 +98,7 @@ def profile_frame(conn: Any, entity: Entity, batch_id: str, batch_rows: int):
         as_of_date = batch_as_of_date(cur, batch_id)
         if as_of_date is not None and not batch_id.startswith(RELEASE_PREFIX):
             cur.execute("""select coalesce(sum(rows_loaded), 0)::bigint from audit.load_batches
-                           where source = %s and entity = %s and logical_date = %s
+                           where source = %s and entity = %s and as_of_date = %s
                              and status = 'loaded'""", (entity.source, entity.name, as_of_date))
             rows = cur.fetchone()[0]
     stamp = pd.Timestamp(newest).tz_convert(None) if newest is not None else pd.NaT
@@ -118,7 +118,7 @@ def volume_bounds(conn: Any, entity: Entity, batch_id: str, rule: dict[str, Any]
             return Bounds({}, "no load history for the batch in audit.load_batches")
         cur.execute(
             """select batch_id from audit.load_batches
-               where source = %s and entity = %s and logical_date = %s and status = 'loaded'
+               where source = %s and entity = %s and as_of_date = %s and status = 'loaded'
                  and batch_id <> %s and started_at <= (
                      select started_at from audit.load_batches where batch_id = %s)
                order by started_at limit 1""",
@@ -127,8 +127,8 @@ def volume_bounds(conn: Any, entity: Entity, batch_id: str, rule: dict[str, Any]
         if earlier is not None:
             return Bounds({}, f"{as_of_date} already landed in batch {earlier[0]}: the volume of a "
                               "date is judged when it first lands")
-        cur.execute(f"select sum_rows from ({_PER_DATE}) d (logical_date, sum_rows) "
-                    "where logical_date < %(day)s order by logical_date desc limit %(n)s",
+        cur.execute(f"select sum_rows from ({_PER_DATE}) d (as_of_date, sum_rows) "
+                    "where as_of_date < %(day)s order by as_of_date desc limit %(n)s",
                     {"source": entity.source, "entity": entity.name, "day": as_of_date,
                      "n": int(rule["history_batches"])})
         history = [r[0] for r in cur.fetchall()]

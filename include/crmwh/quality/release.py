@@ -93,7 +93,7 @@ def release(conn: Any, batch_id: str, reason: str | None = None, *, run_id: str 
     if not records:
         return Release(batch_id, None, len(rows), not_releasable, 0, 0, 0, "not run")
 
-    found = conn.execute("select logical_date from audit.load_batches where batch_id = %s",
+    found = conn.execute("select as_of_date from audit.load_batches where batch_id = %s",
                          (batch_id,)).fetchone()
     as_of_date = found[0] if found and found[0] else date.today()
     new_batch = f"release__{batch_id}__{uuid.uuid4().hex[:8]}"[:120]

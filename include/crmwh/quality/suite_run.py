@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from crmwh.errors import CrmwhError
-from crmwh.quality import docs_site, profile
+from crmwh.quality import data_docs, profile
 from crmwh.quality.observed import (
     expected,
     observed,
@@ -43,7 +43,7 @@ def run_suite(
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     if docs_dir is not None:
-        docs_site.add_site(context, docs_dir)
+        data_docs.add_site(context, docs_dir)
     docs = docs_dir is not None
     if len(df) == 0:
         checks = [Check(check_name="batch_row_count", object_name=entity.qualified,
@@ -94,7 +94,7 @@ def _validate(context: Any, gx: Any, name: str, gx_suite: Any, df, docs: bool) -
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(name=f"{name}_gate", validation_definitions=[definition],
                           actions=[UpdateDataDocsAction(name="data_docs",
-                                                        site_names=[docs_site.SITE])],
+                                                        site_names=[data_docs.SITE])],
                           result_format=RESULT_FORMAT)
         )
         run = checkpoint.run(batch_parameters={"dataframe": df})

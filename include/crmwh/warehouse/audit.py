@@ -17,7 +17,7 @@ DDL = (
         run_id text,
         source text not null,
         entity text not null,
-        logical_date date,
+        as_of_date date,
         status text not null,
         rows_extracted bigint not null default 0,
         rows_loaded bigint not null default 0,
@@ -43,7 +43,7 @@ DDL = (
     )""",
     """create table if not exists audit.run_summary (
         run_id text primary key,
-        logical_date date not null,
+        as_of_date date not null,
         finished_at timestamptz not null default now(),
         status text not null,
         batches integer not null,
@@ -69,6 +69,12 @@ DDL = (
         as_of_date date
     )""",
     "alter table audit.dq_results add column if not exists as_of_date date",
+    *(f"""do $$ begin
+        if exists (select 1 from information_schema.columns where table_schema = 'audit'
+                   and table_name = '{table}' and column_name = 'logical_date') then
+            alter table audit.{table} rename column logical_date to as_of_date;
+        end if;
+    end $$""" for table in ("load_batches", "run_summary")),  # the as-of date's one name
     "create index if not exists dq_results_batch_idx "
     "on audit.dq_results (source, entity, batch_id)",
 )

@@ -69,51 +69,51 @@ def replicate(conn: psycopg.Connection, table: str, factor: int, where: str = "t
     return n
 
 
-def scale(conn: psycopg.Connection, factor: int, as_of: date) -> dict[str, int]:
+def scale(conn: psycopg.Connection, factor: int, as_of_date: date) -> dict[str, int]:
     rows = {t: replicate(conn, t, factor) for t in TABLES}
-    first = train.first_data_date(conn, as_of)
-    dates, _ = labels.training_dates(as_of, first, train.HORIZON_DAYS,
+    first = train.first_data_date(conn, as_of_date)
+    dates, _ = labels.training_dates(as_of_date, first, train.HORIZON_DAYS,
                                      labels.maturity_days(dbt_vars()), train.SNAPSHOTS,
                                      train.SNAPSHOT_SPACING_DAYS)
-    days = ", ".join(f"date '{d}'" for d in [*dates, as_of])
+    days = ", ".join(f"date '{d}'" for d in [*dates, as_of_date])
     rows["core.fct_receivables_daily (fit days only)"] = replicate(
         conn, "core.fct_receivables_daily", factor, f"date_day in ({days})")
     rows["ml.clv_predictions"] = replicate(conn, "ml.clv_predictions", factor,
-                                           f"as_of_date = date '{as_of}'")
+                                           f"as_of_date = date '{as_of_date}'")
     return rows
 
 
-def _dbt(dsn: str, as_of: date, models: tuple[str, ...]) -> tuple[float, dict[str, float]]:
+def _dbt(dsn: str, as_of_date: date, models: tuple[str, ...]) -> tuple[float, dict[str, float]]:
     dbt = Path(sys.executable).with_name("dbt")
     project = PROJECT_ROOT / "dbt_project"
     t = time.perf_counter()
     subprocess.run([str(dbt), "run", "--project-dir", str(project), "--profiles-dir",
                     str(project), "--select", *models, "--full-refresh",
-                    "--vars", json.dumps({"as_of_date": as_of.isoformat()})],
+                    "--vars", json.dumps({"as_of_date": as_of_date.isoformat()})],
                    env={**os.environ, **airflow_env.dbt_env(dsn)}, check=True)
     seconds = time.perf_counter() - t
     timings = json.loads((project / "target" / "run_results.json").read_text())["results"]
     return seconds, {r["unique_id"].split(".")[-1]: r["execution_time"] for r in timings}
 
 
-def run(dsn: str, as_of: date, factor: int) -> dict:
+def run(dsn: str, as_of_date: date, factor: int) -> dict:
     """Scale, then time the nightly order: fct_churn_events (dbt_core), the churn fit
     (fit_models), the intermediate panel and the four marts (dbt_marts)."""
-    result: dict = {"as_of_date": as_of.isoformat(), "factor": factor}
+    result: dict = {"as_of_date": as_of_date.isoformat(), "factor": factor}
     with database.connect(dsn, autocommit=True) as conn:
         t = time.perf_counter()
-        result["rows"] = scale(conn, factor, as_of)
+        result["rows"] = scale(conn, factor, as_of_date)
         result["scale_seconds"] = time.perf_counter() - t
         result["customers"] = conn.execute(
             "select count(*) from core.dim_customer where is_current").fetchone()[0]
-    core_seconds, models = _dbt(dsn, as_of, MODELS[:1])
+    core_seconds, models = _dbt(dsn, as_of_date, MODELS[:1])
     with database.connect(dsn, autocommit=True) as conn:
         t = time.perf_counter()
-        fit = nightly.run(conn, as_of, "bench")
+        fit = nightly.run(conn, as_of_date, "bench")
         result["fit_seconds"] = time.perf_counter() - t
         result["fit"] = {"rows_written": fit["rows_written"], "training": fit["training"],
                          "seconds": fit["seconds"]}
-    marts_seconds, mart_models = _dbt(dsn, as_of, MODELS[1:])
+    marts_seconds, mart_models = _dbt(dsn, as_of_date, MODELS[1:])
     result["dbt_wall_seconds"] = core_seconds + marts_seconds
     result["models"] = {**models, **mart_models}
     result["models_seconds_total"] = sum(result["models"].values())

@@ -72,8 +72,8 @@ def nightly_io(customers: int, seed: int) -> dict[str, Any]:
     warehouse.ensure_warehouse(cfg)
     admin = database.with_database(cfg.warehouse_dsn, "postgres")
     name = "crm_bench_clv"
-    as_of = date(2026, 3, 31)
-    orders = simulate.transactions(BG_TRUE, GG_TRUE, customers, as_of,
+    as_of_date = date(2026, 3, 31)
+    orders = simulate.transactions(BG_TRUE, GG_TRUE, customers, as_of_date,
                                    np.random.default_rng(seed), max_age_days=1095)
     orders.insert(0, "order_id", np.arange(len(orders)).astype(str))
     orders["is_cancelled"] = False
@@ -93,7 +93,7 @@ def nightly_io(customers: int, seed: int) -> dict[str, Any]:
             conn.execute("analyze core.fct_orders")
             out: dict[str, Any] = {"order_rows": len(orders)}
             for label in ("first_run", "rerun"):
-                result = nightly.run(conn, as_of, f"bench_{label}")
+                result = nightly.run(conn, as_of_date, f"bench_{label}")
                 out[label] = {
                     "read_and_summarise": round(result["read_seconds"], 3),
                     "fit": round(result["bgnbd"]["fit_seconds"]

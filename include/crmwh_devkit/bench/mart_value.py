@@ -33,13 +33,13 @@ from crmwh.settings import PROJECT_ROOT
 DBT = Path(sys.executable).with_name("dbt")
 
 
-def dbt(command: str, as_of: date, target: Path, *args: str) -> tuple[float, dict[str, float]]:
+def dbt(command: str, as_of_date: date, target: Path, *args: str) -> tuple[float, dict[str, float]]:
     cfg = settings.load()
     started = time.perf_counter()
     done = subprocess.run(
         [str(DBT), command, "--project-dir", str(PROJECT_ROOT / "dbt_project"), "--profiles-dir",
          str(PROJECT_ROOT / "dbt_project"), "--target-path", str(target), "--vars",
-         f"{{as_of_date: '{as_of}'}}", *args],
+         f"{{as_of_date: '{as_of_date}'}}", *args],
         env={**os.environ, **airflow_env.dbt_env(cfg.warehouse_dsn)}, capture_output=True,
         text=True,
     )
@@ -55,12 +55,13 @@ def dbt(command: str, as_of: date, target: Path, *args: str) -> tuple[float, dic
     return seconds, nodes
 
 
-def counts(dsn: str, as_of: date) -> dict[str, int]:
+def counts(dsn: str, as_of_date: date) -> dict[str, int]:
     with psycopg.connect(dsn) as conn:
         one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
         return {
             "customers": one("select count(*) from marts.mart_customer_value"),
-            "orders": one(f"select count(*) from core.fct_orders where order_date <= '{as_of}'"),
+            "orders": one("select count(*) from core.fct_orders "
+                          f"where order_date <= '{as_of_date}'"),
             "order_lines": one("select count(*) from core.fct_order_lines"),
             "monthly_rows": one("select count(*) from intermediate.int_customer_value__monthly"),
             "months": one("select count(distinct month_end) "
@@ -69,32 +70,32 @@ def counts(dsn: str, as_of: date) -> dict[str, int]:
 
 
 def main() -> None:
-    as_of = date.fromisoformat(sys.argv[1])
+    as_of_date = date.fromisoformat(sys.argv[1])
     record = "--record" in sys.argv
     cfg = settings.load()
     target = Path(tempfile.mkdtemp(prefix="mart-bench-target-"))
-    dbt("parse", as_of, target)  # a warm, partial-parse-ready project for every timed step
+    dbt("parse", as_of_date, target)  # a warm, partial-parse-ready project for every timed step
 
-    out: dict = {"as_of_date": as_of.isoformat(), "machine": {
+    out: dict = {"as_of_date": as_of_date.isoformat(), "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version()}}
     # make sure the marts exist once, so the baseline model has its input
-    dbt("run", as_of, target, "--select", "int_customer_value__monthly", "path:models/marts")
-    out["baseline_seconds"], _ = dbt("run", as_of, target, "--select", "mart_customer_share")
+    dbt("run", as_of_date, target, "--select", "int_customer_value__monthly", "path:models/marts")
+    out["baseline_seconds"], _ = dbt("run", as_of_date, target, "--select", "mart_customer_share")
 
     started = time.perf_counter()
-    fit = pipeline.fit_models(as_of, "bench-marts")
+    fit = pipeline.fit_models(as_of_date, "bench-marts")
     out["fit_seconds"] = time.perf_counter() - started
     out["fit"] = {k: v for k, v in fit["clv"].items() if k in (
         "status", "n_customers", "rows_written", "read_seconds", "write_seconds",
         "total_seconds")}
     out["monthly_seconds"], monthly_nodes = dbt(
-        "run", as_of, target, "--select", "int_customer_value__monthly")
+        "run", as_of_date, target, "--select", "int_customer_value__monthly")
     out["marts_build_seconds"], mart_nodes = dbt(
-        "build", as_of, target, "--select", "path:models/marts")
+        "build", as_of_date, target, "--select", "path:models/marts")
     out["model_seconds"] = {**monthly_nodes, **mart_nodes}
     out["total_seconds"] = out["fit_seconds"] + out["monthly_seconds"] + out["marts_build_seconds"]
     out["total_minus_dbt_overhead_seconds"] = out["total_seconds"] - 2 * out["baseline_seconds"]
-    out["counts"] = counts(cfg.warehouse_dsn, as_of)
+    out["counts"] = counts(cfg.warehouse_dsn, as_of_date)
     for key, value in list(out.items()):
         if isinstance(value, float):
             out[key] = round(value, 2)

@@ -79,11 +79,11 @@ def _publish(conn, rows: int) -> dict:
     conn.execute("create table marts.mart_bench_history as select date '2026-02-28' as "
                  "as_of_date, * from marts.mart_bench")
     out = {"prepare_s": _timed(lambda: publish.prepare(conn, models))}
-    out["build_mart_s"] = _timed(lambda: conn.execute(build.format(s="marts__staging"),
+    out["build_mart_s"] = _timed(lambda: conn.execute(build.format(s="marts__candidate"),
                                                       (rows,)))
-    conn.execute("insert into marts__staging.mart_bench_history select date '2026-03-01', * "
-                 "from marts__staging.mart_bench")
-    out["publish_s"] = _timed(lambda: publish.publish(conn, "bench", date(2026, 3, 1), models))
+    conn.execute("insert into marts__candidate.mart_bench_history select date '2026-03-01', * "
+                 "from marts__candidate.mart_bench")
+    out["publish_s"] = _timed(lambda: publish.publish(conn, date(2026, 3, 1), "bench", models))
     return out
 
 

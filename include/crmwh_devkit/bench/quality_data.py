@@ -16,7 +16,7 @@ def fill(conn, rows: int) -> str:
                   timestamptz '2025-01-01', 'bench-customers', convert_to('c' || g, 'UTF8')
            from generate_series(1, %s) g""", (customers,))
     conn.execute(
-        """insert into audit.load_batches (batch_id, run_id, source, entity, logical_date,
+        """insert into audit.load_batches (batch_id, run_id, source, entity, as_of_date,
                status, rows_extracted, rows_loaded)
            values (%s, 'bench', 'sales', 'orders', date '2026-03-01', 'loaded', %s, %s)""",
         (BATCH, rows, rows))

@@ -111,7 +111,8 @@ def lookups(conn: psycopg.Connection) -> dict[str, tuple[str, tuple]]:
     key, sales_id = conn.execute(
         "select customer_key, sales_customer_id from marts.mart_customer_directory "
         "where sales_customer_id is not null order by sales_customer_id desc limit 1").fetchone()
-    as_of = conn.execute("select max(as_of_date) from marts.mart_customer_churn_risk").fetchone()[0]
+    as_of_date = conn.execute(
+        "select max(as_of_date) from marts.mart_customer_churn_risk").fetchone()[0]
     month = conn.execute("select max(order_month) from marts.mart_sales_daily").fetchone()[0]
     return {
         "lookup directory by customer_key": (
@@ -123,7 +124,7 @@ def lookups(conn: psycopg.Connection) -> dict[str, tuple[str, tuple]]:
             "select * from marts.mart_customer_value where customer_key = %s", (key,)),
         "lookup churn risk by customer_key": (
             "select * from marts.mart_customer_churn_risk where customer_key = %s "
-            "and as_of_date = %s", (key, as_of)),
+            "and as_of_date = %s", (key, as_of_date)),
         "one company's sales history": (
             "select order_month, sum(net_revenue) from marts.mart_sales_daily "
             "where customer_key = %s group by 1 order by 1", (key,)),

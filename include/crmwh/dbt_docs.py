@@ -1,4 +1,4 @@
-"""``crmwh docs``: the dbt documentation site as one static HTML file (issue 8).
+"""``crmwh docs``: the dbt documentation site as one static HTML file.
 
 Runs ``dbt docs generate --static`` against the warehouse (the catalog reads column types from
 the live database, so run it after a build) into a private target path, so it never disturbs
@@ -26,7 +26,7 @@ def dbt_executable() -> Path:
     return Path(sys.executable).with_name("dbt")
 
 
-def generate(cfg: Settings, as_of: date | None = None, out_dir: Path | None = None,
+def generate(cfg: Settings, as_of_date: date | None = None, out_dir: Path | None = None,
              dsn: str | None = None) -> Path:
     """Generate the docs (catalog read from ``dsn``, default the configured warehouse); return
     the path of the static single-file site."""
@@ -36,8 +36,8 @@ def generate(cfg: Settings, as_of: date | None = None, out_dir: Path | None = No
     cmd = [str(dbt_executable()), "docs", "generate", "--static",
            "--project-dir", str(cfg.dbt_project_dir), "--profiles-dir", str(cfg.dbt_project_dir),
            "--target-path", str(target)]
-    if as_of is not None:
-        cmd += ["--vars", f"{{as_of_date: '{as_of.isoformat()}'}}"]
+    if as_of_date is not None:
+        cmd += ["--vars", f"{{as_of_date: '{as_of_date.isoformat()}'}}"]
     done = subprocess.run(cmd, env={**os.environ, **airflow_env.dbt_env(dsn)},
                           capture_output=True, text=True)
     static = target / "static_index.html"

@@ -1,4 +1,4 @@
-"""The nightly report: one static HTML file per run with inline SVG charts (issue 8).
+"""The nightly report: one static HTML file per run with inline SVG charts.
 
 No server and no JavaScript: open ``$CRM_HOME/reports/crm_nightly_<as-of>.html`` (or
 ``latest.html``) from disk. Sections, each read from a published mart or audit table:
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from crmwh import charts
+from crmwh.report import charts
 from crmwh.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def reflected_as_of(conn: psycopg.Connection) -> date | None:
 
 # --- sections -------------------------------------------------------------------------------
 
-def churn_trend(conn: psycopg.Connection, as_of: date, months: int = 24) -> Section:
+def churn_trend(conn: psycopg.Connection, as_of_date: date, months: int = 24) -> Section:
     s = Section("churn_trend", "Churn and retention, month by month (last two years)")
     if not _exists(conn, "marts.mart_churn_monthly"):
         s.missing = "marts.mart_churn_monthly is not built"
@@ -102,7 +102,7 @@ def churn_trend(conn: psycopg.Connection, as_of: date, months: int = 24) -> Sect
                is_partial_month
         from marts.mart_churn_monthly
         where breakdown = 'all' and month_start <= %s and customers_at_start > 0
-        order by month_start""", (as_of,))
+        order by month_start""", (as_of_date,))
     rows = rows[-months:]
     if not rows:
         s.missing = "no months with customers yet"
@@ -129,7 +129,7 @@ def churn_trend(conn: psycopg.Connection, as_of: date, months: int = 24) -> Sect
     return s
 
 
-def value_tiers(conn: psycopg.Connection, as_of: date) -> Section:
+def value_tiers(conn: psycopg.Connection, as_of_date: date) -> Section:
     s = Section("value_tiers", "Value tiers and their share of value (DOMAIN §2: 5 / 15 / 80)")
     if not _exists(conn, "marts.mart_value_tiers"):
         s.missing = "marts.mart_value_tiers is not built"
@@ -139,7 +139,7 @@ def value_tiers(conn: psycopg.Connection, as_of: date) -> Section:
         from marts.mart_value_tiers
         where month_end = (select max(month_end) from marts.mart_value_tiers
                            where period_end <= %s)
-        order by tier_order""", (as_of,))
+        order by tier_order""", (as_of_date,))
     if not rows:
         s.missing = "no tiers for the as-of month"
         return s
@@ -157,7 +157,7 @@ def value_tiers(conn: psycopg.Connection, as_of: date) -> Section:
     return s
 
 
-def cohort_heatmap(conn: psycopg.Connection, as_of: date, max_cohorts: int = 12,
+def cohort_heatmap(conn: psycopg.Connection, as_of_date: date, max_cohorts: int = 12,
                    max_months: int = 12) -> Section:
     s = Section("cohort_retention", "Cohort retention (share of each acquisition cohort still "
                                     "active, by months since acquisition)")
@@ -170,7 +170,7 @@ def cohort_heatmap(conn: psycopg.Connection, as_of: date, max_cohorts: int = 12,
         where cohort_month in (select distinct cohort_month from marts.mart_cohort_retention
                                where cohort_month <= %s order by cohort_month desc limit %s)
           and months_since_acquisition <= %s
-        order by cohort_month, months_since_acquisition""", (as_of, max_cohorts, max_months))
+        order by cohort_month, months_since_acquisition""", (as_of_date, max_cohorts, max_months))
     if not rows:
         s.missing = "no cohorts yet"
         return s
@@ -184,7 +184,7 @@ def cohort_heatmap(conn: psycopg.Connection, as_of: date, max_cohorts: int = 12,
     return s
 
 
-def churn_reasons(conn: psycopg.Connection, as_of: date, top: int = 10) -> Section:
+def churn_reasons(conn: psycopg.Connection, as_of_date: date, top: int = 10) -> Section:
     s = Section("churn_reasons", "Top churn reasons of customers at risk")
     if not _exists(conn, "marts.mart_customer_churn_risk"):
         s.missing = "marts.mart_customer_churn_risk is not built"
@@ -196,7 +196,7 @@ def churn_reasons(conn: psycopg.Connection, as_of: date, top: int = 10) -> Secti
         where as_of_date = %s and reason is not null and risk_band in ('high', 'medium')
         group by reason
         order by customers desc, reason
-        limit %s""", (as_of, top))
+        limit %s""", (as_of_date, top))
     if not rows:
         s.missing = "no scored customer has a reason"
         return s
@@ -208,13 +208,13 @@ def churn_reasons(conn: psycopg.Connection, as_of: date, top: int = 10) -> Secti
     return s
 
 
-def data_quality(conn: psycopg.Connection, as_of: date, run_id: str | None) -> Section:
+def data_quality(conn: psycopg.Connection, as_of_date: date, run_id: str | None) -> Section:
     s = Section("data_quality", "Data quality of the run")
     parts = []
     if _exists(conn, "audit.dq_results"):
         if run_id is None:
             found = conn.execute("""select run_id from audit.dq_results where as_of_date = %s
-                                    order by checked_at desc limit 1""", (as_of,)).fetchone()
+                                    order by checked_at desc limit 1""", (as_of_date,)).fetchone()
             run_id = found[0] if found else None
         rows = _rows(conn, """
             select status, severity, count(*) from audit.dq_results
@@ -246,14 +246,14 @@ def data_quality(conn: psycopg.Connection, as_of: date, run_id: str | None) -> S
         rows = _rows(conn, """
             select source || '.' || entity, sum(rows_loaded)::bigint,
                    sum(rows_quarantined)::bigint
-            from audit.load_batches where logical_date = %s and status = 'loaded'
-            group by 1 order by 1""", (as_of,))
+            from audit.load_batches where as_of_date = %s and status = 'loaded'
+            group by 1 order by 1""", (as_of_date,))
         if rows:
             s.facts["quarantined"] = {r[0]: int(r[2]) for r in rows}
             parts.append("<p>Landed on the as-of date (rows quarantined on landing):</p>"
                          + _table(["entity", "rows loaded", "rows quarantined"], rows))
     if not s.facts.get("by_status"):
-        s.missing = (f"no audit.dq_results rows for {as_of}" if not parts
+        s.missing = (f"no audit.dq_results rows for {as_of_date}" if not parts
                      else None)
         if parts:
             parts.insert(0, '<p class="missing">No data-quality check results recorded for '
@@ -264,10 +264,11 @@ def data_quality(conn: psycopg.Connection, as_of: date, run_id: str | None) -> S
 
 # --- the page ------------------------------------------------------------------------------
 
-def build(conn: psycopg.Connection, as_of: date, run_id: str | None = None
+def build(conn: psycopg.Connection, as_of_date: date, run_id: str | None = None
           ) -> tuple[str, list[Section]]:
-    sections = [churn_trend(conn, as_of), value_tiers(conn, as_of), cohort_heatmap(conn, as_of),
-                churn_reasons(conn, as_of), data_quality(conn, as_of, run_id)]
+    sections = [churn_trend(conn, as_of_date), value_tiers(conn, as_of_date),
+                cohort_heatmap(conn, as_of_date), churn_reasons(conn, as_of_date),
+                data_quality(conn, as_of_date, run_id)]
     kpis = []
     if _exists(conn, "marts.mart_customer_directory"):
         n, buyers, repeat = conn.execute(
@@ -278,9 +279,9 @@ def build(conn: psycopg.Connection, as_of: date, run_id: str | None = None
     kpi_html = "".join(f'<div class="kpi">{escape(k)}<b>{v:,}</b></div>' for k, v in kpis)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f"<title>CRM nightly report {as_of}</title><style>{CSS}</style></head><body>"
+            f"<title>CRM nightly report {as_of_date}</title><style>{CSS}</style></head><body>"
             f"<h1>CRM nightly report</h1>"
-            f'<p class="sub">As of <b data-as-of="{as_of}">{as_of}</b>'
+            f'<p class="sub">As of <b data-as-of="{as_of_date}">{as_of_date}</b>'
             f"{f' · run {escape(run_id)}' if run_id else ''} · generated {generated}</p>"
             f'<div class="kpis">{kpi_html}</div>'
             + "".join(s.html() for s in sections) + "</body></html>")
@@ -291,21 +292,21 @@ def missing_sections(sections: list[Section]) -> list[str]:
     return [f"{s.key}: {s.missing}" for s in sections if s.missing]
 
 
-def write(conn: psycopg.Connection, cfg: Settings, as_of: date | None = None,
+def write(conn: psycopg.Connection, cfg: Settings, as_of_date: date | None = None,
           out: str | Path | None = None, run_id: str | None = None
           ) -> tuple[Path, list[Section]]:
     """Render the report and write it (plus ``latest.html`` beside it); return its path and
     sections."""
-    as_of = as_of or reflected_as_of(conn)
-    if as_of is None:
+    as_of_date = as_of_date or reflected_as_of(conn)
+    if as_of_date is None:
         from crmwh.errors import CrmwhError
 
         raise CrmwhError("the marts are empty: nothing to report",
                          "run the pipeline first (`crmwh demo` or `crmwh run --date ...`)")
-    page, sections = build(conn, as_of, run_id)
+    page, sections = build(conn, as_of_date, run_id)
     for line in missing_sections(sections):
         log.warning("report section missing: %s", line)
-    path = Path(out) if out else cfg.home / "reports" / f"crm_nightly_{as_of}.html"
+    path = Path(out) if out else cfg.home / "reports" / f"crm_nightly_{as_of_date}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     if out is None:
@@ -313,7 +314,7 @@ def write(conn: psycopg.Connection, cfg: Settings, as_of: date | None = None,
     return path, sections
 
 
-def nightly(as_of: date, run_id: str | None) -> dict:
+def nightly(as_of_date: date, run_id: str | None) -> dict:
     """The DAG's last step: make sure the readers can read the published marts (idempotent;
     write-audit-publish already granted them before its swap) and write the report. Returns
     what it wrote."""
@@ -323,5 +324,5 @@ def nightly(as_of: date, run_id: str | None) -> dict:
     cfg = settings.load()
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         roles.grant_marts(conn, "marts")
-        path, sections = write(conn, cfg, as_of, run_id=run_id)
+        path, sections = write(conn, cfg, as_of_date, run_id=run_id)
     return {"report": str(path), "missing_sections": missing_sections(sections)}

@@ -36,8 +36,8 @@ def run_report(conn, day: date) -> str:
     cur = conn.execute(
         """select source || '.' || entity, rows_extracted, rows_loaded, rows_unchanged,
                   rows_quarantined
-           from audit.load_batches where logical_date = %s and status = 'loaded'
-             and run_id = (select run_id from audit.run_summary where logical_date = %s
+           from audit.load_batches where as_of_date = %s and status = 'loaded'
+             and run_id = (select run_id from audit.run_summary where as_of_date = %s
                            order by finished_at desc limit 1)
            order by 1""", (day, day))
     out.append(f"\nLanded for {day} (this run):")
