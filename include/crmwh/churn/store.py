@@ -24,11 +24,11 @@ def write_scores(conn: psycopg.Connection, as_of_date: date, run_model_id: str,
     data = buf.getvalue().encode()
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(f"delete from {SCORES} where as_of_date = %s", (as_of_date,))
-        cur.execute("create temporary table churn_stage (like ml.churn_scores) on commit drop")
-        cur.execute("alter table churn_stage drop column as_of_date, drop column model_run_id")
-        with cur.copy(f"copy churn_stage ({', '.join(names)}) from stdin (format csv)") as copy:
+        cur.execute("create temporary table churn_scratch (like ml.churn_scores) on commit drop")
+        cur.execute("alter table churn_scratch drop column as_of_date, drop column model_run_id")
+        with cur.copy(f"copy churn_scratch ({', '.join(names)}) from stdin (format csv)") as copy:
             copy.write(data)
         cur.execute(f"insert into {SCORES} (as_of_date, model_run_id, {', '.join(names)}) "
-                    f"select %s, %s, {', '.join(names)} from churn_stage",
+                    f"select %s, %s, {', '.join(names)} from churn_scratch",
                     (as_of_date, run_model_id))
         return cur.rowcount

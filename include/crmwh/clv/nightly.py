@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -36,8 +37,8 @@ log = logging.getLogger(__name__)
 
 MIN_REPEAT_BUYERS = 20
 
-STAGE_DDL = """
-    create temporary table clv_stage (
+SCRATCH_DDL = """
+    create temporary table clv_scratch (
         frequency integer,
         recency_days double precision,
         tenure_days double precision,
@@ -51,7 +52,7 @@ STAGE_DDL = """
         customer_key text
     ) on commit drop"""
 
-INSERT_FROM_STAGE = f"""
+INSERT_FROM_SCRATCH = f"""
     insert into {PREDICTIONS} (as_of_date, customer_key, model_run_id, frequency,
         recency_days, tenure_days, avg_margin, p_alive, expected_purchases_90d,
         expected_purchases_365d, expected_avg_margin, expected_margin_365d, clv_predicted)
@@ -59,7 +60,7 @@ INSERT_FROM_STAGE = f"""
         recency_days::numeric, tenure_days::numeric, nullif(avg_margin, 'NaN')::numeric,
         p_alive, expected_purchases_90d, expected_purchases_365d, expected_avg_margin,
         expected_margin_365d, clv_predicted
-    from clv_stage"""
+    from clv_scratch"""
 
 
 def run(
@@ -95,15 +96,7 @@ def run(
             "load more order history into core.fct_orders (or pick a later as-of date)",
         )
 
-    bg = bgnbd.fit(x, t_x, T)
-    gg = gamma_gamma.fit(x, m)
-    for name, fitted in (("BG/NBD", bg), ("Gamma-Gamma", gg)):
-        if not all(np.isfinite(v) for v in fitted.params):
-            raise CrmwhError(f"the {name} fit as of {as_of_date} gave non-finite parameters "
-                             f"({fitted.message})", "inspect the order history for outliers")
-        if not fitted.converged:
-            log.warning("%s fit as of %s did not converge: %s", name, as_of_date, fitted.message)
-
+    bg, gg = _fit_both(as_of_date, x, t_x, T, m)
     scored = score(bg.params, gg.params, x, t_x, T, m,
                    horizon_years=horizon_years, annual_discount=annual_discount)
     bg_id = model_run_id(as_of_date, run_id, "bgnbd")
@@ -128,18 +121,9 @@ def run(
     ]
 
     t0 = time.perf_counter()
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute("drop table if exists pg_temp.clv_stage")
-        cur.execute(STAGE_DDL)
-        floats = [t_x, T, m, *(scored.columns[c] for c in PREDICTION_COLUMNS)]
-        with cur.copy("copy clv_stage from stdin (format binary)") as copy:
-            for chunk in pgbinary.rows([customers.frequency], floats, keys):
-                copy.write(chunk)
-        cur.execute(f"delete from {PREDICTIONS} where as_of_date = %s", (as_of_date,))
-        cur.execute(INSERT_FROM_STAGE, {"as_of_date": as_of_date, "model_run_id": bg_id})
-        written = cur.rowcount
-        for row in runs:
-            cur.execute(UPSERT, row)
+    floats = [t_x, T, m, *(scored.columns[c] for c in PREDICTION_COLUMNS)]
+    written = _write(conn, as_of_date, bg_id, pgbinary.rows([customers.frequency], floats, keys),
+                     runs)
     write_seconds = time.perf_counter() - t0
 
     return {
@@ -153,6 +137,40 @@ def run(
         "write_seconds": write_seconds,
         "total_seconds": time.perf_counter() - began,
     }
+
+
+def _fit_both(as_of_date: date, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, m: np.ndarray
+              ) -> tuple[FitResult, FitResult]:
+    """BG/NBD and Gamma-Gamma fitted; non-finite parameters are an error, no convergence a
+    warning."""
+    bg = bgnbd.fit(x, t_x, T)
+    gg = gamma_gamma.fit(x, m)
+    for name, fitted in (("BG/NBD", bg), ("Gamma-Gamma", gg)):
+        if not all(np.isfinite(v) for v in fitted.params):
+            raise CrmwhError(f"the {name} fit as of {as_of_date} gave non-finite parameters "
+                             f"({fitted.message})", "inspect the order history for outliers")
+        if not fitted.converged:
+            log.warning("%s fit as of %s did not converge: %s", name, as_of_date, fitted.message)
+    return bg, gg
+
+
+def _write(conn: psycopg.Connection, as_of_date: date, predictions_run_id: str,
+           rows: Iterable[bytes], runs: list[dict[str, Any]]) -> int:
+    """Replace the as-of date's predictions with ``rows`` (binary COPY) and upsert the model
+    runs, in one transaction; returns the predictions written."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("drop table if exists pg_temp.clv_scratch")
+        cur.execute(SCRATCH_DDL)
+        with cur.copy("copy clv_scratch from stdin (format binary)") as copy:
+            for chunk in rows:
+                copy.write(chunk)
+        cur.execute(f"delete from {PREDICTIONS} where as_of_date = %s", (as_of_date,))
+        cur.execute(INSERT_FROM_SCRATCH, {"as_of_date": as_of_date,
+                                        "model_run_id": predictions_run_id})
+        written = cur.rowcount
+        for row in runs:
+            cur.execute(UPSERT, row)
+    return written
 
 
 def record_skipped(conn: psycopg.Connection, as_of_date: date, run_id: str,
