@@ -27,7 +27,8 @@ LAYERS: list[tuple[str, ...]] = [
     # settings and the error type
     ("crmwh.errors", "crmwh.settings"),
     # infrastructure: the server, COPY, the source contracts, the Airflow environment
-    ("crmwh.database", "crmwh.pgcopy", "crmwh.source_entities", "crmwh.airflow_env"),
+    ("crmwh.database", "crmwh.pgcopy", "crmwh.source_entities", "crmwh.airflow_env",
+     "crmwh.dbt_runner"),
     # warehouse objects created outside dbt
     ("crmwh.warehouse",),
     # the steps of the nightly

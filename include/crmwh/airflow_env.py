@@ -11,8 +11,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
+from crmwh import dbt_runner
 from crmwh.errors import CrmwhError
 from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID, Settings
 
@@ -37,24 +37,13 @@ def environment(cfg: Settings) -> dict[str, str]:
         "CRM_PG_PORT": str(cfg.pg_port),
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        **dbt_env(cfg.warehouse_dsn),
+        **dbt_runner.profile_env(cfg.warehouse_dsn),
         "PYTHONPATH": os.pathsep.join(
             p for p in (str(PROJECT_ROOT / "include"), env.get("PYTHONPATH", "")) if p
         ),
     })
     return env
 
-
-def dbt_env(dsn: str) -> dict[str, str]:
-    """The DSN split into the variables ``dbt_project/profiles.yml`` reads."""
-    parts = urlsplit(dsn)
-    return {
-        "CRM_DBT_HOST": parts.hostname or "127.0.0.1",
-        "CRM_DBT_PORT": str(parts.port or 5432),
-        "CRM_DBT_USER": unquote(parts.username or ""),
-        "CRM_DBT_PASSWORD": unquote(parts.password or ""),
-        "CRM_DBT_DBNAME": parts.path.lstrip("/") or "postgres",
-    }
 
 
 def apply(cfg: Settings) -> None:
@@ -94,12 +83,7 @@ def dbt_manifest(cfg: Settings) -> Path:
     newest = max((p.stat().st_mtime for p in sources), default=0)
     if manifest.exists() and manifest.stat().st_mtime >= newest:
         return manifest
-    env = environment(cfg)
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "parse", "--project-dir", str(project),
-         "--profiles-dir", str(project), "--quiet"],
-        env=env, capture_output=True, text=True,
-    )
+    done = dbt_runner.run(cfg.warehouse_dsn, "parse", "--quiet", project=project)
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
         raise CrmwhError(f"`dbt parse` failed: {' | '.join(tail)}", "fix the dbt project")

@@ -8,22 +8,15 @@ catalog inlined: opens from disk, no server) and the JSON artifacts to ``$CRM_HO
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
-from crmwh import airflow_env, warehouse
+from crmwh import dbt_runner, warehouse
 from crmwh.errors import CrmwhError
 from crmwh.settings import Settings
 
 ARTIFACTS = ("manifest.json", "catalog.json", "index.html")
-
-
-def dbt_executable() -> Path:
-    return Path(sys.executable).with_name("dbt")
 
 
 def generate(cfg: Settings, as_of_date: date | None = None, out_dir: Path | None = None,
@@ -33,13 +26,8 @@ def generate(cfg: Settings, as_of_date: date | None = None, out_dir: Path | None
     dsn = dsn or warehouse.ensure_warehouse(cfg)
     out = out_dir or cfg.home / "docs"
     target = cfg.home / "dbt_docs_target"
-    cmd = [str(dbt_executable()), "docs", "generate", "--static",
-           "--project-dir", str(cfg.dbt_project_dir), "--profiles-dir", str(cfg.dbt_project_dir),
-           "--target-path", str(target)]
-    if as_of_date is not None:
-        cmd += ["--vars", f"{{as_of_date: '{as_of_date.isoformat()}'}}"]
-    done = subprocess.run(cmd, env={**os.environ, **airflow_env.dbt_env(dsn)},
-                          capture_output=True, text=True)
+    done = dbt_runner.run(dsn, "docs", "generate", "--static", as_of_date=as_of_date,
+                          target=target, project=cfg.dbt_project_dir)
     static = target / "static_index.html"
     if done.returncode != 0 or not static.exists():
         tail = "\n".join(done.stdout.strip().splitlines()[-5:])

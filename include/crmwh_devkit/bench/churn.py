@@ -15,18 +15,14 @@ int_churn__customer_months and the four churn marts (per model from dbt's run_re
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import date
-from pathlib import Path
 
 import psycopg
 
-from crmwh import airflow_env, database
+from crmwh import database, dbt_runner
 from crmwh.churn import labels, nightly, train
-from crmwh.settings import PROJECT_ROOT, dbt_vars
+from crmwh.settings import dbt_vars
 
 TEXT_KEYS = {"customer_key", "customer_version_key", "contract_key", "contract_version_key",
              "contract_id", "renewal_of_contract_id", "invoice_id", "billing_account_id"}
@@ -84,15 +80,12 @@ def scale(conn: psycopg.Connection, factor: int, as_of_date: date) -> dict[str, 
 
 
 def _dbt(dsn: str, as_of_date: date, models: tuple[str, ...]) -> tuple[float, dict[str, float]]:
-    dbt = Path(sys.executable).with_name("dbt")
-    project = PROJECT_ROOT / "dbt_project"
     t = time.perf_counter()
-    subprocess.run([str(dbt), "run", "--project-dir", str(project), "--profiles-dir",
-                    str(project), "--select", *models, "--full-refresh",
-                    "--vars", json.dumps({"as_of_date": as_of_date.isoformat()})],
-                   env={**os.environ, **airflow_env.dbt_env(dsn)}, check=True)
+    dbt_runner.run(dsn, "run", "--select", *models, "--full-refresh", as_of_date=as_of_date,
+                   capture=False).check_returncode()
     seconds = time.perf_counter() - t
-    timings = json.loads((project / "target" / "run_results.json").read_text())["results"]
+    results = dbt_runner.PROJECT / "target" / "run_results.json"
+    timings = json.loads(results.read_text())["results"]
     return seconds, {r["unique_id"].split(".")[-1]: r["execution_time"] for r in timings}
 
 

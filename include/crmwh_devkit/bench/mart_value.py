@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,22 +26,15 @@ from pathlib import Path
 
 import psycopg
 
-from crmwh import airflow_env, pipeline, settings
+from crmwh import dbt_runner, pipeline, settings
 from crmwh.settings import PROJECT_ROOT
-
-DBT = Path(sys.executable).with_name("dbt")
 
 
 def dbt(command: str, as_of_date: date, target: Path, *args: str) -> tuple[float, dict[str, float]]:
     cfg = settings.load()
     started = time.perf_counter()
-    done = subprocess.run(
-        [str(DBT), command, "--project-dir", str(PROJECT_ROOT / "dbt_project"), "--profiles-dir",
-         str(PROJECT_ROOT / "dbt_project"), "--target-path", str(target), "--vars",
-         f"{{as_of_date: '{as_of_date}'}}", *args],
-        env={**os.environ, **airflow_env.dbt_env(cfg.warehouse_dsn)}, capture_output=True,
-        text=True,
-    )
+    done = dbt_runner.run(cfg.warehouse_dsn, command, *args, as_of_date=as_of_date,
+                          target=target)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"dbt {command} {args} failed:\n{done.stdout[-4000:]}")
