@@ -15,7 +15,7 @@ their order. Each source's further entities (``gen_*``) have their own stream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ from crmwh_devkit.simulators.population import (
     TICKET_CHANNELS,
     TICKET_TYPES,
     Behaviour,
+    Customers,
     GeneratedData,
     GeneratorConfig,
     Population,
@@ -50,17 +51,9 @@ from crmwh_devkit.simulators.population import (
 )
 
 
-@dataclass(frozen=True)
-class _Customers:
-    ids: np.ndarray
-    created: np.ndarray
-    is_org: np.ndarray
-    name: np.ndarray
-    email: np.ndarray
-    phone: np.ndarray
-    tax_id: np.ndarray
-    rep: np.ndarray
-    frame: pd.DataFrame
+@dataclass
+class _Customers(Customers):
+    frame: pd.DataFrame  # sales.customers as generated
 
 
 @dataclass(frozen=True)
@@ -100,9 +93,8 @@ def generate(config: GeneratorConfig) -> GeneratedData:
     out.service["tickets"] = tickets
     out.truth = _truth(people, life, acct_ids, ticket_cust, end)
     pop = Population(
-        config=config, start=start, end=end, ids=people.ids, created=people.created,
-        is_org=people.is_org, name=people.name, email=people.email, phone=people.phone,
-        tax_id=people.tax_id, city=people.frame["city"].to_numpy(), rep=people.rep,
+        config=config, start=start, end=end,
+        **{f.name: getattr(people, f.name) for f in fields(Customers)},
         rep_left=life.rep_left, rate=life.rate, alive_from=life.alive_from,
         dropout_at=life.dropout_at, promo_only=life.promo_only, late_payer=life.late_payer,
         account_ids=acct_ids, order_cust=orders.cust_idx, order_ids=orders.order_ids,
@@ -194,7 +186,8 @@ def _customers(rng: np.random.Generator, config: GeneratorConfig, start: np.date
         }
     )
     return _Customers(ids=ids, created=created, is_org=is_org, name=name, email=email,
-                      phone=phone, tax_id=tax_id, rep=rep, frame=frame)
+                      phone=phone, tax_id=tax_id, city=frame["city"].to_numpy(), rep=rep,
+                      frame=frame)
 
 
 def _orders(rng: np.random.Generator, people: _Customers, life: Behaviour,

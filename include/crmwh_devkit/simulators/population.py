@@ -94,7 +94,22 @@ class Behaviour:
 
 
 @dataclass
-class Population:
+class Customers:
+    """The customers' identity fields, one entry per customer (index i, id ``ids[i]``)."""
+
+    ids: np.ndarray
+    created: np.ndarray
+    is_org: np.ndarray
+    name: np.ndarray
+    email: np.ndarray
+    phone: np.ndarray
+    tax_id: np.ndarray
+    city: np.ndarray
+    rep: np.ndarray  # sales_rep_id per customer
+
+
+@dataclass
+class Population(Customers):
     """The latent state behind every system's rows, shared by the per-source generators.
 
     Per customer (index i, id ``ids[i]``): identity fields, acquisition time,
@@ -105,15 +120,6 @@ class Population:
     config: GeneratorConfig
     start: np.datetime64
     end: np.datetime64
-    ids: np.ndarray
-    created: np.ndarray
-    is_org: np.ndarray
-    name: np.ndarray
-    email: np.ndarray
-    phone: np.ndarray
-    tax_id: np.ndarray
-    city: np.ndarray
-    rep: np.ndarray  # sales_rep_id per customer
     rep_left: np.ndarray  # the customer's rep left the firm
     rate: np.ndarray  # purchases per day while alive
     alive_from: np.ndarray
