@@ -1,57 +1,45 @@
-"""The churn model and marts on a real warehouse built from the session's generated data:
-the nightly fit writes ml.churn_scores and audit.model_runs, the churn marts build and agree
-with the scores and with DOMAIN §4 identities, and the backtest CLI compares the model with
-a recency-only baseline against the generator's ground truth (which nothing but the backtest
-reads)."""
+"""The churn model and marts on the served warehouse (tests/support/served.py, the nightly's
+build on the session's generated data): the nightly fit wrote ml.churn_scores and
+audit.model_runs, the churn marts build and agree with the scores and with DOMAIN §4
+identities, and the backtest CLI compares the model with a recency-only baseline against the
+generator's ground truth (which nothing but the backtest reads). The backtest only adds its
+own audit.model_runs row."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pandas as pd
 import pytest
 
-from crmwh import cli, pipeline
-from tests.conftest import DAYS, START, drop_database, fresh_database
-from tests.test_star_schema import Star
+from crmwh import cli
+from crmwh.settings import dbt_vars
+from tests.support.demo import LAST_DAY
 
-LAST_DAY = START + timedelta(days=DAYS - 1)
+EARLY_WARNING = dbt_vars()["churn_early_warning_score"]  # read, never copied
 
 
 @pytest.fixture(scope="module")
-def warehouse(cfg, generated, service_up):
-    dsn = fresh_database(cfg, "crm_churn")
+def warehouse(served):
+    """The served warehouse and what its model fit returned; the CLI's warehouse is it."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CRM_WAREHOUSE_DSN", dsn)
-        star = Star(dsn)
-        star.land(LAST_DAY)
-        star.dbt("run", LAST_DAY, "--select", "path:models/staging")
-        star.dbt("snapshot", LAST_DAY)
-        star.dbt("build", LAST_DAY, "--exclude", "path:models/marts")
-        fitted = pipeline.fit_models(LAST_DAY, "churn-test")
-        star.dbt("build", LAST_DAY, "--select", "path:models/marts")
-        yield star, fitted
-    drop_database(cfg, "crm_churn")
-
-
-def frame(star: Star, sql: str) -> pd.DataFrame:
-    return star.frame(sql)
+        mp.setenv("CRM_WAREHOUSE_DSN", served.dsn)
+        yield served, served.fitted
 
 
 def test_nightly_fit_scores_the_active_base_and_records_the_run(warehouse):
-    star, fitted = warehouse
+    wh, fitted = warehouse
     churn = fitted["churn"]
     assert churn["status"] == "fitted", churn
-    scores = frame(star, f"select * from ml.churn_scores where as_of_date = '{LAST_DAY}'")
+    scores = wh.frame(f"select * from ml.churn_scores where as_of_date = '{LAST_DAY}'")
     assert len(scores) == churn["rows_written"] > 0
     assert scores["score"].between(0, 1).all()
     assert scores["customer_key"].is_unique
     # nobody scored is churned (and not back) on the as-of date
-    churned_now = frame(star, f"""select customer_key from core.fct_churn_events
+    churned_now = wh.frame(f"""select customer_key from core.fct_churn_events
         where churn_date <= '{LAST_DAY}' and returned_on is null""")
     assert not set(scores["customer_key"]) & set(churned_now["customer_key"])
-    run = frame(star, "select * from audit.model_runs where model = 'churn'")
+    run = wh.frame("select * from audit.model_runs where model = 'churn'")
     assert len(run) == 1 and run["converged"][0]
     assert run["metrics"][0]["training"]["rows"] > 0
     assert set(run["params"][0]) >= {"intercept", "coef_log_complaints_90d", "coef_rep_left"}
@@ -63,9 +51,9 @@ def test_nightly_fit_scores_the_active_base_and_records_the_run(warehouse):
 
 
 def test_risk_mart_matches_the_scores(warehouse):
-    star, _ = warehouse
-    risk = frame(star, "select * from marts.mart_customer_churn_risk")
-    scores = frame(star, f"select customer_key, score, reason_1 from ml.churn_scores "
+    wh, _ = warehouse
+    risk = wh.frame("select * from marts.mart_customer_churn_risk")
+    scores = wh.frame(f"select customer_key, score, reason_1 from ml.churn_scores "
                          f"where as_of_date = '{LAST_DAY}'")
     assert len(risk) == len(scores)
     merged = risk.merge(scores, on="customer_key")
@@ -76,13 +64,13 @@ def test_risk_mart_matches_the_scores(warehouse):
     assert (risk["allowed_save_budget"] <= risk["expected_value_saved"]).all()
     key = risk[risk["value_tier"] == "key"]
     assert (key["winback_action"].isin(["utmost", "excluded"])).all()
-    assert (risk["is_early_warning"] == (risk["value_tier"].eq("key")
-                                         & risk["churn_score"].astype(float).ge(0.15))).all()
+    early = risk["churn_score"].astype(float).ge(EARLY_WARNING)
+    assert (risk["is_early_warning"] == (risk["value_tier"].eq("key") & early)).all()
 
 
 def test_monthly_churn_retention_and_kpis_agree(warehouse):
-    star, _ = warehouse
-    monthly = frame(star, "select * from marts.mart_churn_monthly")
+    wh, _ = warehouse
+    monthly = wh.frame("select * from marts.mart_churn_monthly")
     assert (monthly["churn_rate"] + monthly["retention_rate"] == 1).all()
     overall = monthly[monthly["breakdown"] == "all"].set_index("month_start")
     # every breakdown splits the same base and the same churn
@@ -91,20 +79,20 @@ def test_monthly_churn_retention_and_kpis_agree(warehouse):
         pd.testing.assert_frame_equal(
             sums, overall.loc[sums.index, ["customers_at_start", "churned_customers"]],
             check_names=False, obj=name)
-    events = frame(star, f"""select date_trunc('month', churn_date)::date as m, count(*) as n
+    events = wh.frame(f"""select date_trunc('month', churn_date)::date as m, count(*) as n
         from core.fct_churn_events where churn_date <= '{LAST_DAY}' group by 1""")
     assert overall["churned_customers"].sum() <= events["n"].sum()
-    kpis = frame(star, "select * from marts.mart_crm_kpis")
+    kpis = wh.frame("select * from marts.mart_crm_kpis")
     tiers = monthly[monthly["breakdown"] == "value_tier"]
     joined = kpis.merge(tiers, left_on=["month_start", "value_tier"],
                         right_on=["month_start", "segment"])
     assert (joined["lost_customers"] == joined["churned_customers"]).all()
-    cohorts = frame(star, "select * from marts.mart_cohort_retention")
+    cohorts = wh.frame("select * from marts.mart_cohort_retention")
     assert (cohorts[cohorts["months_since_acquisition"] == 0]["retention_rate"] > 0.9).all()
 
 
 def test_backtest_cli_compares_the_model_with_the_recency_baseline(warehouse, capsys):
-    star, _ = warehouse
+    wh, _ = warehouse
     dates = ["2025-09-01", "2025-10-01", "2025-11-01", "2025-12-01"]
     args = ["backtest-churn", "--run-id", "test-backtest"]
     for d in dates:
@@ -112,7 +100,7 @@ def test_backtest_cli_compares_the_model_with_the_recency_baseline(warehouse, ca
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "AUC recency" in out and "lift@10% model" in out
-    row = frame(star, "select * from audit.model_runs where model = 'churn_backtest'")
+    row = wh.frame("select * from audit.model_runs where model = 'churn_backtest'")
     assert len(row) == 1
     summary = row["metrics"][0]["summary"]
     per_date = row["metrics"][0]["per_date"]

@@ -1,10 +1,9 @@
-"""Extraction and landing: incremental, idempotent, nothing lost (scratch warehouses)."""
+"""Extraction and landing: incremental, idempotent, nothing lost (scratch warehouses). (The
+service API client's retries: tests/unit/test_extract_load.py.)"""
 
 from __future__ import annotations
 
-import json
 import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -12,12 +11,12 @@ import pytest
 
 from crmwh import database, pipeline, settings, source_entities, warehouse
 from crmwh.errors import CrmwhError
-from crmwh.extract import billing, sales, service
+from crmwh.extract import billing, sales
 from crmwh.load.batches import last_watermark, new_batch_id
 from crmwh.load.landing import land
 from crmwh.load.quarantine import DUPLICATE
-from crmwh_devkit.simulators import service_api
-from tests.conftest import DAYS, START, drop_database, fresh_database
+from tests.support.databases import drop_database, fresh_database
+from tests.support.demo import LAST_DAY, START
 
 
 @pytest.fixture()
@@ -87,7 +86,7 @@ def test_watermark_lookback_catches_a_late_update(scratch):
 
 def test_rerun_and_redelivered_files_land_nothing_twice(scratch, cfg):
     dsn, _ = scratch
-    day = START + timedelta(days=DAYS - 1)
+    day = LAST_DAY
     first = pipeline.extract_and_land("billing", day, "a")
     again = pipeline.extract_and_land("billing", day, "b")
     assert sum(b["rows_loaded"] for b in first) > 0
@@ -162,7 +161,7 @@ def test_typed_and_text_landing_hash_alike(scratch, monkeypatch):
     path (checked and hashed in the warehouse, deduplicated against raw) agree: every
     row the first landed is recognised as unchanged by the second."""
     dsn, sales_dsn = scratch
-    day = START + timedelta(days=DAYS - 1)
+    day = LAST_DAY
     first = pipeline.extract_and_land("sales", day, "typed")
     monkeypatch.setattr(sales, "_fits", lambda *_: False)  # as if a column were untyped
     until = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
@@ -184,7 +183,7 @@ def test_first_load_in_bulk_finds_copies_even_when_told_rows_are_distinct(scratc
     distinct rows makes the unique index build fail, and the copies still end up in
     quarantine, as they do when the copies are looked for first."""
     dsn, _ = scratch
-    day = START + timedelta(days=DAYS - 1)
+    day = LAST_DAY
     real = billing.extract
 
     def claiming(*args, **kwargs):
@@ -218,7 +217,7 @@ def test_upgrade_rehashes_landed_rows_once_and_a_rerun_lands_nothing_twice(scrat
     raw as dbt's staging has) is rehashed once by ``ensure_schemas``; rerunning the
     landed date then finds every row unchanged."""
     dsn, sales_dsn = scratch
-    day = START + timedelta(days=DAYS - 1)
+    day = LAST_DAY
     first = {b["entity"]: b for b in pipeline.extract_and_land("sales", day, "old")}
     old = source_entities.BY_TABLE["sales__orders"]
     with database.connect(dsn, autocommit=True) as c:  # back to the old contract
@@ -254,47 +253,12 @@ def test_upgrade_rehashes_landed_rows_once_and_a_rerun_lands_nothing_twice(scrat
             assert again.rows_unchanged == before["rows_loaded"] > 0, (before, again)
 
 
-@pytest.fixture()
-def flaky_api(tmp_path, generated):
-    folder = tmp_path / "svc"
-    service_api.write(folder, {"tickets": generated.service["tickets"].head(250)})
-    server = service_api.make_server(folder, port=0, token="tok", rate=5.0, burst=2, fail_every=3)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", server
-    server.shutdown()
-
-
-def test_429_and_5xx_are_retried_and_retry_after_respected(flaky_api, monkeypatch):
-    url, _ = flaky_api
-    waits: list[float] = []
-    real_sleep = time.sleep
-    monkeypatch.setattr(service.time, "sleep", lambda s: (waits.append(s), real_sleep(s)))
-    entity = source_entities.BY_TABLE["service__tickets"]
-    got = service.extract(url, "tok", entity, None, datetime(2030, 1, 1, tzinfo=UTC),
-                          page_size=20)
-    rows = [r for part in got.json for r in json.loads(part.body)["data"]]
-    assert len(rows) == 250  # nothing lost despite 429s and 503s
-    assert len({r["ticket_id"] for r in rows}) == 250
-    assert any(w >= 1 for w in waits), "Retry-After of the 429 must be honoured"
-    assert len(waits) >= 2
-    assert got.source_refs[-1].startswith("api:tickets:page") and len(got.source_refs) == 13
-
-
-def test_service_api_rejects_wrong_token(flaky_api):
-    url, _ = flaky_api
-    from crmwh.errors import CrmwhError
-
-    with pytest.raises(CrmwhError, match="401"):
-        service.get_body(f"{url}/api/v1/tickets?limit=1", "wrong")
-
-
 def test_entities_land_side_by_side_and_one_failure_keeps_the_rest(scratch, monkeypatch):
     """With two load workers two entities are extracted at the same time (a barrier
     both must reach); when one entity fails, its error is raised, nothing of it lands,
     the batches that did land reconcile, and a rerun lands the rest exactly once."""
     dsn, _ = scratch
-    day = START + timedelta(days=DAYS - 1)
+    day = LAST_DAY
     monkeypatch.setenv("CRM_LOAD_WORKERS", "2")
     real = billing.extract
     together = threading.Barrier(2, timeout=30)
@@ -341,7 +305,7 @@ def test_the_longest_load_starts_first(scratch, cfg):
     the source has waiting (billing manifests, sales tables), then by how long their
     last batch took."""
     dsn, _ = scratch
-    day = START + timedelta(days=DAYS - 1)
+    day = LAST_DAY
     billing_entities = source_entities.entities_of("billing")
     settings_now = settings.load()
     first = [e.name for e in pipeline._longest_first(settings_now, dsn, billing_entities, day)]

@@ -1,4 +1,4 @@
-"""Customer value marts (issue 5) on the session's generated data, against an independent pandas
+"""Customer value marts on the session's generated data, against an independent pandas
 computation from the core facts.
 
 Builds a private warehouse database: land the sources, a plain ``dbt build`` before any model
@@ -6,28 +6,39 @@ fit (the marts must build with NULL predictions on a fresh warehouse), then the 
 (``pipeline.fit_models`` between core and marts) and the marts again. The hand-built DOMAIN
 examples are dbt unit tests (dbt_project/models/marts/value/_value__unit_tests.yml), run by
 the builds.
+
+Not the shared served warehouse (tests/support/served.py): that one is built in the nightly's
+order, so it never shows a fresh warehouse's marts, and the tests here fit at another as-of
+date and add an as-of date to the history.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg
 import pytest
 
 from crmwh import pipeline
 from crmwh.settings import dbt_vars
-from tests import dbt_runner
-from tests.conftest import DAYS, START, drop_database, fresh_database
+from tests.support import dbt_runner
+from tests.support.databases import drop_database, fresh_database
+from tests.support.databases import frame as read
+from tests.support.demo import LAST_DAY, START
+from tests.support.value_tiers import tier_sizes
 
-AS_OF = START + timedelta(days=DAYS - 1)
+AS_OF = LAST_DAY
 VARS = dbt_vars()  # the project's business-rule parameters, read, never copied
 TICKET_COST = VARS["ticket_cost_by_type"]
 RATE = VARS["clv_discount_rate"]
-KEY_SHARE, ORDINARY_SHARE = VARS["value_tier_key_share"], VARS["value_tier_ordinary_share"]
+SATISFACTION_DAYS = VARS["satisfaction_window_days"]
+# DOMAIN §2 customer share: the market's target population (the worked example's 150,000)
+TARGET_POPULATION = float(Decimal(str(VARS["customer_share_market_population"]))
+                          * Decimal(str(VARS["customer_share_target_share"]))
+                          * Decimal(str(VARS["customer_share_reachable_share"])))
 
 
 class Warehouse:
@@ -39,11 +50,11 @@ class Warehouse:
         return dbt_runner.ok(self.dsn, command, *args, as_of=as_of, target=self.target)
 
     def frame(self, sql: str) -> pd.DataFrame:
-        with psycopg.connect(self.dsn) as c:
-            cur = c.execute(sql)
-            return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+        return read(self.dsn, sql)
 
 
+# private, not the shared served warehouse: the marts are built before the fit here (NULL
+# predictions), and the tests fit at another as-of date and add an as-of date to the history
 @pytest.fixture(scope="module")
 def wh(cfg, generated, service_up, tmp_path_factory):
     dsn = fresh_database(cfg, "crm_value")
@@ -140,13 +151,12 @@ def expected(wh, built) -> pd.DataFrame:
                                          ascending=[False, True], kind="mergesort")
     n = len(out)
     out["value_rank"] = np.arange(1, n + 1)
-    key_n = int(np.ceil(n * KEY_SHARE))
-    ordinary_n = int(np.ceil(n * (KEY_SHARE + ORDINARY_SHARE)))
+    key_n, ordinary_n = tier_sizes(n)
     out["value_tier"] = np.where(out.value_rank <= key_n, "key",
                                  np.where(out.value_rank <= ordinary_n, "ordinary", "small"))
 
     s = surveys[surveys.customer_key.notna() & (surveys.answered_on <= AS_OF)
-                & (surveys.answered_on > AS_OF - timedelta(days=365))]
+                & (surveys.answered_on > AS_OF - timedelta(days=SATISFACTION_DAYS))]
     sums = s.groupby("customer_key")[["perceived_score", "expected_score"]].sum()
     out["satisfaction_c"] = out.customer_key.map(
         (sums.perceived_score / sums.expected_score).round(4))
@@ -210,7 +220,7 @@ def test_customer_value_agrees_with_pandas(wh, expected):
     assert (mart.satisfaction_class[has] == klass[has]).all()
     # the tiers hold ceil(5 %) and the next 15 % of customers; key value share is the biggest
     n = len(mart)
-    assert (mart.value_tier == "key").sum() == int(np.ceil(n * KEY_SHARE))
+    assert (mart.value_tier == "key").sum() == tier_sizes(n)[0]
 
 
 def test_value_tiers_and_concentration_agree_with_pandas(wh, expected):
@@ -268,6 +278,6 @@ def test_customer_share_worked_example_runs_in_the_build(wh, built):
     out = wh.dbt("test", "--select", "assert_customer_share_worked_example")
     assert "PASS assert_customer_share_worked_example" in out and "ERROR=0" in out, out
     share = wh.frame("select * from marts.mart_customer_share")
-    assert float(share.target_population[0]) == 150000.0
+    assert float(share.target_population[0]) == TARGET_POPULATION
     assert np.isclose(float(share.customer_share[0]),
-                      share.captured_customers[0] / 150000.0, atol=1e-9)
+                      share.captured_customers[0] / TARGET_POPULATION, atol=1e-9)

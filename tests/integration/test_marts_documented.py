@@ -11,7 +11,7 @@ import json
 import pytest
 
 from crmwh import docs
-from tests import dbt_runner
+from tests.support import dbt_runner
 
 MARTS = "models/marts/"
 QUALITY = "models/quality/"

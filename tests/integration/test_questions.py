@@ -1,17 +1,17 @@
 """The managers' questions (DOMAIN §7) as ready SQL files (sql/questions), each run as written
 on the dbt-built warehouse and checked against known answers computed with pandas from the
-generator's output (tests/serving_truth.py), never by re-running SQL.
+generator's output (tests/support/serving_truth.py), never by re-running SQL. (The files'
+form: tests/unit/test_questions.py.)
 """
 
 from __future__ import annotations
-
-import re
 
 import pandas as pd
 import pytest
 
 from crmwh.settings import PROJECT_ROOT
-from tests.serving_truth import Truth
+from tests.support.serving_truth import LAPSED_DAYS, Truth
+from tests.support.value_tiers import tier_sizes
 
 QUESTIONS = PROJECT_ROOT / "sql" / "questions"
 
@@ -35,18 +35,6 @@ def keys(served) -> pd.Series:
     return d.set_index("customer_key")["sales_customer_id"]
 
 
-def test_every_question_file_has_a_header_and_one_statement():
-    files = sorted(QUESTIONS.glob("*.sql"))
-    assert len(files) >= 8  # one per DOMAIN §7 question
-    for f in files:
-        text = f.read_text()
-        assert re.match(r"\d\d_[a-z0-9_]+\.sql$", f.name)
-        assert text.startswith("-- Question (DOMAIN §7):"), f.name
-        assert "marts." in text and "core." not in text, f"{f.name} must read marts only"
-        code = "\n".join(line.split("--")[0] for line in text.splitlines())
-        assert code.strip().rstrip(";").count(";") == 0, f"{f.name}: one statement"
-
-
 def test_01_customers_buying(served, truth):
     row = ask(served, "01_customers_buying.sql").iloc[0]
     assert row["as_of_date"] == served.as_of
@@ -68,7 +56,7 @@ def test_02_repeat_buyers(served, truth):
 def test_03_bought_once_and_stopped(served, truth):
     row = ask(served, "03_bought_once_and_stopped.sql").iloc[0]
     assert row["bought_once_and_stopped"] == truth.bought_once_and_stopped() > 0
-    assert float(row["avg_days_since_only_order"]) > 30
+    assert float(row["avg_days_since_only_order"]) > LAPSED_DAYS
 
 
 def test_04_never_contacted(served, truth):
@@ -87,7 +75,7 @@ def test_05_most_valuable_customers(served, truth):
     assert [float(v) for v in got["net_profit_12m"]] == pytest.approx(list(expected), abs=0.01)
     # the why adds up, and the top 5 % of live customers are the key tier
     assert all(got["revenue_12m"] >= got["gross_margin_12m"])
-    key = -(-len(served.frame("select 1 from marts.mart_customer_value")) * 5 // 100)
+    key, _ = tier_sizes(len(served.frame("select 1 from marts.mart_customer_value")))
     assert list(got["value_tier"]) == ["key"] * min(key, 20) + ["ordinary"] * (20 - min(key, 20))
 
 

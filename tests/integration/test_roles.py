@@ -1,7 +1,8 @@
-"""The warehouse roles (issue 8), proven by connecting as each of them to a dbt-built warehouse:
+"""The warehouse roles, proven by connecting as each of them to a dbt-built warehouse:
 bi_reader reads marts only; analyst reads core and marts without core's PII, and writes only in
 its sandbox; crm_pipeline writes the warehouse but is no administrator. Tables rebuilt by dbt
-and a marts schema swapped in by write-audit-publish stay readable.
+and a marts schema swapped in by write-audit-publish stay readable. (The dbt project's PII
+list against the roles module: tests/unit/test_roles.py.)
 """
 
 from __future__ import annotations
@@ -137,14 +138,3 @@ def test_a_swapped_in_marts_schema_is_readable_after_ensure_roles(served):
             conn.execute("drop schema marts_wap cascade")
             roles.ensure_roles(conn)
     assert run(bi, "select count(*) from marts.mart_sales_daily")[0][0] > 0
-
-
-def test_dbt_pii_list_matches_the_roles_module():
-    import yaml
-
-    from crmwh.settings import PROJECT_ROOT
-
-    project = yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())
-    dbt_pii = {f"core.{t}": tuple(cols) for t, cols in project["vars"]["pii_columns"].items()}
-    assert dbt_pii == roles.PII_COLUMNS
-    assert project["vars"]["analyst_role"] == roles.ANALYST

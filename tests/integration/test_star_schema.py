@@ -1,8 +1,8 @@
 """The core star on real landed data: dbt build green, identity resolution measured against the
 generator's ground truth, incremental facts equal to a full refresh, and as-of rebuilds.
 
-Runs dbt directly (the DAG path is covered by test_pipeline_e2e) on a private database, so the
-other modules' warehouse is untouched.
+Runs dbt directly (the DAG path is covered by tests/e2e/test_pipeline_e2e.py) on a private
+database, so the other modules' warehouses are untouched.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import pandas as pd
 import psycopg
 import pytest
 
-from crmwh import pipeline
-from tests import dbt_runner
-from tests.conftest import DAYS, START, drop_database, fresh_database
+from crmwh import database, pipeline
+from tests.support import dbt_runner
+from tests.support.databases import drop_database, fresh_database
+from tests.support.databases import frame as read
+from tests.support.demo import LAST_DAY
 
-DAY_A = START + timedelta(days=DAYS - 6)
+DAY_A = LAST_DAY - timedelta(days=5)
 DAY_B = DAY_A + timedelta(days=1)
 LATE_ORDER_STATUS = "cancelled"
 
@@ -35,15 +37,14 @@ class Star:
         return dbt_runner.ok(self.dsn, command, *args, as_of=day)
 
     def frame(self, sql: str) -> pd.DataFrame:
-        with psycopg.connect(self.dsn) as c:
-            cur = c.execute(sql)
-            return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+        return read(self.dsn, sql)
 
     def execute(self, sql: str, params: tuple = ()) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as c:
             c.execute(sql, params)
 
 
+# private, not the shared served warehouse: other as-of dates, and the tests change raw
 @pytest.fixture(scope="module")
 def star(cfg, generated, service_up):
     dsn = fresh_database(cfg, "crm_star")
@@ -170,8 +171,6 @@ def test_rebuilding_a_past_date_gives_that_dates_state(star, cfg):
     # a copy of the DAY_B warehouse rebuilt from scratch for DAY_A is the reference
     fresh_database(cfg, "crm_star_reference", template="crm_star")
     try:
-        from crmwh import database
-
         reference = Star(database.with_database(star.dsn, "crm_star_reference"))
         reference.dbt("run", DAY_A, "--full-refresh")
         star.dbt("run", DAY_A)  # the nightly (incremental) path

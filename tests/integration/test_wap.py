@@ -1,4 +1,4 @@
-"""Write-audit-publish of the marts with real dbt on a private database (issue 7).
+"""Write-audit-publish of the marts with real dbt on a private database.
 
 Marts are built and tested in ``marts__staging`` and swapped into ``marts`` only when every
 blocking check passed. A blocked night leaves ``marts`` exactly as the last good night left
@@ -9,10 +9,8 @@ incremental history and a view over it), so the test covers every kind of mart.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,13 +18,16 @@ import pandas as pd
 import psycopg
 import pytest
 
-from crmwh import airflow_env, pipeline, publish
+from crmwh import pipeline, publish
 from crmwh.settings import PROJECT_ROOT
-from tests.conftest import DAYS, START, drop_database, fresh_database
+from tests.support import dbt_runner
+from tests.support.databases import drop_database, fresh_database
+from tests.support.databases import frame as read
+from tests.support.demo import LAST_DAY
 
-DAY_A = START + timedelta(days=DAYS - 4)
+DAY_A = LAST_DAY - timedelta(days=3)
 DAY_B = DAY_A + timedelta(days=1)
-DBT = Path(sys.executable).with_name("dbt")
+STAGING = publish.STAGING  # the schema the marts are built in before the swap
 
 HISTORY_PROBE = """
 {{ config(materialized='incremental', incremental_strategy='delete+insert',
@@ -46,16 +47,13 @@ class Warehouse:
     def __init__(self, dsn: str, project: Path) -> None:
         self.dsn, self.project = dsn, project
 
-    def dbt(self, day: date, *args: str, run_id: str = "wap", staging: bool = False,
-            check: bool = True) -> subprocess.CompletedProcess:
-        variables = f"{{as_of_date: '{day}', dq_run_id: '{run_id}'"
-        variables += ", marts_schema: marts__staging}" if staging else "}"
-        done = subprocess.run(
-            [str(DBT), *args, "--project-dir", str(self.project), "--profiles-dir",
-             str(self.project), "--vars", variables],
-            env={**os.environ, **airflow_env.dbt_env(self.dsn)}, capture_output=True, text=True)
-        if check and done.returncode != 0:
-            pytest.fail(f"dbt {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr}")
+    def dbt(self, day: date, command: str, *args: str, run_id: str = "wap",
+            staging: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+        variables = {"dq_run_id": run_id, **({"marts_schema": STAGING} if staging else {})}
+        done = dbt_runner.run(self.dsn, command, *args, as_of=day, dbt_vars=variables,
+                              project=self.project)
+        if check:
+            dbt_runner.check(done)
         return done
 
     def core(self, day: date) -> None:
@@ -78,9 +76,7 @@ class Warehouse:
             return publish.publish(c, run_id, day, self.models())
 
     def frame(self, query: str) -> pd.DataFrame:
-        with psycopg.connect(self.dsn) as c:
-            cur = c.execute(query)
-            return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+        return read(self.dsn, query)
 
     def scalar(self, query: str, params: tuple = ()):
         with psycopg.connect(self.dsn, autocommit=True) as c:
@@ -95,6 +91,8 @@ class Warehouse:
         }
 
 
+# private, not the shared served warehouse: a copied project with probe marts, other as-of
+# dates, and the tests break and fix core
 @pytest.fixture(scope="module")
 def wh(cfg, generated, service_up, tmp_path_factory):
     project = tmp_path_factory.mktemp("wap") / "dbt_project"
@@ -142,7 +140,7 @@ def test_blocked_night_keeps_last_good_marts_and_rerun_publishes(wh):
     row = failed[failed["check_name"].str.contains("unique_combination_of_columns_mart_customer")]
     assert len(row) >= 1, failed
     assert set(row["severity"]) == {"blocking"}, row
-    assert row["object_name"].str.startswith("marts__staging.mart_customer").all(), row
+    assert row["object_name"].str.startswith(f"{STAGING}.mart_customer").all(), row
     assert set(row["observed"]) == {"1 failing rows"}, row
     assert set(row["as_of_date"]) == {DAY_B}, row
     with pytest.raises(publish.PublishRefused, match="unique_combination_of_columns"):
@@ -155,7 +153,7 @@ def test_blocked_night_keeps_last_good_marts_and_rerun_publishes(wh):
     # the broken build stays aside in staging: the history holds the duplicate for night B
     # (its failed key test stopped everything downstream of it there)
     assert wh.scalar("select count(*) from (select customer_key "
-                     "from marts__staging.mart_customer_value_history where as_of_date = %s "
+                     f"from {STAGING}.mart_customer_value_history where as_of_date = %s "
                      "group by customer_key having count(*) > 1) twice", (DAY_B,)) == 1
 
     # --- the fix (dim_customer rebuilt) and the rerun of night B publish B, A is kept
@@ -175,7 +173,7 @@ def test_blocked_night_keeps_last_good_marts_and_rerun_publishes(wh):
         "select pg_get_viewdef('marts.mart_wap_probe_latest'::regclass)")
     assert set(new["value"]["as_of_date"]) == {DAY_B}
     assert wh.scalar("select count(*) from audit.mart_publications") == 2
-    assert wh.scalar("select to_regnamespace('marts__staging')") is None
+    assert wh.scalar(f"select to_regnamespace('{STAGING}')") is None
 
     # the version before stays one night, and can be swapped back
     with psycopg.connect(wh.dsn, autocommit=True) as c:

@@ -1,4 +1,4 @@
-"""When publish refuses (issue 7), on a real private database and without dbt: a blocking
+"""When publish refuses, on a real private database and without dbt: a blocking
 failure of the run, a mart missing from the staging schema, no staging schema at all. And a
 gate failure on a batch that was rejected (its rows never reached dbt) does not block."""
 
@@ -9,11 +9,12 @@ from datetime import date
 import pytest
 
 from crmwh import database, publish
-from tests.conftest import drop_database, fresh_database
+from tests.support.databases import drop_database, fresh_database
 
 MODELS = [publish.MartModel("mart_a", "mart_a", "table"),
           publish.MartModel("mart_h", "mart_h", "incremental")]
 DAY = date(2026, 3, 1)
+STAGING, PREVIOUS = publish.STAGING, publish.PREVIOUS  # the schemas beside the published marts
 
 
 @pytest.fixture()
@@ -36,16 +37,16 @@ def dq(conn, run_id: str, check: str, status: str, batch: str | None = None,
 def build_staging(conn) -> None:
     copied = publish.prepare(conn, MODELS)
     assert copied == ["mart_h"]  # only the incremental mart starts from the published one
-    assert conn.execute("select count(*) from marts__staging.mart_h").fetchone()[0] == 1
-    conn.execute("create table marts__staging.mart_a as select 2 as v")
-    conn.execute("insert into marts__staging.mart_h values (date '2026-03-01', 2)")
+    assert conn.execute(f"select count(*) from {STAGING}.mart_h").fetchone()[0] == 1
+    conn.execute(f"create table {STAGING}.mart_a as select 2 as v")
+    conn.execute(f"insert into {STAGING}.mart_h values (date '2026-03-01', 2)")
 
 
 def test_refusals_leave_marts_untouched(conn):
-    with pytest.raises(publish.PublishRefused, match="no marts__staging schema"):
+    with pytest.raises(publish.PublishRefused, match=f"no {STAGING} schema"):
         publish.publish(conn, "r1", DAY, MODELS)
     publish.prepare(conn, MODELS)
-    with pytest.raises(publish.PublishRefused, match="not built in marts__staging: mart_a"):
+    with pytest.raises(publish.PublishRefused, match=f"not built in {STAGING}: mart_a"):
         publish.publish(conn, "r1", DAY, MODELS)
     build_staging(conn)
     dq(conn, "r1", "dbt:unique_mart_a", "fail")
@@ -69,4 +70,4 @@ def test_latest_result_counts_and_rejected_batches_do_not_block(conn):
     assert done.row_counts == {"mart_a": 1, "mart_h": 2}
     assert conn.execute("select v from marts.mart_a").fetchone()[0] == 2
     assert publish.published_as_of(conn) == DAY
-    assert conn.execute("select count(*) from marts__previous.mart_a").fetchone()[0] == 1
+    assert conn.execute(f"select count(*) from {PREVIOUS}.mart_a").fetchone()[0] == 1

@@ -20,11 +20,12 @@ PROJECT = PROJECT_ROOT / "dbt_project"
 
 def run(dsn: str, command: str, *args: str, as_of: date | None = None,
         dbt_vars: dict | None = None, target: Path | None = None, logs: Path | None = None,
-        timeout: int = 1200) -> subprocess.CompletedProcess[str]:
-    """``dbt <command> *args`` on the database at ``dsn`` (``as_of`` sets var as_of_date);
-    the completed process, whatever its exit code."""
+        project: Path = PROJECT, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+    """``dbt <command> *args`` on the database at ``dsn`` (``as_of`` sets var as_of_date) with
+    the project at ``project`` (the repository's by default); the completed process, whatever
+    its exit code."""
     given = {**({"as_of_date": str(as_of)} if as_of else {}), **(dbt_vars or {})}
-    cmd = [str(DBT), command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+    cmd = [str(DBT), command, "--project-dir", str(project), "--profiles-dir", str(project)]
     if target is not None:
         cmd += ["--target-path", str(target)]
     if logs is not None:

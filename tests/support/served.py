@@ -1,23 +1,27 @@
-"""The warehouse the serving tests read (issue 8): the session's generated sources landed as of
-the last generated day into a private database, the project's roles ensured first (as the admin
-of a managed Postgres would, before the pipeline builds), then a real ``dbt build`` of the whole
-project. Shared by test_roles, test_questions and test_report through the ``served`` fixture.
+"""The warehouse the serving and churn tests read, built once per test run: the session's
+generated sources landed and gated as of the last generated day into a private database, the
+project's roles ensured first (as the admin of a managed Postgres would, before the pipeline
+builds), then the nightly's order: ``dbt build`` of everything but the marts, the model fits
+(CLV, churn scores), the marts. The ``served`` fixture (tests/integration/conftest.py) yields
+it to test_roles, test_questions, test_report, test_marts_documented and test_churn_warehouse.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
-import psycopg
 import pytest
 
 from crmwh import database, pipeline
+from crmwh.settings import Settings
 from crmwh.warehouse import roles
-from tests import dbt_runner
-from tests.conftest import DAYS, START, drop_database, fresh_database
+from tests.support import dbt_runner
+from tests.support.databases import frame as read
+from tests.support.databases import fresh_database
+from tests.support.demo import LAST_DAY
 
-AS_OF = START + timedelta(days=DAYS - 1)
+AS_OF = LAST_DAY
 DB_NAME = "crm_serve"
 RUN_ID = f"serve-{AS_OF}"
 
@@ -27,6 +31,7 @@ class Served:
         self.dsn = dsn
         self.as_of = as_of
         self.run_id = RUN_ID
+        self.fitted: dict = {}  # what the nightly's model fit returned
 
     def dbt(self, command: str, *args: str) -> str:
         return dbt_runner.ok(self.dsn, command, *args, as_of=self.as_of,
@@ -41,13 +46,11 @@ class Served:
         return parts._replace(netloc=netloc).geturl()
 
     def frame(self, sql: str, dsn: str | None = None) -> pd.DataFrame:
-        with psycopg.connect(dsn or self.dsn) as c:
-            cur = c.execute(sql)
-            return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+        return read(dsn or self.dsn, sql)
 
 
-@pytest.fixture(scope="session")
-def served(cfg, generated, service_up):
+def build(cfg: Settings) -> Served:
+    """Land, gate and build the served warehouse (database ``DB_NAME``) on the test server."""
     dsn = fresh_database(cfg, DB_NAME)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRM_WAREHOUSE_DSN", dsn)
@@ -60,9 +63,8 @@ def served(cfg, generated, service_up):
     warehouse.dbt("build", "--exclude", "path:models/marts")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRM_WAREHOUSE_DSN", dsn)
-        pipeline.fit_models(AS_OF, RUN_ID)
+        warehouse.fitted = pipeline.fit_models(AS_OF, RUN_ID)
     warehouse.dbt("build", "--select", "path:models/marts")
     with database.connect(dsn, autocommit=True) as conn:
         roles.ensure_roles(conn)  # what the nightly's last step does after the marts are published
-    yield warehouse
-    drop_database(cfg, DB_NAME)
+    return warehouse

@@ -1,34 +1,16 @@
-"""The CLI: help on every command, and bad configuration as one clear line."""
+"""The CLI without a database: help on every command, and bad configuration as one clear
+line. (A command on the database: tests/integration/test_cli.py.)"""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from crmwh import settings
-from tests.conftest import free_port
-
-CRMWH = [sys.executable, "-m", "crmwh.cli"]
-
-
-def crmwh(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, **env}
-    return subprocess.run([*CRMWH, *args], capture_output=True, text=True, env=full, timeout=120)
-
-
-def assert_one_clear_line(done: subprocess.CompletedProcess[str], *words: str) -> None:
-    assert done.returncode == 2, done
-    err = done.stderr.strip().splitlines()
-    assert len(err) == 1, done.stderr  # no traceback wall
-    assert err[0].startswith("crmwh: error: ")
-    assert "Traceback" not in done.stderr
-    for w in words:
-        assert w in err[0], err[0]
+from tests.support.cli import assert_one_clear_line, crmwh
+from tests.support.ports import free_port
 
 
 @pytest.mark.parametrize("command", [[], ["db"], ["generate"], ["run"], ["sql"], ["service-api"],
@@ -62,7 +44,7 @@ def test_unwritable_home_names_folder_and_fix(tmp_path):
     assert_one_clear_line(done, str(blocker / "home"), "CRM_HOME")
 
 
-def test_missing_billing_folder_names_folder_and_fix(cfg, tmp_path, monkeypatch):
+def test_missing_billing_folder_names_folder_and_fix(tmp_path):
     from datetime import date
 
     from crmwh import source_entities
@@ -80,12 +62,6 @@ def test_missing_billing_folder_names_folder_and_fix(cfg, tmp_path, monkeypatch)
 def test_bad_port_setting_is_one_line(value):
     done = crmwh("db", "status", CRM_PG_PORT=value)
     assert_one_clear_line(done, "CRM_PG_PORT")
-
-
-def test_sql_prints_a_table(cfg):
-    done = crmwh("sql", "select 1 as one, 'x' as letter")
-    assert done.returncode == 0, done.stderr
-    assert "one | letter" in done.stdout and "(1 rows)" in done.stdout
 
 
 def test_bad_load_workers_setting_is_one_line():

@@ -21,7 +21,7 @@ import yaml
 
 from crmwh.settings import WAREHOUSE_CONN_ID
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
 AIRFLOW_SERVICES = (

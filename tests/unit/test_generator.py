@@ -1,4 +1,5 @@
-"""The generator: deterministic, and the dirt and behaviour the pipeline must handle."""
+"""The generator: deterministic, and the dirt and behaviour the pipeline must handle. (The
+session's sales database regenerated: tests/integration/test_generator.py.)"""
 
 from __future__ import annotations
 
@@ -23,27 +24,6 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     c = _write(tmp_path / "c", 12)
     assert a == b
     assert a != c
-
-
-def test_same_seed_same_sales_database(cfg, generated):
-    # the session's sales database was filled from seed 7: regenerating gives the same rows
-    from tests.conftest import CUSTOMERS, DAYS, SEED, START
-
-    again = generate(GeneratorConfig(seed=SEED, customers=CUSTOMERS, start=START, days=DAYS))
-    for name, frame in generated.sales.items():
-        assert frame.equals(again.sales[name]), name
-    import psycopg
-
-    from crmwh import database
-    from crmwh_devkit.simulators import sales_db
-
-    admin = database.with_database(cfg.warehouse_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute("drop database if exists crm_sales_again with (force)")
-        c.execute("create database crm_sales_again")
-    other = database.with_database(cfg.warehouse_dsn, "crm_sales_again")
-    sales_db.write(other, again.sales)
-    assert fill.sales_digest(other) == fill.sales_digest(cfg.sales_dsn)
 
 
 def test_keys_differ_across_systems_and_ground_truth_maps_them():

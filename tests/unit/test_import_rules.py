@@ -16,7 +16,7 @@ import ast
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INCLUDE = ROOT / "include"
 RUNTIME, DEVKIT = "crmwh", "crmwh_devkit"
 
