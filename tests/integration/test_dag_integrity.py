@@ -8,6 +8,7 @@ import time
 import pytest
 
 from crmwh import airflow_env
+from crmwh.publish import STAGING
 from tests.support import dbt_runner
 
 
@@ -86,7 +87,7 @@ def test_crm_nightly_shape(dagbag):
     assert "fit_models" in {a.task_id for a in prepare.get_flat_relatives(upstream=True)}
     for t in mart_tasks:
         assert "prepare_marts" in {a.task_id for a in t.get_flat_relatives(upstream=True)}
-        assert t.vars["marts_schema"] == publish.STAGING, t.task_id  # built aside
+        assert t.vars["marts_schema"] == STAGING, t.task_id  # built aside
     assert {t.task_id for t in mart_tasks} <= {
         a.task_id for a in publish.get_flat_relatives(upstream=True)}
     assert "publish_marts" in dag.get_task("run_summary").upstream_task_ids
