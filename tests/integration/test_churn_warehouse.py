@@ -1,0 +1,115 @@
+"""The churn model and marts on the served warehouse (tests/support/served.py, the nightly's
+build on the session's generated data): the nightly fit wrote ml.churn_scores and
+audit.model_runs, the churn marts build and agree with the scores and with DOMAIN §4
+identities, and the backtest CLI compares the model with a recency-only baseline against the
+generator's ground truth (which nothing but the backtest reads). The backtest only adds its
+own audit.model_runs row."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from crmwh import cli
+from crmwh.settings import dbt_vars
+from tests.support.demo import LAST_DAY
+
+EARLY_WARNING = dbt_vars()["churn_early_warning_score"]  # read, never copied
+
+
+@pytest.fixture(scope="module")
+def warehouse(served):
+    """The served warehouse and what its model fit returned; the CLI's warehouse is it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CRM_WAREHOUSE_DSN", served.dsn)
+        yield served, served.fitted
+
+
+def test_nightly_fit_scores_the_active_base_and_records_the_run(warehouse):
+    wh, fitted = warehouse
+    churn = fitted["churn"]
+    assert churn["status"] == "fitted", churn
+    scores = wh.frame(f"select * from ml.churn_scores where as_of_date = '{LAST_DAY}'")
+    assert len(scores) == churn["rows_written"] > 0
+    assert scores["score"].between(0, 1).all()
+    assert scores["customer_key"].is_unique
+    # nobody scored is churned (and not back) on the as-of date
+    churned_now = wh.frame(f"""select customer_key from core.fct_churn_events
+        where churn_date <= '{LAST_DAY}' and returned_on is null""")
+    assert not set(scores["customer_key"]) & set(churned_now["customer_key"])
+    run = wh.frame("select * from audit.model_runs where model = 'churn'")
+    assert len(run) == 1 and run["converged"][0]
+    assert run["metrics"][0]["training"]["rows"] > 0
+    assert set(run["params"][0]) >= {"intercept", "coef_log_complaints_90d", "coef_rep_left"}
+    # warning-signal coefficients are never negative
+    assert all(v >= 0 for k, v in run["params"][0].items()
+               if k.startswith("coef_") and k not in (
+                   "coef_log_orders_365d", "coef_log_tenure", "coef_has_contract",
+                   "coef_contract_ends_90d", "coef_no_orders"))
+
+
+def test_risk_mart_matches_the_scores(warehouse):
+    wh, _ = warehouse
+    risk = wh.frame("select * from marts.mart_customer_churn_risk")
+    scores = wh.frame(f"select customer_key, score, reason_1 from ml.churn_scores "
+                         f"where as_of_date = '{LAST_DAY}'")
+    assert len(risk) == len(scores)
+    merged = risk.merge(scores, on="customer_key")
+    assert (merged["churn_score"].astype(float) - merged["score"]).abs().max() < 1e-6
+    assert (merged["reason_1_x"].fillna("") == merged["reason_1_y"].fillna("")).all()
+    assert set(risk["winback_action"]) <= {"excluded", "utmost", "best_effort", "case_by_case",
+                                           "let_go"}
+    assert (risk["allowed_save_budget"] <= risk["expected_value_saved"]).all()
+    key = risk[risk["value_tier"] == "key"]
+    assert (key["winback_action"].isin(["utmost", "excluded"])).all()
+    early = risk["churn_score"].astype(float).ge(EARLY_WARNING)
+    assert (risk["is_early_warning"] == (risk["value_tier"].eq("key") & early)).all()
+
+
+def test_monthly_churn_retention_and_kpis_agree(warehouse):
+    wh, _ = warehouse
+    monthly = wh.frame("select * from marts.mart_churn_monthly")
+    assert (monthly["churn_rate"] + monthly["retention_rate"] == 1).all()
+    overall = monthly[monthly["breakdown"] == "all"].set_index("month_start")
+    # every breakdown splits the same base and the same churn
+    for name, part in monthly[monthly["breakdown"] != "all"].groupby("breakdown"):
+        sums = part.groupby("month_start")[["customers_at_start", "churned_customers"]].sum()
+        pd.testing.assert_frame_equal(
+            sums, overall.loc[sums.index, ["customers_at_start", "churned_customers"]],
+            check_names=False, obj=name)
+    events = wh.frame(f"""select date_trunc('month', churn_date)::date as m, count(*) as n
+        from core.fct_churn_events where churn_date <= '{LAST_DAY}' group by 1""")
+    assert overall["churned_customers"].sum() <= events["n"].sum()
+    kpis = wh.frame("select * from marts.mart_crm_kpis")
+    tiers = monthly[monthly["breakdown"] == "value_tier"]
+    joined = kpis.merge(tiers, left_on=["month_start", "value_tier"],
+                        right_on=["month_start", "segment"])
+    assert (joined["lost_customers"] == joined["churned_customers"]).all()
+    cohorts = wh.frame("select * from marts.mart_cohort_retention")
+    assert (cohorts[cohorts["months_since_acquisition"] == 0]["retention_rate"] > 0.9).all()
+
+
+def test_backtest_cli_compares_the_model_with_the_recency_baseline(warehouse, capsys):
+    wh, _ = warehouse
+    dates = ["2025-09-01", "2025-10-01", "2025-11-01", "2025-12-01"]
+    args = ["backtest-churn", "--run-id", "test-backtest"]
+    for d in dates:
+        args += ["--date", d]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "AUC recency" in out and "lift@10% model" in out
+    row = wh.frame("select * from audit.model_runs where model = 'churn_backtest'")
+    assert len(row) == 1
+    summary = row["metrics"][0]["summary"]
+    per_date = row["metrics"][0]["per_date"]
+    print("\nchurn backtest on the test data:", json.dumps(summary, indent=1))
+    assert [p["as_of_date"] for p in per_date] == dates
+    for p in per_date:
+        assert p["evaluated"] > 0 and p["positives"] > 0
+        for key in ("auc_model", "auc_recency", "lift10_model", "lift10_recency"):
+            assert p[key] is not None and 0 <= p[key] <= 100
+    # deterministic data (seed 7) and fit: the model beats recency on this data
+    assert summary["auc_model"] > summary["auc_recency"]
+    assert summary["lift10_model"] > summary["lift10_recency"]

@@ -1,0 +1,153 @@
+"""DAG integrity: the DAG folder imports cleanly, fast, without cycles, as designed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from crmwh import airflow_env
+from crmwh.publish import STAGING
+from tests.support import dbt_runner
+
+
+@pytest.fixture(scope="module")
+def dagbag(cfg):
+    from airflow.dag_processing.dagbag import DagBag
+
+    airflow_env.dbt_manifest(cfg)
+    started = time.monotonic()
+    bag = DagBag(dag_folder=str(cfg.dags_dir))
+    bag.parse_seconds = time.monotonic() - started
+    return bag
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+def test_parse_time_is_reported_and_small(dagbag, record_property):
+    record_property("dagbag_parse_seconds", round(dagbag.parse_seconds, 2))
+    print(f"\nDAG folder parsed in {dagbag.parse_seconds:.2f} s")
+    assert dagbag.parse_seconds < 30
+
+
+def test_crm_nightly_shape(dagbag):
+    dag = dagbag.dags["crm_nightly"]
+    assert dag is not None
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.doc_md and "Great Expectations" in dag.doc_md
+    assert dag.schedule == "0 2 * * *"  # nightly at 02:00 UTC
+    ids = set(dag.task_ids)
+    for source in ("sales", "billing", "service"):
+        assert f"extract_{source}" in ids
+        assert f"gate_{source}" in ids
+        # every gate stands between its extract and every dbt task
+        gate = dag.get_task(f"gate_{source}")
+        assert f"extract_{source}" in gate.upstream_task_ids
+    # the staging views build in one task after every gate and before every other dbt task
+    staging = dag.get_task("dbt_staging")
+    assert staging.select == "path:models/staging"
+    assert staging.indirect_selection == "cautious"  # tests reading core run after core
+    core_test = dag.get_task("dbt_core.dbt_project_test")
+    assert core_test.indirect_selection == "cautious"  # ... here: not excluded with staging
+    assert {f"gate_{s}" for s in ("sales", "billing", "service")} <= staging.upstream_task_ids
+    core_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt_core.")]
+    assert not any(".stg_" in t.task_id for t in core_tasks)
+    for t in core_tasks:
+        assert "dbt_staging" in {a.task_id for a in t.get_flat_relatives(upstream=True)}, t.task_id
+    mart_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt_marts.")]
+    assert core_tasks and mart_tasks
+    assert any("fct_orders" in t.task_id for t in core_tasks)
+    assert any("int_customer_value__monthly" in t.task_id for t in core_tasks)
+    assert not any("mart_" in t.task_id for t in core_tasks)
+    for name in ("mart_customer_value_history", "mart_customer_value", "mart_value_tiers",
+                 "mart_concentration", "mart_profitability_by_size"):
+        assert any(name in t.task_id for t in mart_tasks), name
+    for t in core_tasks + mart_tasks:
+        ancestors = {a.task_id for a in t.get_flat_relatives(upstream=True)}
+        assert {"gate_sales", "gate_billing", "gate_service"} <= ancestors, t.task_id
+    # the model fit runs after every core task and before every mart task
+    fit = dag.get_task("fit_models")
+    assert fit.retries == 0
+    fit_ancestors = {a.task_id for a in fit.get_flat_relatives(upstream=True)}
+    assert {t.task_id for t in core_tasks} <= fit_ancestors
+    for t in mart_tasks:
+        assert "fit_models" in {a.task_id for a in t.get_flat_relatives(upstream=True)}, t.task_id
+    # every test of a group runs in one task at its end, before anything downstream
+    for group, tasks in (("dbt_core", core_tasks), ("dbt_marts", mart_tasks)):
+        tests = [t for t in tasks if "Test" in type(t).__name__]
+        assert len(tests) == 1, (group, [t.task_id for t in tests])
+        before = {a.task_id for a in tests[0].get_flat_relatives(upstream=True)}
+        assert {t.task_id for t in tasks} - {tests[0].task_id} <= before, group
+    # write-audit-publish: marts are built in marts__staging, then published, then reported
+    prepare, publish = dag.get_task("prepare_marts"), dag.get_task("publish_marts")
+    assert "fit_models" in {a.task_id for a in prepare.get_flat_relatives(upstream=True)}
+    for t in mart_tasks:
+        assert "prepare_marts" in {a.task_id for a in t.get_flat_relatives(upstream=True)}
+        assert t.vars["marts_schema"] == STAGING, t.task_id  # built aside
+    assert {t.task_id for t in mart_tasks} <= {
+        a.task_id for a in publish.get_flat_relatives(upstream=True)}
+    assert "publish_marts" in dag.get_task("run_summary").upstream_task_ids
+    assert "run_summary" in dag.get_task("nightly_report").upstream_task_ids
+
+
+def test_retries_with_backoff(dagbag):
+    dag = dagbag.dags["crm_nightly"]
+    extract = dag.get_task("extract_sales")
+    assert extract.retry_exponential_backoff
+    assert dag.get_task("gate_sales").retries == 0  # a failed gate is not retried
+
+
+def test_a_bad_retries_setting_is_a_clear_import_error(cfg, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("CRM_TASK_RETRIES", "many")
+    bag = DagBag(dag_folder=str(cfg.dags_dir))
+    assert "crm_nightly" not in bag.dags
+    errors = "\n".join(bag.import_errors.values())
+    assert "CRM_TASK_RETRIES='many' is not a whole number from 0 or more" in errors
+
+
+def test_no_cycles(dagbag):
+    dag = dagbag.dags["crm_nightly"]
+    # topological sort raises on a cycle
+    order = [t.task_id for t in dag.topological_sort()]
+    assert len(order) == len(dag.tasks)
+
+
+def _dbt_args(op) -> list[str]:
+    """The selection flags a cosmos dbt operator passes to dbt."""
+    args = []
+    for flag, value in (("--select", op.select), ("--exclude", op.exclude)):
+        if value:
+            args += [flag, *(value.split() if isinstance(value, str) else value)]
+    if getattr(op, "indirect_selection", None):
+        args += ["--indirect-selection", op.indirect_selection]
+    return args
+
+
+def test_every_dbt_test_runs_exactly_once_a_night(dagbag, cfg, tmp_path):
+    """The nightly's three dbt test runs (staging's build, each group's test task) together
+    select every data and unit test of the project, none twice."""
+    dag = dagbag.dags["crm_nightly"]
+    runs = {t: dag.get_task(t) for t in
+            ("dbt_staging", "dbt_core.dbt_project_test", "dbt_marts.dbt_project_test")}
+
+    def tests(*args: str) -> set[str]:
+        out = dbt_runner.ok(cfg.warehouse_dsn, "ls", "--resource-type", "test", "unit_test",
+                            "-q", "--output", "json", "--output-keys", "unique_id", *args,
+                            target=tmp_path)
+        return {json.loads(line)["unique_id"] for line in out.splitlines()
+                if line.startswith("{")}
+
+    everything = tests()
+    selected = {name: tests(*_dbt_args(op)) for name, op in runs.items()}
+    assert len(everything) > 500
+    assert set.union(*selected.values()) == everything
+    assert sum(len(s) for s in selected.values()) == len(everything), {
+        n: len(s) for n, s in selected.items()}
+    assert "test.crm_warehouse.assert_raw_reconciles_to_facts" in selected[
+        "dbt_core.dbt_project_test"]

@@ -1,0 +1,38 @@
+"""Private databases on the test server: (re)create one, drop it, read a query into a frame."""
+
+from __future__ import annotations
+
+import pandas as pd
+import psycopg
+
+from crmwh import database
+from crmwh.settings import Settings
+from crmwh.warehouse import ensure_schemas
+
+
+def fresh_database(cfg: Settings, name: str, template: str | None = None,
+                   warehouse: bool = True) -> str:
+    """(Re)create database ``name`` on the test server, optionally copied from a template,
+    with the warehouse schemas when ``warehouse`` (and no template). Returns its DSN."""
+    admin = database.with_database(cfg.warehouse_dsn, "postgres")
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}" with (force)')
+        c.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
+    dsn = database.with_database(cfg.warehouse_dsn, name)
+    if warehouse and template is None:
+        with database.connect(dsn, autocommit=True) as c:
+            ensure_schemas(c)
+    return dsn
+
+
+def drop_database(cfg: Settings, name: str) -> None:
+    with psycopg.connect(database.with_database(cfg.warehouse_dsn, "postgres"),
+                         autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}" with (force)')
+
+
+def frame(dsn: str, sql: str) -> pd.DataFrame:
+    """The rows of ``sql`` on the database at ``dsn``, with their column names."""
+    with psycopg.connect(dsn) as c:
+        cur = c.execute(sql)
+        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])

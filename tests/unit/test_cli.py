@@ -1,0 +1,105 @@
+"""The CLI without a database: help on every command, and bad configuration as one clear
+line. (A command on the database: tests/integration/test_cli.py.)"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from crmwh import settings
+from tests.support.cli import assert_one_clear_line, crmwh
+from tests.support.ports import free_port
+
+
+@pytest.mark.parametrize("command", [[], ["db"], ["generate"], ["run"], ["sql"], ["service-api"],
+                                     ["demo"]])
+def test_help_on_every_command(command):
+    done = crmwh(*command, "--help")
+    assert done.returncode == 0
+    assert "usage: crmwh" in done.stdout
+
+
+def test_unreachable_dsn_names_problem_and_fix():
+    port = free_port()
+    done = crmwh("sql", "select 1", CRM_WAREHOUSE_DSN=f"postgresql://u:p@127.0.0.1:{port}/x")
+    assert_one_clear_line(done, "cannot connect", f"127.0.0.1:{port}", "CRM_WAREHOUSE_DSN")
+    assert ":p@" not in done.stderr  # the password is not printed
+
+
+def test_port_in_use_names_port_and_fix(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = crmwh("db", "start", CRM_HOME=str(tmp_path / "home"), CRM_PG_PORT=str(port))
+    assert_one_clear_line(done, f"port {port}", "CRM_PG_PORT")
+
+
+def test_unwritable_home_names_folder_and_fix(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    done = crmwh("db", "start", CRM_HOME=str(blocker / "home"), CRM_PG_PORT=str(free_port()))
+    assert_one_clear_line(done, str(blocker / "home"), "CRM_HOME")
+
+
+def test_missing_billing_folder_names_folder_and_fix(tmp_path):
+    from datetime import date
+
+    from crmwh import source_entities
+    from crmwh.errors import CrmwhError
+    from crmwh.extract import billing
+
+    missing = Path(tmp_path / "nowhere")
+    with pytest.raises(CrmwhError) as err:
+        billing.extract(missing, source_entities.BY_TABLE["billing__invoices"], date(2026, 1, 1),
+                        lambda *_: False)
+    assert str(missing) in str(err.value) and "CRM_BILLING_DIR" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["fifty", "70000"])
+def test_bad_port_setting_is_one_line(value):
+    done = crmwh("db", "status", CRM_PG_PORT=value)
+    assert_one_clear_line(done, "CRM_PG_PORT")
+
+
+def test_bad_load_workers_setting_is_one_line():
+    done = crmwh("db", "status", CRM_LOAD_WORKERS="0")
+    assert_one_clear_line(done, "CRM_LOAD_WORKERS")
+
+
+@pytest.mark.parametrize("value", ["an hour", "-5", "\u00b2"])
+def test_bad_sales_lookback_setting_is_one_line(value):
+    done = crmwh("db", "status", CRM_SALES_LOOKBACK_MINUTES=value)
+    assert_one_clear_line(done, "CRM_SALES_LOOKBACK_MINUTES")
+
+
+def test_whole_number_settings_take_their_bounds(monkeypatch):
+    monkeypatch.setenv("CRM_SALES_LOOKBACK_MINUTES", "0")  # no look-back is a valid choice
+    monkeypatch.setenv("CRM_LOAD_WORKERS", " 3 ")
+    monkeypatch.setenv("CRM_PG_PORT", "65535")
+    got = settings.load()
+    assert (got.sales_lookback_minutes, got.load_workers, got.pg_port) == (0, 3, 65535)
+
+
+def test_devkit_commands_come_from_its_plugin():
+    import crmwh_devkit.cli
+    from crmwh.cli import build_parser, plugins
+
+    assert crmwh_devkit.cli in plugins.load()
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert {"generate", "service-api", "bench", "demo"} <= set(commands)
+
+
+def test_run_prepares_every_plugin(monkeypatch):
+    from types import SimpleNamespace
+
+    from crmwh.cli import plugins
+
+    prepared = []
+    with_hook = SimpleNamespace(register=lambda sub: None, prepare_run=prepared.append)
+    without_hook = SimpleNamespace(register=lambda sub: None)
+    monkeypatch.setattr(plugins, "load", lambda: (with_hook, without_hook))
+    plugins.prepare_run("the settings")
+    assert prepared == ["the settings"]

@@ -1,0 +1,24 @@
+"""The managers' questions (DOMAIN §7) as ready SQL files (sql/questions): one per question,
+each with its header and one statement, reading marts only. (Each run on a built warehouse:
+tests/integration/test_questions.py.)
+"""
+
+from __future__ import annotations
+
+import re
+
+from crmwh.settings import PROJECT_ROOT
+
+QUESTIONS = PROJECT_ROOT / "sql" / "questions"
+
+
+def test_every_question_file_has_a_header_and_one_statement():
+    files = sorted(QUESTIONS.glob("*.sql"))
+    assert len(files) >= 8  # one per DOMAIN §7 question
+    for f in files:
+        text = f.read_text()
+        assert re.match(r"\d\d_[a-z0-9_]+\.sql$", f.name)
+        assert text.startswith("-- Question (DOMAIN §7):"), f.name
+        assert "marts." in text and "core." not in text, f"{f.name} must read marts only"
+        code = "\n".join(line.split("--")[0] for line in text.splitlines())
+        assert code.strip().rstrip(";").count(";") == 0, f"{f.name}: one statement"
