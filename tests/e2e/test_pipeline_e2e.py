@@ -42,10 +42,10 @@ def states(dagrun) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()}
 
 
-def expected_customer_value(generated, as_of: date) -> pd.DataFrame:
+def expected_customer_value(generated, as_of_date: date) -> pd.DataFrame:
     """An independent pandas computation of revenue and margin per customer as of a date."""
     s = generated.sales
-    cutoff = np.datetime64(as_of + timedelta(days=1))
+    cutoff = np.datetime64(as_of_date + timedelta(days=1))
     # visible to the extractor by the cutoff, and not soft-deleted (the mart leaves those out)
     customers = s["customers"][(s["customers"]["updated_at"] < cutoff)
                                & s["customers"]["deleted_at"].isna()]
@@ -112,7 +112,7 @@ def test_initial_load_builds_marts_matching_hand_computation(nightly, conn, gene
            where rows_extracted <> rows_loaded + rows_unchanged + rows_quarantined""").fetchall()
     assert bad == []
     summary = conn.execute("select status, mart_rows from audit.run_summary "
-                           "where logical_date = %s", (DAY1,)).fetchone()
+                           "where as_of_date = %s", (DAY1,)).fetchone()
     assert summary[0] == "success"
     assert summary[1]["marts.mart_customer_value"] == n
 

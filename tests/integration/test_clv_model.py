@@ -45,9 +45,9 @@ def _load_orders(conn, orders: pd.DataFrame) -> None:
 
 
 def test_nightly_run_writes_predictions_and_model_runs(clv_db) -> None:
-    as_of = date(2026, 3, 31)
+    as_of_date = date(2026, 3, 31)
     rng = np.random.default_rng(42)
-    orders = simulate.transactions(BG_DAY, GG, 1500, as_of, rng)
+    orders = simulate.transactions(BG_DAY, GG, 1500, as_of_date, rng)
     orders["is_cancelled"] = False
     orders["is_deleted"] = False
     odd_key = 'Q, "quoted"\nkey 客户'  # survives the CSV and binary round trips
@@ -65,7 +65,7 @@ def test_nightly_run_writes_predictions_and_model_runs(clv_db) -> None:
     orders.insert(0, "order_id", [f"O{i}" for i in range(len(orders))])
     _load_orders(clv_db, orders)
 
-    result = nightly.run(clv_db, as_of, "manual__1")
+    result = nightly.run(clv_db, as_of_date, "manual__1")
     assert result["n_customers"] == 1501 and result["rows_written"] == 1501
     assert result["bgnbd"]["converged"] and result["gamma_gamma"]["converged"]
 
@@ -73,7 +73,7 @@ def test_nightly_run_writes_predictions_and_model_runs(clv_db) -> None:
         "select count(*), count(distinct model_run_id), min(p_alive), max(p_alive), "
         "bool_and(clv_predicted is not null), sum((frequency = 0)::int), "
         "sum((avg_margin is null)::int) from ml.clv_predictions where as_of_date = %s",
-        (as_of,)).fetchone()
+        (as_of_date,)).fetchone()
     assert rows[0] == 1501 and rows[1] == 1
     assert 0 <= rows[2] <= rows[3] <= 1 and rows[4]
     assert rows[5] == rows[6] > 0  # no repeat purchase <=> no average repeat margin
@@ -82,7 +82,7 @@ def test_nightly_run_writes_predictions_and_model_runs(clv_db) -> None:
 
     # every row matches the in-Python summary of the same valid orders
     valid = orders[~orders.is_cancelled & ~orders.is_deleted & orders.customer_key.notna()]
-    expected = summary(valid, as_of).sort_index()
+    expected = summary(valid, as_of_date).sort_index()
     got = pd.DataFrame(
         clv_db.execute("select customer_key, frequency, recency_days::float8, "
                        "tenure_days::float8, avg_margin::float8 from ml.clv_predictions "
@@ -105,20 +105,20 @@ def test_nightly_run_writes_predictions_and_model_runs(clv_db) -> None:
     assert runs[0][3] == 1501 and runs[1][3] == fitted_on
 
     # rerun the date (new Airflow run): predictions replaced, not duplicated
-    nightly.run(clv_db, as_of, "manual__2")
+    nightly.run(clv_db, as_of_date, "manual__2")
     again = clv_db.execute("select count(*), min(model_run_id), max(model_run_id) "
                            "from ml.clv_predictions").fetchone()
-    assert again[0] == 1501 and again[1] == again[2] == f"{as_of}/manual__2/bgnbd"
+    assert again[0] == 1501 and again[1] == again[2] == f"{as_of_date}/manual__2/bgnbd"
     assert clv_db.execute("select count(*) from audit.model_runs").fetchone()[0] == 4
     # the same run again: its model_runs rows are overwritten
-    nightly.run(clv_db, as_of, "manual__2")
+    nightly.run(clv_db, as_of_date, "manual__2")
     assert clv_db.execute("select count(*) from audit.model_runs").fetchone()[0] == 4
 
     # an earlier as-of date sits next to it and leaves it alone
     earlier = nightly.run(clv_db, date(2026, 1, 31), "manual__3")
     counts = dict(clv_db.execute("select as_of_date, count(*) from ml.clv_predictions "
                                  "group by 1").fetchall())
-    assert counts == {as_of: 1501, date(2026, 1, 31): earlier["rows_written"]}
+    assert counts == {as_of_date: 1501, date(2026, 1, 31): earlier["rows_written"]}
     assert earlier["rows_written"] < 1501
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from crmwh import airflow_env
-from crmwh.publish import STAGING
+from crmwh.publish import CANDIDATE
 from tests.support import dbt_runner
 
 
@@ -82,12 +82,12 @@ def test_crm_nightly_shape(dagbag):
         assert len(tests) == 1, (group, [t.task_id for t in tests])
         before = {a.task_id for a in tests[0].get_flat_relatives(upstream=True)}
         assert {t.task_id for t in tasks} - {tests[0].task_id} <= before, group
-    # write-audit-publish: marts are built in marts__staging, then published, then reported
+    # write-audit-publish: marts are built in marts__candidate, then published, then reported
     prepare, publish = dag.get_task("prepare_marts"), dag.get_task("publish_marts")
     assert "fit_models" in {a.task_id for a in prepare.get_flat_relatives(upstream=True)}
     for t in mart_tasks:
         assert "prepare_marts" in {a.task_id for a in t.get_flat_relatives(upstream=True)}
-        assert t.vars["marts_schema"] == STAGING, t.task_id  # built aside
+        assert t.vars["marts_schema"] == CANDIDATE, t.task_id  # built aside
     assert {t.task_id for t in mart_tasks} <= {
         a.task_id for a in publish.get_flat_relatives(upstream=True)}
     assert "publish_marts" in dag.get_task("run_summary").upstream_task_ids

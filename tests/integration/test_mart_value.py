@@ -46,8 +46,8 @@ class Warehouse:
         self.dsn = dsn
         self.target = target
 
-    def dbt(self, command: str, *args: str, as_of: date = AS_OF) -> str:
-        return dbt_runner.ok(self.dsn, command, *args, as_of=as_of, target=self.target)
+    def dbt(self, command: str, *args: str, as_of_date: date = AS_OF) -> str:
+        return dbt_runner.ok(self.dsn, command, *args, as_of_date=as_of_date, target=self.target)
 
     def frame(self, sql: str) -> pd.DataFrame:
         return read(self.dsn, sql)
@@ -264,7 +264,7 @@ def test_profitability_by_size_adds_up(wh, expected):
 def test_history_keeps_each_as_of_date(wh, built):
     earlier = AS_OF - timedelta(days=7)
     wh.dbt("run", "--select", "int_customer_value__monthly", "mart_customer_value_history",
-           as_of=earlier)
+           as_of_date=earlier)
     history = wh.frame("select as_of_date, count(*) as n from marts.mart_customer_value_history "
                        "group by 1 order by 1")
     assert list(history.as_of_date) == [earlier, AS_OF]

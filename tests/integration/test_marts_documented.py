@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from crmwh import docs
+from crmwh import dbt_docs
 from tests.support import dbt_runner
 
 MARTS = "models/marts/"
@@ -98,7 +98,7 @@ def test_exposures_declare_the_dashboards_and_read_marts_only(manifest):
 
 
 def test_docs_generate_as_one_static_file(served, cfg, tmp_path):
-    site = docs.generate(cfg, served.as_of, out_dir=tmp_path, dsn=served.dsn)
+    site = dbt_docs.generate(cfg, served.as_of_date, out_dir=tmp_path, dsn=served.dsn)
     html = site.read_text()
     assert site.name == "crm_warehouse_docs.html" and len(html) > 100_000
     for name in ("mart_customer_directory", "mart_sales_daily", "mart_customer_value",

@@ -20,7 +20,7 @@ QUESTIONS = PROJECT_ROOT / "sql" / "questions"
 def truth(generated, served) -> Truth:
     unmatched = served.frame("select source_id from core.rpt_identity_unmatched "
                              "where source_entity = 'ticket'")["source_id"]
-    return Truth(generated, served.as_of, frozenset(int(t) for t in unmatched))
+    return Truth(generated, served.as_of_date, frozenset(int(t) for t in unmatched))
 
 
 def ask(served, name: str, sql: str | None = None) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def keys(served) -> pd.Series:
 
 def test_01_customers_buying(served, truth):
     row = ask(served, "01_customers_buying.sql").iloc[0]
-    assert row["as_of_date"] == served.as_of
+    assert row["as_of_date"] == served.as_of_date
     assert row["buying_customers"] == truth.buying_customers()
     billing_only = served.frame("select count(*) as n from marts.mart_customer_directory "
                                 "where customer_origin = 'billing'")["n"][0]

@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 import psycopg
 import pytest
 
-from crmwh import database, html_report
+from crmwh import database
+from crmwh.report import html as html_report
 from tests.support.value_tiers import KEY_SHARE
 
 
@@ -45,7 +46,7 @@ class Marks(HTMLParser):
 def report(served, cfg, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "report.html"
     with database.connect(served.dsn) as conn:
-        path, sections = html_report.write(conn, cfg, served.as_of, out, run_id=served.run_id)
+        path, sections = html_report.write(conn, cfg, served.as_of_date, out, run_id=served.run_id)
     html = path.read_text(encoding="utf-8")
     marks = Marks()
     marks.feed(html)
@@ -125,7 +126,7 @@ def test_top_churn_reasons_count_the_risk_mart(report, served):
     _, marks, _ = report
     got = {m["data-x"]: float(m["data-value"]) for m in marks.charts["churn_reasons"]}
     risk = served.frame(f"""select reason_1, reason_2, reason_3 from marts.mart_customer_churn_risk
-                           where as_of_date = '{served.as_of}'
+                           where as_of_date = '{served.as_of_date}'
                              and risk_band in ('high', 'medium')""")
     counts = risk.melt()["value"].dropna().value_counts()
     expected = counts.sort_values(ascending=False).head(10)
@@ -151,10 +152,10 @@ def test_a_blocking_failure_and_a_missing_mart_show_in_the_report(served, cfg, t
                             check_name, object_name, severity, status, observed, expected)
                         values ('serve-broken', %s, 'dbt', 'mart_value_tiers',
                                 'value_share_sums_to_one', 'marts.mart_value_tiers',
-                                'blocking', 'fail', '0.93', '1')""", (served.as_of,))
+                                'blocking', 'fail', '0.93', '1')""", (served.as_of_date,))
         conn.execute("alter table marts.mart_cohort_retention rename to mart_cohort_hidden")
         try:
-            path, sections = html_report.write(conn, cfg, served.as_of, tmp_path / "r.html",
+            path, sections = html_report.write(conn, cfg, served.as_of_date, tmp_path / "r.html",
                                                run_id="serve-broken")
         finally:
             conn.execute("alter table marts.mart_cohort_hidden rename to mart_cohort_retention")

@@ -95,8 +95,8 @@ def test_land_new_entities_reconcile_dirt_goes_where_it_should(scratch, tmp_path
         assert second[entity]["rows_loaded"] == len(new) > 0, entity
     # dbt: the staging models build on the landed rows; the unknown order references are
     # flagged (warned) by the shipments' relationships test, every other test passes
-    as_of = config.start + timedelta(days=config.days)  # every landed version in scope
-    results = _dbt_build(dsn, tmp_path, "path:models/staging/sales", as_of)
+    as_of_date = config.start + timedelta(days=config.days)  # every landed version in scope
+    results = _dbt_build(dsn, tmp_path, "path:models/staging/sales", as_of_date)
     assert {r["status"] for r in results.values()} <= {"success", "pass", "warn"}, {
         k: (r["status"], r["message"]) for k, r in results.items() if r["status"] == "error"}
     for name in ("stg_sales__contacts", "stg_sales__opportunities", "stg_sales__shipments"):
@@ -110,10 +110,10 @@ def test_land_new_entities_reconcile_dirt_goes_where_it_should(scratch, tmp_path
     assert len(primary) == 1 and primary[0]["status"] == "pass"
 
 
-def _dbt_build(dsn: str, tmp_path: Path, select: str, as_of: date) -> dict[str, dict]:
+def _dbt_build(dsn: str, tmp_path: Path, select: str, as_of_date: date) -> dict[str, dict]:
     """``dbt build --select ...`` as of a date against ``dsn``; run results by unique_id."""
     done = dbt_runner.run(dsn, "build", "--indirect-selection", "cautious",
-                          "--select", *select.split(), as_of=as_of,
+                          "--select", *select.split(), as_of_date=as_of_date,
                           target=tmp_path / "target", logs=tmp_path / "logs")
     run_results = tmp_path / "target" / "run_results.json"
     assert run_results.exists(), done.stdout[-3000:] + done.stderr[-3000:]

@@ -109,9 +109,9 @@ def test_every_service_entity_through_http_extract_land_gate_and_staging(
     assert orphans == want_orphans > 0
 
     # staging: dbt builds and tests the service models (unit test included) on what landed
-    as_of = START + timedelta(days=DAYS)  # every landed version in scope
+    as_of_date = START + timedelta(days=DAYS)  # every landed version in scope
     done = _dbt(scratch, tmp_path, "build", "--select", "staging.service",
-                "--vars", f"{{as_of_date: '{as_of}'}}")
+                "--vars", f"{{as_of_date: '{as_of_date}'}}")
     assert done.returncode == 0, done.stdout[-4000:]
     assert "unit_test" in done.stdout or "test_stg_service__surveys" in done.stdout
     assert "WARN" in done.stdout  # the orphan interactions are reported

@@ -34,7 +34,7 @@ class Star:
             pipeline.extract_and_land(source, day, f"star-{day}")
 
     def dbt(self, command: str, day: date, *args: str) -> str:
-        return dbt_runner.ok(self.dsn, command, *args, as_of=day)
+        return dbt_runner.ok(self.dsn, command, *args, as_of_date=day)
 
     def frame(self, sql: str) -> pd.DataFrame:
         return read(self.dsn, sql)

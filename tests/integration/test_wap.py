@@ -1,6 +1,6 @@
 """Write-audit-publish of the marts with real dbt on a private database.
 
-Marts are built and tested in ``marts__staging`` and swapped into ``marts`` only when every
+Marts are built and tested in ``marts__candidate`` and swapped into ``marts`` only when every
 blocking check passed. A blocked night leaves ``marts`` exactly as the last good night left
 it (tables, an incremental history mart and a view); the rerun after the fix publishes the
 new as-of date and keeps the history. The project is copied with two probe marts added (an
@@ -27,7 +27,7 @@ from tests.support.demo import LAST_DAY
 
 DAY_A = LAST_DAY - timedelta(days=3)
 DAY_B = DAY_A + timedelta(days=1)
-STAGING = publish.STAGING  # the schema the marts are built in before the swap
+CANDIDATE = publish.CANDIDATE  # the schema the marts are built in before the swap
 
 HISTORY_PROBE = """
 {{ config(materialized='incremental', incremental_strategy='delete+insert',
@@ -49,8 +49,8 @@ class Warehouse:
 
     def dbt(self, day: date, command: str, *args: str, run_id: str = "wap",
             staging: bool = False, check: bool = True) -> subprocess.CompletedProcess:
-        variables = {"dq_run_id": run_id, **({"marts_schema": STAGING} if staging else {})}
-        done = dbt_runner.run(self.dsn, command, *args, as_of=day, dbt_vars=variables,
+        variables = {"dq_run_id": run_id, **({"marts_schema": CANDIDATE} if staging else {})}
+        done = dbt_runner.run(self.dsn, command, *args, as_of_date=day, dbt_vars=variables,
                               project=self.project)
         if check:
             dbt_runner.check(done)
@@ -73,7 +73,7 @@ class Warehouse:
 
     def publish(self, day: date, run_id: str) -> publish.Publication:
         with psycopg.connect(self.dsn, autocommit=True) as c:
-            return publish.publish(c, run_id, day, self.models())
+            return publish.publish(c, day, run_id, self.models())
 
     def frame(self, query: str) -> pd.DataFrame:
         return read(self.dsn, query)
@@ -140,7 +140,7 @@ def test_blocked_night_keeps_last_good_marts_and_rerun_publishes(wh):
     row = failed[failed["check_name"].str.contains("unique_combination_of_columns_mart_customer")]
     assert len(row) >= 1, failed
     assert set(row["severity"]) == {"blocking"}, row
-    assert row["object_name"].str.startswith(f"{STAGING}.mart_customer").all(), row
+    assert row["object_name"].str.startswith(f"{CANDIDATE}.mart_customer").all(), row
     assert set(row["observed"]) == {"1 failing rows"}, row
     assert set(row["as_of_date"]) == {DAY_B}, row
     with pytest.raises(publish.PublishRefused, match="unique_combination_of_columns"):
@@ -153,7 +153,7 @@ def test_blocked_night_keeps_last_good_marts_and_rerun_publishes(wh):
     # the broken build stays aside in staging: the history holds the duplicate for night B
     # (its failed key test stopped everything downstream of it there)
     assert wh.scalar("select count(*) from (select customer_key "
-                     f"from {STAGING}.mart_customer_value_history where as_of_date = %s "
+                     f"from {CANDIDATE}.mart_customer_value_history where as_of_date = %s "
                      "group by customer_key having count(*) > 1) twice", (DAY_B,)) == 1
 
     # --- the fix (dim_customer rebuilt) and the rerun of night B publish B, A is kept
@@ -173,7 +173,7 @@ def test_blocked_night_keeps_last_good_marts_and_rerun_publishes(wh):
         "select pg_get_viewdef('marts.mart_wap_probe_latest'::regclass)")
     assert set(new["value"]["as_of_date"]) == {DAY_B}
     assert wh.scalar("select count(*) from audit.mart_publications") == 2
-    assert wh.scalar(f"select to_regnamespace('{STAGING}')") is None
+    assert wh.scalar(f"select to_regnamespace('{CANDIDATE}')") is None
 
     # the version before stays one night, and can be swapped back
     with psycopg.connect(wh.dsn, autocommit=True) as c:

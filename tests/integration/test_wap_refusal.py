@@ -14,7 +14,7 @@ from tests.support.databases import drop_database, fresh_database
 MODELS = [publish.MartModel("mart_a", "mart_a", "table"),
           publish.MartModel("mart_h", "mart_h", "incremental")]
 DAY = date(2026, 3, 1)
-STAGING, PREVIOUS = publish.STAGING, publish.PREVIOUS  # the schemas beside the published marts
+CANDIDATE, PREVIOUS = publish.CANDIDATE, publish.PREVIOUS  # the schemas beside the published marts
 
 
 @pytest.fixture()
@@ -37,23 +37,23 @@ def dq(conn, run_id: str, check: str, status: str, batch: str | None = None,
 def build_staging(conn) -> None:
     copied = publish.prepare(conn, MODELS)
     assert copied == ["mart_h"]  # only the incremental mart starts from the published one
-    assert conn.execute(f"select count(*) from {STAGING}.mart_h").fetchone()[0] == 1
-    conn.execute(f"create table {STAGING}.mart_a as select 2 as v")
-    conn.execute(f"insert into {STAGING}.mart_h values (date '2026-03-01', 2)")
+    assert conn.execute(f"select count(*) from {CANDIDATE}.mart_h").fetchone()[0] == 1
+    conn.execute(f"create table {CANDIDATE}.mart_a as select 2 as v")
+    conn.execute(f"insert into {CANDIDATE}.mart_h values (date '2026-03-01', 2)")
 
 
 def test_refusals_leave_marts_untouched(conn):
-    with pytest.raises(publish.PublishRefused, match=f"no {STAGING} schema"):
-        publish.publish(conn, "r1", DAY, MODELS)
+    with pytest.raises(publish.PublishRefused, match=f"no {CANDIDATE} schema"):
+        publish.publish(conn, DAY, "r1", MODELS)
     publish.prepare(conn, MODELS)
-    with pytest.raises(publish.PublishRefused, match=f"not built in {STAGING}: mart_a"):
-        publish.publish(conn, "r1", DAY, MODELS)
+    with pytest.raises(publish.PublishRefused, match=f"not built in {CANDIDATE}: mart_a"):
+        publish.publish(conn, DAY, "r1", MODELS)
     build_staging(conn)
     dq(conn, "r1", "dbt:unique_mart_a", "fail")
     dq(conn, "r1", "dbt:warn_only", "fail", severity="warning")
     with pytest.raises(publish.PublishRefused, match=r"1 blocking check\(s\) failed: "
                                                      r"dbt:unique_mart_a on o: seen"):
-        publish.publish(conn, "r1", DAY, MODELS)
+        publish.publish(conn, DAY, "r1", MODELS)
     assert conn.execute("select v from marts.mart_a").fetchone()[0] == 1
     assert conn.execute("select count(*) from marts.mart_h").fetchone()[0] == 1
     assert publish.published_as_of(conn) is None
@@ -66,7 +66,7 @@ def test_latest_result_counts_and_rejected_batches_do_not_block(conn):
     conn.execute("""insert into audit.load_batches (batch_id, source, entity, status)
                     values ('b-rejected', 'sales', 'orders', 'rejected')""")
     dq(conn, "r2", "expect_column_values_to_be_unique(order_id)", "fail", batch="b-rejected")
-    done = publish.publish(conn, "r2", DAY, MODELS)
+    done = publish.publish(conn, DAY, "r2", MODELS)
     assert done.row_counts == {"mart_a": 1, "mart_h": 2}
     assert conn.execute("select v from marts.mart_a").fetchone()[0] == 2
     assert publish.published_as_of(conn) == DAY

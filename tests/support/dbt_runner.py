@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from crmwh import airflow_env
-from crmwh.settings import PROJECT_ROOT
+from crmwh import dbt_runner
 
-DBT = Path(sys.executable).with_name("dbt")
-PROJECT = PROJECT_ROOT / "dbt_project"
+PROJECT = dbt_runner.PROJECT
 
 
-def run(dsn: str, command: str, *args: str, as_of: date | None = None,
+def run(dsn: str, command: str, *args: str, as_of_date: date | None = None,
         dbt_vars: dict | None = None, target: Path | None = None, logs: Path | None = None,
         project: Path = PROJECT, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
-    """``dbt <command> *args`` on the database at ``dsn`` (``as_of`` sets var as_of_date) with
-    the project at ``project`` (the repository's by default); the completed process, whatever
-    its exit code."""
-    given = {**({"as_of_date": str(as_of)} if as_of else {}), **(dbt_vars or {})}
-    cmd = [str(DBT), command, "--project-dir", str(project), "--profiles-dir", str(project)]
-    if target is not None:
-        cmd += ["--target-path", str(target)]
-    if logs is not None:
-        cmd += ["--log-path", str(logs)]
-    if given:
-        cmd += ["--vars", json.dumps(given)]
-    return subprocess.run([*cmd, *args], env={**os.environ, **airflow_env.dbt_env(dsn)},
-                          capture_output=True, text=True, timeout=timeout)
+    """``dbt <command> *args`` on the database at ``dsn`` through the project's dbt runner
+    (:mod:`crmwh.dbt_runner`); the completed process, whatever its exit code."""
+    return dbt_runner.run(dsn, command, *args, as_of_date=as_of_date, dbt_vars=dbt_vars,
+                          target=target, logs=logs, project=project, timeout=timeout)
 
 
 def check(done: subprocess.CompletedProcess[str]) -> str:

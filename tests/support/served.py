@@ -27,14 +27,14 @@ RUN_ID = f"serve-{AS_OF}"
 
 
 class Served:
-    def __init__(self, dsn: str, as_of: date) -> None:
+    def __init__(self, dsn: str, as_of_date: date) -> None:
         self.dsn = dsn
-        self.as_of = as_of
+        self.as_of_date = as_of_date
         self.run_id = RUN_ID
         self.fitted: dict = {}  # what the nightly's model fit returned
 
     def dbt(self, command: str, *args: str) -> str:
-        return dbt_runner.ok(self.dsn, command, *args, as_of=self.as_of,
+        return dbt_runner.ok(self.dsn, command, *args, as_of_date=self.as_of_date,
                              dbt_vars={"dq_run_id": RUN_ID})
 
     def login_dsn(self, role: str) -> str:

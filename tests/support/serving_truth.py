@@ -20,10 +20,10 @@ TICKET_COST = VARS["ticket_cost_by_type"]
 
 
 class Truth:
-    def __init__(self, generated, as_of: date, unmatched_tickets: frozenset[int] = frozenset()
+    def __init__(self, generated, as_of_date: date, unmatched_tickets: frozenset[int] = frozenset()
                  ) -> None:
-        self.as_of = as_of
-        end = pd.Timestamp(as_of + timedelta(days=1))
+        self.as_of_date = as_of_date
+        end = pd.Timestamp(as_of_date + timedelta(days=1))
         sales = generated.sales
 
         def seen(df: pd.DataFrame) -> pd.DataFrame:
@@ -83,7 +83,7 @@ class Truth:
         once = counts[counts == 1].index
         last = self.orders[self.orders["customer_id"].isin(once)].groupby("customer_id")[
             "order_date"].max()
-        days = (pd.Timestamp(self.as_of) - last).dt.days
+        days = (pd.Timestamp(self.as_of_date) - last).dt.days
         return int((days > LAPSED_DAYS).sum())
 
     def never_contacted_by_channel(self) -> dict[str, int]:
@@ -97,7 +97,7 @@ class Truth:
     def net_profit_12m(self) -> pd.Series:
         """DOMAIN §2 net profit over the trailing 12 calendar months to the as-of date (the
         as-of month and the 11 before): gross margin - credit notes - cost to serve."""
-        since = pd.Timestamp(self.as_of).to_period("M").start_time - pd.DateOffset(months=11)
+        since = pd.Timestamp(self.as_of_date).to_period("M").start_time - pd.DateOffset(months=11)
         margin = self.lines[self.lines["order_date"] >= since].groupby("customer_id")[
             "gross_margin"].sum()
         notes = self.credit_notes[self.credit_notes["day"] >= since].groupby("customer_id")[
