@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("crmwh.extract", "crmwh.load", "crmwh.quality", "crmwh.modelling", "crmwh.clv",
      "crmwh.churn", "crmwh.publish"),
     # orchestration and what is served from the warehouse
-    ("crmwh.pipeline", "crmwh.report", "crmwh.dbt_docs"),
+    ("crmwh.pipeline", "crmwh.report", "crmwh.dbt_docs", "crmwh.contract_page"),
     # the command line
     ("crmwh.cli",),
     # the devkit sits on top of the runtime

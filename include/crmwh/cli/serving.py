@@ -1,4 +1,5 @@
-"""Serving commands: the warehouse roles, the dbt docs site, the nightly HTML report."""
+"""Serving commands: the warehouse roles, the dbt docs site, the nightly HTML report, the
+source contract page."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="as-of date (default: the date the marts reflect)")
     rep.add_argument("--out", default=None, help="output file (default under $CRM_HOME/reports)")
     rep.set_defaults(func=cmd_report)
+
+    contract_p = sub.add_parser("contract", help="write the source contract page "
+                                                 "(docs/source_contract.md)",
+                                description="Regenerate docs/source_contract.md from the source "
+                                            "entities, the dbt sources and lineage (dbt parse, "
+                                            "no database) and the expectation suites.")
+    contract_p.set_defaults(func=cmd_contract)
 
 
 def cmd_roles(args: argparse.Namespace) -> int:
@@ -64,4 +72,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     for line in html.missing_sections(sections):
         say(f"section not available: {line}")
     say(f"nightly report written: {path}")
+    return 0
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    from crmwh import contract_page
+
+    path = contract_page.generate(settings.load())
+    say(f"source contract page written: {path}")
     return 0
