@@ -5,7 +5,8 @@ The DAG is thin on purpose; every step is a function in ``crmwh.pipeline``.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pendulum
 from airflow.sdk import dag, task
@@ -21,9 +22,12 @@ from cosmos.constants import TestBehavior, TestIndirectSelection
 from cosmos.operators.local import DbtBuildLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-from crmwh import pipeline
+from crmwh import as_of, pipeline
 from crmwh.quality.notify import on_task_failure
 from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID, whole_setting
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import DagRunProtocol as DagRun
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
@@ -45,11 +49,6 @@ project_config = ProjectConfig(
 )
 
 
-def as_of_date(ds: str | None) -> date:
-    """The run's as-of date, from Airflow's ``ds`` (the task context's logical date)."""
-    return pendulum.parse(ds).date()
-
-
 def render_config(select: tuple[str, ...], exclude: tuple[str, ...] = ()) -> RenderConfig:
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST if MANIFEST.exists() else LoadMode.DBT_LS,
@@ -65,8 +64,10 @@ def render_config(select: tuple[str, ...], exclude: tuple[str, ...] = ()) -> Ren
 
 
 # dbt failures are data or logic problems, not transient: fail fast, rerun the date
-# every test result is recorded in audit.dq_results under the run's id
-DBT_ARGS = {"vars": {"as_of_date": "{{ ds }}", "dq_run_id": "{{ run_id }}"}, "retries": 0}
+# every test result is recorded in audit.dq_results under the run's id;
+# as_of_date is the DAG's template macro (crmwh.as_of.of_run), the same date the Python tasks use
+DBT_ARGS = {"vars": {"as_of_date": "{{ as_of_date(dag_run) }}", "dq_run_id": "{{ run_id }}"},
+            "retries": 0}
 # dbt_staging: the staging views, in one dbt build (a view is built in milliseconds; one task
 # per view cost about 5 s of dbt start-up each, a quarter of the night's dbt time);
 # dbt_core: everything else but the marts (intermediate, core, snapshots, quality, ...);
@@ -77,7 +78,11 @@ MARTS_SELECT = ("path:models/marts",)
 DOC = """
 ### crm_nightly
 
-Nightly load of the CRM warehouse for the run's logical date (`ds`).
+Nightly load of the CRM warehouse as of one day, the run's **as-of date**
+(`crmwh.as_of`): a scheduled run (and each run of a backfill) builds the last complete
+day in the reporting time zone (dbt var `reporting_timezone`, UTC) before it was
+scheduled — the 02:00 UTC run of 2026-12-06 builds 2026-12-05; a manual run
+(`crmwh run --date D`, `airflow dags test crm_nightly D`) builds as of its logical date D.
 
 1. **extract_<source>** — pull sales (watermark + look-back), billing (new drop files
    by manifest and checksum) and service (API `updated_since`) and land them in `raw`
@@ -89,12 +94,12 @@ Nightly load of the CRM warehouse for the run's logical date (`ds`).
 3. **dbt_staging** — the staging views and their tests, in one `dbt build`; then
    **dbt_core** — everything else but the marts: intermediate tables, snapshots, the
    `core` star and the DOMAIN §5 business-rule checks (`quality`), built and tested
-   with `as_of_date = ds` (astronomer-cosmos, one task per model); every test result
-   goes to `audit.dq_results`.
-4. **fit_models** — predictive models fitted on the core star as of `ds` (CLV: BG/NBD +
-   Gamma-Gamma -> `ml.clv_predictions`; churn risk -> `ml.churn_scores`; both logged in
-   `audit.model_runs`); too little history records a fit as skipped and the marts get
-   NULL predictions.
+   with the dbt var `as_of_date` (astronomer-cosmos, one task per model); every test
+   result goes to `audit.dq_results`.
+4. **fit_models** — predictive models fitted on the core star as of the as-of date (CLV:
+   BG/NBD + Gamma-Gamma -> `ml.clv_predictions`; churn risk -> `ml.churn_scores`; both
+   logged in `audit.model_runs`); too little history records a fit as skipped and the
+   marts get NULL predictions.
 5. **prepare_marts** — empties `marts__candidate` and copies the published incremental
    marts into it (write-audit-publish, docs/data_quality.md).
 6. **dbt_marts** — the `marts`, joining the predictions, built and tested in
@@ -104,7 +109,7 @@ Nightly load of the CRM warehouse for the run's logical date (`ds`).
 8. **run_summary** — what the run did, in `audit.run_summary`.
 9. **nightly_report** — the static HTML report with inline charts (churn and retention,
    value tiers, cohort retention, churn reasons, data quality) in
-   `$CRM_HOME/reports/crm_nightly_<ds>.html` and `latest.html` (`crmwh report`).
+   `$CRM_HOME/reports/crm_nightly_<as_of_date>.html` and `latest.html` (`crmwh report`).
 
 A failed task sends one alert naming the check, object and batch (`crmwh.quality.notify`).
 
@@ -119,6 +124,7 @@ Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another P
     catchup=False,
     max_active_runs=1,
     doc_md=DOC,
+    user_defined_macros={"as_of_date": as_of.of_run},  # {{ as_of_date(dag_run) }}
     tags=["crm", "nightly"],
     default_args={
         "owner": "crm-warehouse",
@@ -131,36 +137,37 @@ Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another P
 )
 def crm_nightly():
     @task
-    def extract(source: str, ds: str | None = None, run_id: str | None = None) -> list[dict]:
-        return pipeline.extract_and_land(source, as_of_date(ds), run_id)
+    def extract(source: str, dag_run: DagRun | None = None,
+                run_id: str | None = None) -> list[dict]:
+        return pipeline.extract_and_land(source, as_of.of_run(dag_run), run_id)
 
     @task(retries=0)
     def gate(batches: list[dict], run_id: str | None = None) -> list[dict]:
         return pipeline.quality_gate(batches, run_id)
 
     @task
-    def run_summary(batches: list[list[dict]], ds: str | None = None,
+    def run_summary(batches: list[list[dict]], dag_run: DagRun | None = None,
                     run_id: str | None = None) -> dict:
         flat = [b for group in batches for b in group]
-        return pipeline.write_run_summary(as_of_date(ds), run_id, flat)
+        return pipeline.write_run_summary(as_of.of_run(dag_run), run_id, flat)
 
     @task(retries=0)
-    def fit_models(ds: str | None = None, run_id: str | None = None) -> dict:
-        return pipeline.fit_models(as_of_date(ds), run_id)
+    def fit_models(dag_run: DagRun | None = None, run_id: str | None = None) -> dict:
+        return pipeline.fit_models(as_of.of_run(dag_run), run_id)
 
     @task(retries=0)
     def prepare_marts() -> list[str]:
         return pipeline.prepare_marts()
 
     @task(retries=0)
-    def publish_marts(ds: str | None = None, run_id: str | None = None) -> dict:
-        return pipeline.publish_marts(as_of_date(ds), run_id)
+    def publish_marts(dag_run: DagRun | None = None, run_id: str | None = None) -> dict:
+        return pipeline.publish_marts(as_of.of_run(dag_run), run_id)
 
     @task(retries=1)
-    def nightly_report(ds: str | None = None, run_id: str | None = None) -> dict:
+    def nightly_report(dag_run: DagRun | None = None, run_id: str | None = None) -> dict:
         from crmwh.report import html  # the static HTML report, the run's last step
 
-        return html.nightly(as_of_date(ds), run_id)
+        return html.nightly(as_of.of_run(dag_run), run_id)
 
     dbt_staging = DbtBuildLocalOperator(
         task_id="dbt_staging",

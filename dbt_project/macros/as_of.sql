@@ -1,5 +1,5 @@
 {#-
-    The run's logical date, var('as_of_date'), validated as YYYY-MM-DD ('today' = the run's start date, UTC) and rendered as a SQL
+    The run's as-of date, var('as_of_date'), validated as YYYY-MM-DD ('today' = the run's start date, UTC) and rendered as a SQL
     date literal. Facts and marts use it so nothing after the as-of date leaks in (DOMAIN §1,
     time-variant).
 -#}

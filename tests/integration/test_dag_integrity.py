@@ -151,3 +151,30 @@ def test_every_dbt_test_runs_exactly_once_a_night(dagbag, cfg, tmp_path):
         n: len(s) for n, s in selected.items()}
     assert "test.crm_warehouse.assert_raw_reconciles_to_facts" in selected[
         "dbt_core.dbt_project_test"]
+
+
+def test_dbt_vars_render_the_runs_as_of_date(dagbag):
+    """Every dbt task's as_of_date var is the run's as-of date (crmwh.as_of): the last
+    complete day for a scheduled run, the logical date for a manual one."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from airflow.utils.types import DagRunType
+
+    dag = dagbag.dags["crm_nightly"]
+    at_two = datetime(2026, 12, 6, 2, tzinfo=UTC)
+    runs = {
+        "2026-12-05": SimpleNamespace(run_type=DagRunType.SCHEDULED, logical_date=at_two,
+                                      run_after=at_two),
+        "2026-03-31": SimpleNamespace(run_type=DagRunType.MANUAL,
+                                      logical_date=datetime(2026, 3, 31, tzinfo=UTC),
+                                      run_after=datetime(2026, 4, 1, 9, tzinfo=UTC)),
+    }
+    dbt_tasks = [t for t in dag.tasks if hasattr(t, "vars")]  # every cosmos dbt operator
+    assert len(dbt_tasks) > 3
+    for expected, run in runs.items():
+        context = {"dag_run": run, "run_id": "render-test"}
+        for t in dbt_tasks:
+            rendered = t.render_template(t.vars, context)
+            assert rendered["as_of_date"] == expected, (t.task_id, run.run_type)
+            assert rendered["dq_run_id"] == "render-test", t.task_id

@@ -26,9 +26,10 @@ RUNTIME, DEVKIT = "crmwh", "crmwh_devkit"
 LAYERS: list[tuple[str, ...]] = [
     # settings and the error type
     ("crmwh.errors", "crmwh.settings"),
-    # infrastructure: the server, COPY, the source contracts, the Airflow environment
+    # infrastructure: the server, COPY, the source contracts, the Airflow environment and
+    # the run's as-of date
     ("crmwh.database", "crmwh.pgcopy", "crmwh.source_entities", "crmwh.airflow_env",
-     "crmwh.dbt_runner"),
+     "crmwh.dbt_runner", "crmwh.as_of"),
     # warehouse objects created outside dbt
     ("crmwh.warehouse",),
     # the steps of the nightly

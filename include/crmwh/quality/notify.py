@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
-from crmwh import database, settings
+from crmwh import as_of, database, settings
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 10
@@ -129,4 +129,5 @@ def on_task_failure(context: dict[str, Any]) -> None:
     dag_run = context.get("dag_run")
     run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "unknown"
     task_id = getattr(ti, "task_id", None) or "unknown"
-    send_alert(failure_message(context.get("ds"), run_id, task_id, context.get("exception")))
+    as_of_date = str(as_of.of_run(dag_run)) if dag_run is not None else context.get("ds")
+    send_alert(failure_message(as_of_date, run_id, task_id, context.get("exception")))
