@@ -26,11 +26,11 @@ def generate(cfg: Settings, as_of_date: date | None = None, out_dir: Path | None
     dsn = dsn or warehouse.ensure_warehouse(cfg)
     out = out_dir or cfg.home / "docs"
     target = cfg.home / "dbt_docs_target"
-    done = dbt_runner.run(dsn, "docs", "generate", "--static", as_of_date=as_of_date,
+    done = dbt_runner.run(dsn, "docs generate", "--static", as_of_date=as_of_date,
                           target=target, project=cfg.dbt_project_dir)
     static = target / "static_index.html"
     if done.returncode != 0 or not static.exists():
-        tail = "\n".join(done.stdout.strip().splitlines()[-5:])
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-5:])
         raise CrmwhError(f"dbt docs generate failed: {tail}",
                          "build the warehouse first (`crmwh demo` or `crmwh run`)")
     out.mkdir(parents=True, exist_ok=True)

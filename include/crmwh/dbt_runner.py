@@ -38,11 +38,12 @@ def profile_env(dsn: str) -> dict[str, str]:
 def command(command: str, *args: str, as_of_date: date | None = None,
             dbt_vars: dict | None = None, target: Path | None = None,
             logs: Path | None = None, project: Path = PROJECT) -> list[str]:
-    """The argument list of ``dbt <command> *args`` on ``project``; ``as_of_date`` sets the var
-    of that name, ``dbt_vars`` any others."""
+    """The argument list of ``dbt <command> *args`` on ``project`` (``command`` may be two
+    words, e.g. ``"docs generate"``); ``as_of_date`` sets the var of that name, ``dbt_vars``
+    any others."""
     given = {**({"as_of_date": as_of_date.isoformat()} if as_of_date else {}),
              **(dbt_vars or {})}
-    cmd = [str(executable()), command, "--project-dir", str(project),
+    cmd = [str(executable()), *command.split(), "--project-dir", str(project),
            "--profiles-dir", str(project)]
     if target is not None:
         cmd += ["--target-path", str(target)]
