@@ -1,11 +1,14 @@
 {#-
     One row per calendar day from start_date to end_date inclusive, column `date_day` (date).
-    Dispatched so another adapter can supply its own implementation.
+    start_date and end_date are SQL date expressions (a cast literal or a
+    scalar subquery), so a model can compute its bounds from the data. Dispatched so another
+    adapter can supply its own implementation.
 -#}
 {% macro date_spine(start_date, end_date) -%}
     {{ return(adapter.dispatch('date_spine', 'crm_warehouse')(start_date, end_date)) }}
 {%- endmacro %}
 
+{#- at most 100,000 days (273 years) -#}
 {% macro default__date_spine(start_date, end_date) -%}
     with digits as (
         select n from (values (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)) as d (n)
@@ -20,16 +23,16 @@
         cross join digits as d5
     )
 
-    select cast(cast('{{ start_date }}' as date) + n as date) as date_day
+    select cast(cast({{ start_date }} as date) + n as date) as date_day
     from numbers
-    where cast('{{ start_date }}' as date) + n <= cast('{{ end_date }}' as date)
+    where cast({{ start_date }} as date) + n <= cast({{ end_date }} as date)
 {%- endmacro %}
 
 {% macro postgres__date_spine(start_date, end_date) -%}
     select cast(day_ts as date) as date_day
     from generate_series(
-        cast('{{ start_date }}' as date),
-        cast('{{ end_date }}' as date),
+        cast({{ start_date }} as timestamp),
+        cast({{ end_date }} as timestamp),
         interval '1 day'
     ) as spine (day_ts)
 {%- endmacro %}

@@ -7,7 +7,7 @@
     {%- if is_incremental() -%}
         ({{ as_of_date() }} - {{ var('incremental_lookback_days') }})
     {%- else -%}
-        cast('1900-01-01' as date)
+        cast('-infinity' as date)
     {%- endif -%}
 {%- endmacro %}
 

@@ -141,4 +141,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
         say("sources already generated with these settings; reusing them")
     last = args.start + timedelta(days=args.days - 1)
     # the initial load up to the day before the last, then the nightly increment
-    return run.cmd_run(argparse.Namespace(date=[last - timedelta(days=1), last]))
+    return run.cmd_run(argparse.Namespace(date=[last - timedelta(days=1), last], first=None,
+                                          last=None, every=None))

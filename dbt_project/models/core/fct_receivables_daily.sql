@@ -51,10 +51,10 @@ accounts_start as (
         {% if is_incremental() -%}
         case
             when min(kept_accounts.billing_account_id) is not null then {{ window_start }}
-            else cast('1900-01-01' as date)
+            else cast('-infinity' as date)
         end
         {%- else -%}
-        cast('1900-01-01' as date)
+        cast('-infinity' as date)
         {%- endif %} as first_day
 
     from invoices

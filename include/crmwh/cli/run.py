@@ -1,28 +1,96 @@
-"""``crmwh run``: the nightly DAG through Airflow for one or more dates."""
+"""``crmwh run``: the nightly DAG through Airflow for some dates, or a range of them (backfill)."""
 
 from __future__ import annotations
 
 import argparse
+import calendar
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from crmwh import settings
 from crmwh.cli import plugins
 from crmwh.cli.common import iso_date, say
+from crmwh.errors import CrmwhError
+
+EVERY = ("day", "week", "month")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    run = sub.add_parser("run", help="run the nightly DAG for one or more dates",
-                         description="Run crm_nightly through Airflow for each --date.")
-    run.add_argument("--date", type=iso_date, action="append", required=True,
+    run = sub.add_parser(
+        "run", help="run the nightly DAG for some dates or a range of them",
+        description="Run crm_nightly through Airflow for each --date, or for each date from "
+                    "--from to --to (every day, week or month; the last run is --to itself), "
+                    "in order, stopping at the first failure.")
+    run.add_argument("--date", type=iso_date, action="append",
                      help="logical date YYYY-MM-DD (repeatable)")
+    run.add_argument("--from", dest="first", type=iso_date, metavar="D1",
+                     help="first logical date of a backfill")
+    run.add_argument("--to", dest="last", type=iso_date, metavar="D2",
+                     help="last logical date of a backfill (always run)")
+    run.add_argument("--every", default=None, metavar="|".join(EVERY),
+                     help="step of a backfill (default: day)")
     run.set_defaults(func=cmd_run)
+
+
+def add_months(day: date, months: int, month_end: bool) -> date:
+    """``day`` moved by ``months`` months: the same day of the month (the month's last day when
+    it is shorter), or the month's last day when ``month_end``."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    length = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, length if month_end else min(day.day, length))
+
+
+def backfill_dates(first: date, last: date, every: str = "day") -> list[date]:
+    """``first``, ``first`` + one step, ... while before ``last``, then ``last`` itself. A month
+    step keeps ``first``'s day of the month (month ends when ``first`` is one)."""
+    if every not in EVERY:
+        raise CrmwhError(f"unknown --every {every!r}", f"use one of {', '.join(EVERY)}")
+    if last < first:
+        raise CrmwhError(f"--to {last} is before --from {first}", "give --to on or after --from")
+    month_end = add_months(first, 0, True) == first
+    out, n, day = [], 0, first
+    while day < last:
+        out.append(day)
+        n += 1
+        if every == "month":
+            day = add_months(first, n, month_end)
+        else:
+            day = first + timedelta(days=n * (7 if every == "week" else 1))
+    return [*out, last]
+
+
+def run_dates(args: argparse.Namespace) -> list[date]:
+    """The logical dates to run, in order: the ``--date``s, or the ``--from``/``--to`` range."""
+    ranged = args.first is not None or args.last is not None
+    if args.date and (ranged or args.every is not None):
+        raise CrmwhError("--date cannot be combined with --from/--to/--every",
+                         "give --date D (repeatable) or --from D1 --to D2 [--every STEP]")
+    if args.date:
+        return list(args.date)
+    if args.first is None or args.last is None:
+        raise CrmwhError("a backfill needs both --from and --to" if ranged or args.every
+                         else "no date to run", "give --date D or --from D1 --to D2")
+    return backfill_dates(args.first, args.last, args.every or "day")
+
+
+def resume_command(args: argparse.Namespace, days: list[date], failed: int) -> str:
+    """The command that runs ``days[failed:]`` again."""
+    rest = days[failed:]
+    if args.first is not None:
+        every = args.every or "day"
+        command = f"crmwh run --from {rest[0]} --to {args.last}" + (
+            f" --every {every}" if every != "day" else "")
+        if backfill_dates(rest[0], args.last, every) == rest:
+            return command
+    return "crmwh run " + " ".join(f"--date {day}" for day in rest)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from crmwh import airflow_env, warehouse
 
+    days = run_dates(args)  # argument errors before anything starts
     cfg = settings.load()
     warehouse.ensure_warehouse(cfg)
     plugins.prepare_run(cfg)
@@ -31,19 +99,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     airflow_env.dbt_manifest(cfg)
     log_dir = cfg.home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    for day in args.date:
+    for n, day in enumerate(days):
         log = log_dir / f"crm_nightly_{day}.log"
         log.unlink(missing_ok=True)
-        say(f"running DAG crm_nightly for {day} through Airflow (log: {log})")
+        say(f"[{n + 1}/{len(days)}] {day}: running DAG crm_nightly through Airflow (log: {log})")
         t = time.monotonic()
+        before = _last_summary(cfg, day)
         code = airflow_env.run_dag(cfg, day.isoformat(), log)
-        if code != 0:
-            failure = _first_failure(log)
-            say(f"crm_nightly for {day} FAILED after {time.monotonic() - t:.0f} s: {failure}")
+        if code != 0 or _last_summary(cfg, day) in (None, before):
+            failure = (_first_failure(log) if code != 0 else
+                       "Airflow ran no task (is the date before the DAG's start_date?)")
+            say(f"[{n + 1}/{len(days)}] {day}: crm_nightly FAILED after "
+                f"{time.monotonic() - t:.0f} s: {failure}")
+            say(f"to resume: {resume_command(args, days, n)}")
             return 1
-        say(f"crm_nightly for {day} succeeded in {time.monotonic() - t:.0f} s")
+        say(f"[{n + 1}/{len(days)}] {day}: crm_nightly succeeded in "
+            f"{time.monotonic() - t:.0f} s")
         _print_run(cfg, day)
     return 0
+
+
+def _last_summary(cfg: settings.Settings, day: date):
+    """When the latest run summary of ``day`` was written (None: never)."""
+    from crmwh import database
+
+    with database.connect(cfg.warehouse_dsn) as conn:
+        return conn.execute("select max(finished_at) from audit.run_summary where as_of_date = %s",
+                            (day,)).fetchone()[0]
 
 
 def _first_failure(log: Path) -> str:

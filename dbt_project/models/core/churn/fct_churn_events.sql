@@ -96,7 +96,7 @@ contract_churn as (
                 and other.start_date <= ends.churn_date
                 and (
                     other.start_date > ends.start_date
-                    or coalesce(other.cancelled_on, other.end_date + {{ grace }}, date '9999-12-31')
+                    or coalesce(other.cancelled_on, other.end_date + {{ grace }}, date 'infinity')
                     > ends.churn_date
                 )
         )
