@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from crmwh import dbt_runner, pipeline, settings
-from tests.conftest import drop_database, free_port, fresh_database
+from tests.support.databases import drop_database, fresh_database
+from tests.support.ports import free_port
 
 START = date(1997, 1, 1)
 DAYS = 60
