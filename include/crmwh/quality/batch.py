@@ -46,11 +46,15 @@ def read_batch(conn: Any, entity: Entity, batch_id: str, derived: dict[str, dict
             cur.execute("select to_regclass(%s)", ("raw." + spec["references"].split(".")[0],))
             if spec["column"] in present and cur.fetchone()[0] is not None:
                 usable[name] = spec
+        refs = profile.derived_sql(usable)
         exprs = [sql.SQL("b.{}").format(sql.Identifier(c.name)) for c in columns]
-        exprs += profile.derived_sql(entity, usable)
-        query = sql.SQL("select {cols} from {table} b where b._batch_id = %s").format(
-            cols=sql.SQL(", ").join(exprs),
+        # in the order the rows were landed whatever the plan (the joins, a parallel scan),
+        # so the sample values a failed check reports do not depend on it
+        query = sql.SQL("select {cols} from {table} b {joins} where b._batch_id = %s "
+                        "order by b.ctid").format(
+            cols=sql.SQL(", ").join(exprs + refs.columns),
             table=sql.Identifier("raw", entity.table),
+            joins=sql.SQL(" ").join(refs.joins),
         )
         cur.execute(query, (batch_id,))
         rows = cur.fetchall()

@@ -4,7 +4,8 @@ Three kinds of checks in an expectation suite need the warehouse, not just the b
 
 * **referential** (``derived_columns``): for each row, is the referenced key one the
   warehouse already knows (``raw``, any loaded batch, this one included)? Computed in SQL
-  as a boolean column added to the batch frame; the suite expects it to be ``true``.
+  as a boolean column added to the batch frame (:func:`derived_sql`); the suite expects it
+  to be ``true``.
 * **volume** (``profile_expectations``, ``meta.volume``): the rows landed for the batch's
   as-of date (every loaded batch of that date, this one included, so a rerun that lands
   nothing new is no drop) against the median of the same per-date totals over the
@@ -43,18 +44,37 @@ class Bounds:
     basis: str = ""
 
 
-def derived_sql(entity: Entity, derived: dict[str, dict[str, str]]) -> list[sql.Composable]:
-    """Select expressions (over the batch alias ``b``) for the suite's derived columns."""
-    out = []
-    for name, spec in derived.items():
+@dataclass(frozen=True)
+class DerivedSql:
+    """The suite's derived columns in SQL: select expressions over the batch alias ``b``,
+    and the left joins they read from."""
+
+    columns: list[sql.Composable]
+    joins: list[sql.Composable]
+
+
+def derived_sql(derived: dict[str, dict[str, str]]) -> DerivedSql:
+    """The suite's referential columns: NULL when the column is, else whether ``raw`` holds
+    a row with that key (any batch, any version).
+
+    Each is a left join to the referenced keys made distinct, which PostgreSQL runs as a
+    hash join (or merge join) whatever ``work_mem``: linear in batch plus referenced table.
+    A per-row ``in (select ...)`` is hashed only when the keys fit in ``work_mem``; above
+    that it is rescanned for every batch row (a night-1 gate stalled on it).
+    """
+    columns, joins = [], []
+    for i, (name, spec) in enumerate(derived.items()):
         ref_table, ref_key = spec["references"].split(".")
-        column = sql.Identifier(spec["column"])
-        out.append(sql.SQL(
-            "case when b.{col} is null then null else b.{col} in "
-            "(select r.{key} from {ref} r where r.{key} is not null) end as {name}"
-        ).format(col=column, key=sql.Identifier(ref_key), ref=sql.Identifier("raw", ref_table),
-                 name=sql.Identifier(name)))
-    return out
+        parts = {"col": sql.Identifier(spec["column"]), "key": sql.Identifier(ref_key),
+                 "ref": sql.Identifier("raw", ref_table), "alias": sql.Identifier(f"ref_{i}"),
+                 "name": sql.Identifier(name)}
+        joins.append(sql.SQL(
+            "left join (select distinct {key} from {ref}) {alias} on {alias}.{key} = b.{col}"
+        ).format(**parts))
+        columns.append(sql.SQL(
+            "case when b.{col} is null then null else {alias}.{key} is not null end as {name}"
+        ).format(**parts))
+    return DerivedSql(columns, joins)
 
 
 def _table_exists(cur: Any, qualified: str) -> bool:
