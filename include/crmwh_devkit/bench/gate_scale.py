@@ -27,6 +27,7 @@ from psycopg import sql
 from crmwh import database, settings, warehouse
 from crmwh.quality.suites import load_suite_json
 from crmwh.source_entities import BY_TABLE, ENTITIES, Entity
+from crmwh_devkit.bench import extract_land
 
 SCRATCH_DB = "crm_bench_gate_scale"
 AS_OF_DATE = date(2026, 3, 1)
@@ -133,10 +134,7 @@ def _read_seconds(conn: psycopg.Connection, entity: Entity, work_mem: str, timeo
 def run(table: str, work_mems: list[str], timeout_s: int) -> dict:
     cfg = settings.load()
     admin = database.with_database(cfg.warehouse_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'drop database if exists "{SCRATCH_DB}" with (force)')
-        c.execute(f'create database "{SCRATCH_DB}"')
-    dsn = database.with_database(cfg.warehouse_dsn, SCRATCH_DB)
+    dsn = extract_land.fresh_db(cfg.warehouse_dsn, SCRATCH_DB)
     entity = BY_TABLE[table]
     out: dict = {"table": table}
     try:

@@ -27,6 +27,7 @@ from crmwh import database, settings, warehouse
 from crmwh.quality import batch as quality_batch
 from crmwh.quality import gate
 from crmwh.quality.suites import resolve_entity
+from crmwh_devkit.bench import extract_land
 from crmwh_devkit.bench.quality_data import SCRATCH_DB, fill
 
 
@@ -39,10 +40,7 @@ def _timed(fn) -> float:
 def run(rows: int) -> dict:
     cfg = settings.load()
     admin = database.with_database(cfg.warehouse_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'drop database if exists "{SCRATCH_DB}" with (force)')
-        c.execute(f'create database "{SCRATCH_DB}"')
-    dsn = database.with_database(cfg.warehouse_dsn, SCRATCH_DB)
+    dsn = extract_land.fresh_db(cfg.warehouse_dsn, SCRATCH_DB)
     out: dict = {"rows": rows}
     try:
         with database.connect(dsn, autocommit=True) as conn:
