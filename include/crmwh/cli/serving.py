@@ -8,35 +8,33 @@ import argparse
 from crmwh import settings
 from crmwh.cli.common import iso_date, say
 
+COMMANDS = {  # name: (help, description)
+    "roles": ("create the warehouse roles (bi_reader, analyst, crm_pipeline)",
+              "Create or update the reading roles and their privileges, idempotently; needs a "
+              "role-creating login."),
+    "docs": ("generate the dbt docs site (static HTML)",
+             "Run `dbt docs generate --static` against the warehouse and copy the single-file "
+             "site to $CRM_HOME/docs."),
+    "report": ("write the nightly HTML report",
+               "Write the static nightly report (charts inline) for an as-of date to "
+               "$CRM_HOME/reports."),
+    "contract": ("write the source contract page (docs/source_contract.md)",
+                 "Regenerate docs/source_contract.md from the source entities, the dbt sources "
+                 "and lineage (dbt parse, no database) and the expectation suites."),
+}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    roles_p = sub.add_parser("roles", help="create the warehouse roles (bi_reader, analyst, "
-                                           "crm_pipeline)",
-                             description="Create or update the reading roles and their "
-                                         "privileges, idempotently; needs a role-creating login.")
-    roles_p.set_defaults(func=cmd_roles)
-
-    docs_p = sub.add_parser("docs", help="generate the dbt docs site (static HTML)",
-                            description="Run `dbt docs generate --static` against the warehouse "
-                                        "and copy the single-file site to $CRM_HOME/docs.")
-    docs_p.add_argument("--date", type=iso_date, default=None,
-                        help="as-of date for the catalog")
-    docs_p.set_defaults(func=cmd_docs)
-
-    rep = sub.add_parser("report", help="write the nightly HTML report",
-                         description="Write the static nightly report (charts inline) for an "
-                                     "as-of date to $CRM_HOME/reports.")
-    rep.add_argument("--date", type=iso_date, default=None,
-                     help="as-of date (default: the date the marts reflect)")
-    rep.add_argument("--out", default=None, help="output file (default under $CRM_HOME/reports)")
-    rep.set_defaults(func=cmd_report)
-
-    contract_p = sub.add_parser("contract", help="write the source contract page "
-                                                 "(docs/source_contract.md)",
-                                description="Regenerate docs/source_contract.md from the source "
-                                            "entities, the dbt sources and lineage (dbt parse, "
-                                            "no database) and the expectation suites.")
-    contract_p.set_defaults(func=cmd_contract)
+    parsers = {name: sub.add_parser(name, help=text, description=description)
+               for name, (text, description) in COMMANDS.items()}
+    parsers["docs"].add_argument("--date", type=iso_date, default=None,
+                                 help="as-of date for the catalog")
+    parsers["report"].add_argument("--date", type=iso_date, default=None,
+                                   help="as-of date (default: the date the marts reflect)")
+    parsers["report"].add_argument("--out", default=None,
+                                   help="output file (default under $CRM_HOME/reports)")
+    for name, parser in parsers.items():
+        parser.set_defaults(func=globals()[f"cmd_{name}"])
 
 
 def cmd_roles(args: argparse.Namespace) -> int:
