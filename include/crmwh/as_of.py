@@ -16,7 +16,8 @@ like a scheduled one.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,10 +27,19 @@ from crmwh.settings import dbt_vars
 DAY_BEFORE_RUN_TYPES = ("scheduled", "backfill")
 
 
+@cache
 def reporting_timezone() -> str:
     """The time zone in which an instant becomes a business date (dbt var
-    ``reporting_timezone``)."""
+    ``reporting_timezone``, read once per process)."""
     return str(dbt_vars()["reporting_timezone"])
+
+
+def end_of(day: date) -> datetime:
+    """The first instant after the business date ``day`` in the reporting time zone, in UTC:
+    what the dbt macro ``as_of_end()`` gives, so extracts, fits and models cut at one
+    moment."""
+    local = datetime.combine(day + timedelta(days=1), time(), tzinfo=ZoneInfo(reporting_timezone()))
+    return local.astimezone(UTC)
 
 
 def as_of_date(run_type: str, logical_date: datetime | None,

@@ -73,3 +73,9 @@ def test_an_airflow_dag_run():
                              run_after=at("2026-04-01", 10))
     assert as_of.of_run(scheduled) == date(2026, 12, 5)
     assert as_of.of_run(manual) == date(2026, 3, 31)
+
+
+def test_the_end_of_a_day_is_midnight_after_it_in_the_reporting_time_zone(monkeypatch):
+    assert as_of.end_of(date(2026, 12, 5)) == at("2026-12-06")
+    monkeypatch.setattr(as_of, "reporting_timezone", lambda: "Asia/Shanghai")
+    assert as_of.end_of(date(2026, 12, 5)) == at("2026-12-05", 16)

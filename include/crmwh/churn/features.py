@@ -17,6 +17,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from crmwh import as_of
 from crmwh.churn import labels
 from crmwh.churn.signals import FEATURE_NAMES
 from crmwh.clv import bgnbd
@@ -117,7 +118,7 @@ def raw_signals(conn: psycopg.Connection, as_of_date: date, sla_hours: int = 24
     Streamed with COPY (CSV) rather than fetched row by row: 1,000,000 customers stay cheap."""
     query = FEATURES_SQL.format(population=labels.POPULATION_SQL)
     literals = {"as_of_date": sql.Literal(as_of_date),
-                "as_of_end": sql.Literal(labels.end_of(as_of_date)),
+                "as_of_end": sql.Literal(as_of.end_of(as_of_date)),
                 "sla": sql.Literal(int(sla_hours))}
     for name, literal in literals.items():
         query = query.replace(f"%({name})s", literal.as_string(conn))

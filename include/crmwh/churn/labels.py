@@ -21,7 +21,7 @@ from today's table.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -74,11 +74,6 @@ MATURITY_VARS = (
     "churn_single_purchase_threshold_days",
     "churn_contract_grace_days",
 )
-
-
-def end_of(day: date) -> datetime:
-    """The first instant after ``day`` (UTC, the project's default reporting time zone)."""
-    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
 
 
 def maturity_days(dbt_vars: dict) -> int:

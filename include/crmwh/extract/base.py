@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
@@ -25,13 +24,6 @@ import psycopg
 TextCopy = Callable[[psycopg.Cursor, str, list[str]], int]
 # (cursor, target table, columns in order, constant columns by name) -> rows copied
 TypedCopy = Callable[[psycopg.Cursor, str, list[str], Mapping[str, object]], int]
-
-
-def end_of(as_of_date: date) -> datetime:
-    """Everything that happened up to the end of the as-of date (UTC)."""
-    return datetime(
-        as_of_date.year, as_of_date.month, as_of_date.day, tzinfo=UTC
-    ) + timedelta(days=1)
 
 
 def plain(body: bytes, *forbidden: bytes) -> bool:

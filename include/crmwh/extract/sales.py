@@ -21,8 +21,9 @@ from datetime import date, datetime, timedelta
 
 import psycopg
 
+from crmwh.as_of import end_of
 from crmwh.errors import CrmwhError
-from crmwh.extract.base import Extraction, end_of
+from crmwh.extract.base import Extraction
 from crmwh.pgcopy import pipe, quote_ident, quote_literal
 from crmwh.settings import Settings
 from crmwh.source_entities import META_COLUMNS, PG_TYPES, Entity, row_hash_sql

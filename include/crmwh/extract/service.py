@@ -14,8 +14,9 @@ from urllib.parse import urlencode
 
 import psycopg
 
+from crmwh.as_of import end_of
 from crmwh.errors import CrmwhError
-from crmwh.extract.base import Extraction, JsonPart, Reject, end_of, plain
+from crmwh.extract.base import Extraction, JsonPart, Reject, plain
 from crmwh.settings import Settings
 from crmwh.source_entities import Entity
 

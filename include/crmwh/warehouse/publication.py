@@ -33,7 +33,5 @@ def create_marker(conn: Any, schema: str) -> sql.Identifier:
 
 
 def ensure_publications_log(conn: Any) -> None:
-    """``audit.mart_publications``, one row per publication; drops ``marts__staging``, the
-    earlier name of the candidate schema (now ``marts__candidate``), left by older versions."""
+    """``audit.mart_publications``, one row per publication."""
     conn.execute(PUBLICATIONS_DDL)
-    conn.execute("drop schema if exists marts__staging cascade")
