@@ -4,7 +4,8 @@ computation from the core facts.
 Builds a private warehouse database: land the sources, a plain ``dbt build`` before any model
 fit (the marts must build with NULL predictions on a fresh warehouse), then the nightly path
 (``pipeline.fit_models`` between core and marts) and the marts again. The hand-built DOMAIN
-examples are dbt unit tests (dbt_project/models/marts/value/_value__unit_tests.yml), run by
+examples are dbt unit tests (``_int_value__unit_tests.yml`` in
+dbt_project/models/intermediate/value, ``_value__unit_tests.yml`` in models/marts/value), run by
 the builds.
 
 Not the shared served warehouse (tests/support/served.py): that one is built in the nightly's
