@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import TriggerRule, dag, task
 from cosmos import (
     DbtTaskGroup,
     ExecutionConfig,
@@ -18,13 +18,21 @@ from cosmos import (
     ProjectConfig,
     RenderConfig,
 )
-from cosmos.constants import TestBehavior, TestIndirectSelection
+from cosmos import settings as cosmos_settings
+from cosmos.constants import (
+    PRODUCER_WATCHER_DONE_TASK_ID,
+    PRODUCER_WATCHER_TASK_ID,
+    ExecutionMode,
+    InvocationMode,
+    TestBehavior,
+    TestIndirectSelection,
+)
 from cosmos.operators.local import DbtBuildLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from crmwh import as_of, pipeline
 from crmwh.quality.notify import on_task_failure
-from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID, whole_setting
+from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID, choice_setting, whole_setting
 
 if TYPE_CHECKING:
     from airflow.sdk.types import DagRunProtocol as DagRun
@@ -32,13 +40,17 @@ if TYPE_CHECKING:
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 RETRIES = whole_setting("CRM_TASK_RETRIES", 2, 0)
+# watcher: each dbt group runs one `dbt build` and shows a task per model (one dbt start-up per
+# group); local: one dbt invocation per model (each pays dbt's start-up, a few seconds)
+DBT_EXECUTION = choice_setting("CRM_DBT_EXECUTION", ("watcher", "local"), "watcher")
 
-# The dbt profile comes from the Airflow connection, which mirrors CRM_WAREHOUSE_DSN.
+# The dbt profile comes from the Airflow connection, which mirrors CRM_WAREHOUSE_DSN; schema and
+# threads as in dbt_project/profiles.yml (threads: models and tests run four at a time).
 profile_config = ProfileConfig(
     profile_name="crm_warehouse",
     target_name="nightly",
     profile_mapping=PostgresUserPasswordProfileMapping(
-        conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "staging"}
+        conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "staging", "threads": 4}
     ),
 )
 project_config = ProjectConfig(
@@ -56,8 +68,7 @@ def render_config(select: tuple[str, ...], exclude: tuple[str, ...] = ()) -> Ren
         exclude=list(exclude),
         # one task per model, then one task running every test of the group (data and unit
         # tests): a failing test fails the group, so nothing downstream runs and the marts
-        # are not published. Per-model test tasks (TestBehavior.BUILD) doubled the task count
-        # (about 100 dbt invocations a night, each with its own start-up).
+        # are not published. Per-model test tasks (TestBehavior.BUILD) would double the tasks.
         test_behavior=TestBehavior.AFTER_ALL,
         emit_datasets=False,
     )
@@ -65,15 +76,42 @@ def render_config(select: tuple[str, ...], exclude: tuple[str, ...] = ()) -> Ren
 
 # dbt failures are data or logic problems, not transient: fail fast, rerun the date
 # every test result is recorded in audit.dq_results under the run's id;
-# as_of_date is the DAG's template macro (crmwh.as_of.of_run), the same date the Python tasks use
-DBT_ARGS = {"vars": {"as_of_date": "{{ as_of_date(dag_run) }}", "dq_run_id": "{{ run_id }}"},
+# as_of_date is the DAG's template macro (crmwh.as_of.of_run), the same date the Python tasks use;
+# marts are built in marts__candidate and published by publish_marts (only the marts read
+# marts_schema, but every dbt task gets the same vars: see PARSE_CACHE)
+DBT_ARGS = {"vars": {"as_of_date": "{{ as_of_date(dag_run) }}", "dq_run_id": "{{ run_id }}",
+                     "marts_schema": "marts__candidate"},
             "retries": 0}
+# dbt re-parses the whole project (about 8 s) when its vars change, that is once a night; the
+# dbt tasks share one partial-parse cache, so only the first of them pays it (cosmos keeps one
+# cache per task group, and none for a lone operator)
+PARSE_CACHE = cosmos_settings.cache_dir / "crm_nightly__dbt"
 # dbt_staging: the staging views, in one dbt build (a view is built in milliseconds; one task
 # per view cost about 5 s of dbt start-up each, a quarter of the night's dbt time);
 # dbt_core: everything else but the marts (intermediate, core, snapshots, quality, ...);
 # dbt_marts: models/marts, after fit_models wrote the predictions they join.
 STAGING_SELECT = "path:models/staging"
 MARTS_SELECT = ("path:models/marts",)
+
+def execution_config(**kwargs: object) -> ExecutionConfig:
+    mode = ExecutionMode.WATCHER if DBT_EXECUTION == "watcher" else ExecutionMode.LOCAL
+    return ExecutionConfig(execution_mode=mode, invocation_mode=InvocationMode.DBT_RUNNER,
+                           **kwargs)
+
+
+def producer_first(group: DbtTaskGroup) -> None:
+    """Start the group's model tasks only after its one ``dbt build`` (the watcher's producer)
+    ended, whatever its outcome: ``airflow dags test`` runs ready tasks one at a time in no set
+    order, and a model's sensor started first would wait for a build that never starts. Each
+    sensor then reports its own model's result, so a failed model fails its own task."""
+    producer = group.children[f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}"]
+    done = group.children[f"{group.group_id}.{PRODUCER_WATCHER_DONE_TASK_ID}"]
+    for node in group.children.values():
+        if node in (producer, done) or node.upstream_task_ids & set(group.children):
+            continue
+        producer >> node
+        node.trigger_rule = TriggerRule.ONE_DONE  # skipped when the build never ran
+
 
 DOC = """
 ### crm_nightly
@@ -94,8 +132,9 @@ scheduled — the 02:00 UTC run of 2026-12-06 builds 2026-12-05; a manual run
 3. **dbt_staging** — the staging views and their tests, in one `dbt build`; then
    **dbt_core** — everything else but the marts: intermediate tables, snapshots, the
    `core` star and the DOMAIN §5 business-rule checks (`quality`), built and tested
-   with the dbt var `as_of_date` (astronomer-cosmos, one task per model); every test
-   result goes to `audit.dq_results`.
+   with the dbt var `as_of_date` (astronomer-cosmos: one `dbt build` of the group's models
+   and snapshots, a task per model showing its own result, then one task running the
+   group's tests); every test result goes to `audit.dq_results`.
 4. **fit_models** — predictive models fitted on the core star as of the as-of date (CLV:
    BG/NBD + Gamma-Gamma -> `ml.clv_predictions`; churn risk -> `ml.churn_scores`; both
    logged in `audit.model_runs`); too little history records a fit as skipped and the
@@ -182,6 +221,7 @@ def crm_nightly():
         indirect_selection="cautious",
         install_deps=False,
         emit_datasets=False,
+        cache_dir=PARSE_CACHE,
         **DBT_ARGS,
     )
     dbt_core = DbtTaskGroup(
@@ -191,7 +231,8 @@ def crm_nightly():
         # the group's test task runs `dbt test --exclude <staging> <marts>`: cautious, so a test
         # reading staging's sources and core's facts (raw -> fact reconciliation) is not
         # excluded with staging; no test reads both core and the marts
-        execution_config=ExecutionConfig(test_indirect_selection=TestIndirectSelection.CAUTIOUS),
+        execution_config=execution_config(
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS),
         render_config=render_config((), exclude=(STAGING_SELECT, *MARTS_SELECT)),
         operator_args=DBT_ARGS,
     )
@@ -199,12 +240,18 @@ def crm_nightly():
         group_id="dbt_marts",
         project_config=project_config,
         profile_config=profile_config,
-        execution_config=ExecutionConfig(),
+        execution_config=execution_config(),
         render_config=render_config(MARTS_SELECT),
         # marts are written to marts__candidate and published by publish_marts
-        operator_args={**DBT_ARGS,
-                       "vars": {**DBT_ARGS["vars"], "marts_schema": "marts__candidate"}},
+        operator_args=DBT_ARGS,
     )
+
+    for group in (dbt_core, dbt_marts):
+        if DBT_EXECUTION == "watcher":
+            producer_first(group)
+        for node in group.children.values():
+            if hasattr(node, "cache_dir"):
+                node.cache_dir = PARSE_CACHE
 
     landed = []
     for source in pipeline.SOURCES:

@@ -94,6 +94,17 @@ def whole_setting(name: str, default: int, least: int, most: int | None = None,
     return value
 
 
+def choice_setting(name: str, choices: tuple[str, ...], default: str) -> str:
+    """A setting from the environment that is one of ``choices``; else one clear error."""
+    text = (_env(name) or default).strip().lower()
+    if text not in choices:
+        from crmwh.errors import CrmwhError
+
+        raise CrmwhError(f"{name}={text!r} is not one of {', '.join(choices)}",
+                         f"set {name} to one of {', '.join(choices)} (default {default})")
+    return text
+
+
 def load() -> Settings:
     home = Path(_env("CRM_HOME") or PROJECT_ROOT / ".crmwh").resolve()
     pg_port = whole_setting("CRM_PG_PORT", DEFAULT_PG_PORT, 1, 65535, "a TCP port number")

@@ -2,7 +2,7 @@
 
 The tests in this module run in order and share one warehouse: an initial load,
 the next night (only the new day), a rerun (nothing twice), then a bad batch that
-the quality gate stops before dbt, and its fix.
+the quality gate stops before dbt, its fix, and a model failing inside dbt's build.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def test_bad_batch_fails_the_gate_and_stops_before_dbt(nightly, conn, cfg):
     st = states(dagrun)
     assert str(dagrun.state) == "failed"
     assert st["gate_sales"] == "failed"
-    assert all(v != "success" for k, v in st.items() if k.startswith("dbt.")), st
+    assert all(v != "success" for k, v in st.items() if k.startswith("dbt_")), st
     assert st["run_summary"] != "success"
     # marts still hold the last good as-of date
     assert set(mart(conn)["as_of_date"].astype(str)) == {DAY2.isoformat()}
@@ -197,3 +197,34 @@ def test_rerun_after_the_fix_publishes_the_new_date(nightly, conn, cfg):
     assert set(got["as_of_date"].astype(str)) == {DAY3.isoformat()}
     assert conn.execute("select channel from core.fct_orders where order_id = 999999"
                         ).fetchone()[0] == "web"
+
+
+def test_a_failing_model_fails_its_own_task_and_publishes_nothing(nightly, conn, cfg):
+    """dbt_core runs one ``dbt build`` and shows a task per model: when one model fails in
+    that build, its own task fails, the models it does not feed still succeed, and nothing
+    downstream runs: nothing is published (a rerun of the last date fails here)."""
+    published = conn.execute("select count(*) from audit.mart_publications").fetchone()[0]
+    conn.execute("""
+        create function crm_test_fail_shipments() returns event_trigger language plpgsql as $$
+        begin
+          if exists (select 1 from pg_event_trigger_ddl_commands()
+                     where object_identity like 'core.fct_shipments%') then
+            raise exception 'injected failure of fct_shipments';
+          end if;
+        end $$;
+        create event trigger fail_shipments on ddl_command_end
+          execute function crm_test_fail_shipments();""")
+    try:
+        dagrun = run(nightly, DAY3)
+    finally:
+        conn.execute("drop event trigger fail_shipments; drop function crm_test_fail_shipments()")
+    st = states(dagrun)
+    assert str(dagrun.state) == "failed"
+    assert st["dbt_core.dbt_producer_watcher"] == "failed"
+    assert st["dbt_core.fct_shipments_run"] == "failed"
+    assert st["dbt_core.fct_orders_run"] == "success"  # not fed by fct_shipments
+    assert st["dbt_core.dbt_project_test"] == "upstream_failed"
+    for task in ("fit_models", "prepare_marts", "publish_marts", "run_summary"):
+        assert st[task] != "success", (task, st[task])
+    assert not any(v == "success" for k, v in st.items() if k.startswith("dbt_marts.")), st
+    assert conn.execute("select count(*) from audit.mart_publications").fetchone()[0] == published

@@ -81,17 +81,45 @@ def test_crm_nightly_shape(dagbag):
         tests = [t for t in tasks if "Test" in type(t).__name__]
         assert len(tests) == 1, (group, [t.task_id for t in tests])
         before = {a.task_id for a in tests[0].get_flat_relatives(upstream=True)}
-        assert {t.task_id for t in tasks} - {tests[0].task_id} <= before, group
+        # (the watcher's "producer done" gate only ends the group, beside the tests)
+        done = {f"{group}.dbt_producer_watcher_done"}
+        assert {t.task_id for t in tasks} - {tests[0].task_id} - done <= before, group
     # write-audit-publish: marts are built in marts__candidate, then published, then reported
     prepare, publish = dag.get_task("prepare_marts"), dag.get_task("publish_marts")
     assert "fit_models" in {a.task_id for a in prepare.get_flat_relatives(upstream=True)}
     for t in mart_tasks:
         assert "prepare_marts" in {a.task_id for a in t.get_flat_relatives(upstream=True)}
-        assert t.vars["marts_schema"] == CANDIDATE, t.task_id  # built aside
+        if hasattr(t, "vars"):  # every dbt operator (not the empty ephemeral-model tasks)
+            assert t.vars["marts_schema"] == CANDIDATE, t.task_id  # built aside
     assert {t.task_id for t in mart_tasks} <= {
         a.task_id for a in publish.get_flat_relatives(upstream=True)}
     assert "publish_marts" in dag.get_task("run_summary").upstream_task_ids
     assert "run_summary" in dag.get_task("nightly_report").upstream_task_ids
+
+
+def test_one_dbt_build_per_group_and_one_task_per_model(dagbag):
+    """dbt_core and dbt_marts each run one ``dbt build`` (the watcher's producer) and show one
+    sensor per model, started after the build whatever its outcome (``airflow dags test`` runs
+    one ready task at a time), skipped when the build never ran; then one test task."""
+    dag = dagbag.dags["crm_nightly"]
+    for group in ("dbt_core", "dbt_marts"):
+        tasks = [t for t in dag.tasks if t.task_id.startswith(f"{group}.")]
+        producers = [t for t in tasks if type(t).__name__ == "DbtProducerWatcherOperator"]
+        assert [p.task_id for p in producers] == [f"{group}.dbt_producer_watcher"]
+        producer = producers[0]
+        sensors = [t for t in tasks if type(t).__name__.endswith("WatcherOperator")
+                   and t is not producer]
+        assert len(sensors) >= 10, group
+        ids = {t.task_id for t in tasks}
+        for t in tasks:
+            if t is producer or t.task_id.endswith("_done"):
+                continue
+            assert producer.task_id in {a.task_id for a in t.get_flat_relatives(upstream=True)}
+            if not t.upstream_task_ids & (ids - {producer.task_id}):  # starts the group
+                assert t.upstream_task_ids == {producer.task_id}, t.task_id
+                assert t.trigger_rule == "one_done", t.task_id
+        # the build leaves the tests to the group's test task
+        assert "--resource-type" in producer.dbt_cmd_flags and "test" not in producer.dbt_cmd_flags
 
 
 def test_retries_with_backoff(dagbag):
@@ -109,6 +137,26 @@ def test_a_bad_retries_setting_is_a_clear_import_error(cfg, monkeypatch):
     assert "crm_nightly" not in bag.dags
     errors = "\n".join(bag.import_errors.values())
     assert "CRM_TASK_RETRIES='many' is not a whole number from 0 or more" in errors
+
+
+def test_local_execution_runs_one_dbt_invocation_per_model(cfg, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("CRM_DBT_EXECUTION", "local")
+    dag = DagBag(dag_folder=str(cfg.dags_dir)).dags["crm_nightly"]
+    core = [t for t in dag.tasks if t.task_id.startswith("dbt_core.")]
+    assert not any("Watcher" in type(t).__name__ for t in core)
+    assert type(dag.get_task("dbt_core.fct_orders_run")).__name__ == "DbtRunLocalOperator"
+
+
+def test_a_bad_dbt_execution_setting_is_a_clear_import_error(cfg, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("CRM_DBT_EXECUTION", "fast")
+    bag = DagBag(dag_folder=str(cfg.dags_dir))
+    assert "crm_nightly" not in bag.dags
+    assert "CRM_DBT_EXECUTION='fast' is not one of watcher, local" in "\n".join(
+        bag.import_errors.values())
 
 
 def test_no_cycles(dagbag):
