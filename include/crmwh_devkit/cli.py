@@ -3,8 +3,9 @@
 ``generate`` fills the simulated source systems, ``service-api`` runs the service-desk
 simulator, ``bench`` benchmarks extract + land, and ``demo`` (the main job) generates
 and then runs the nightly. :func:`prepare_run` starts the local service simulator
-before ``crmwh run`` when ``CRM_SERVICE_URL`` points at it and the home holds its data. The heavy modules are
-imported by the commands that use them, so ``crmwh --help`` stays quick.
+before ``crmwh run`` when ``CRM_SERVICE_URL`` points at it and the home holds its data.
+The heavy modules are imported by the commands that use them, so ``crmwh --help`` stays
+quick.
 """
 
 from __future__ import annotations
