@@ -26,7 +26,7 @@ NUMERIC = "numeric(18,4)"
 
 def id_sql(value: str) -> str:
     """SQL: the bigint id of a text value (itself when it is a short whole number)."""
-    return (f"case when {value} ~ '^[0-9]{{1,15}}$' then {value}::bigint "
+    return (f"case when ({value}) ~ '^[0-9]{{1,15}}$' then ({value})::bigint "
             f"else {HASHED_FROM} + ('x' || left(md5({value}), 15))::bit(60)::bigint end")
 
 
