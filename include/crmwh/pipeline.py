@@ -75,18 +75,24 @@ def _longest_first(cfg: settings.Settings, dsn: str, entities: list[source_entit
 def _record_presence(cfg: settings.Settings, dsn: str, source: str, as_of_date: date,
                      run_id: str) -> bool:
     """Whether ``source`` is present (:mod:`crmwh.extract.presence`), recorded in
-    ``audit.source_presence`` for the run summary. An absent source is skipped."""
+    ``audit.source_presence`` for the run summary. An absent source is skipped; one fed
+    only by imported files (``crmwh import``) counts as present, with nothing to extract."""
     present = presence.present_sources(cfg)
-    reason = present.get(source) or presence.absence_reason(cfg, source)
-    if source not in present:
-        log.warning("source %s is absent, skipped (nothing landed): %s", source, reason)
     with database.connect(dsn, autocommit=True) as conn:
+        reason = present.get(source)
+        imported = None if reason else presence.imported_files(conn, source)
+        if imported:
+            reason = f"imported files only ({', '.join(imported)}): no system to extract"
+            log.info("source %s: %s", source, reason)
+        elif reason is None:
+            reason = presence.absence_reason(cfg, source)
+            log.warning("source %s is absent, skipped (nothing landed): %s", source, reason)
         conn.execute(
             """insert into audit.source_presence (run_id, as_of_date, source, present, reason)
                values (%s, %s, %s, %s, %s)
                on conflict (run_id, source) do update set present = excluded.present,
                    reason = excluded.reason, checked_at = now()""",
-            (run_id, as_of_date, source, source in present, reason))
+            (run_id, as_of_date, source, source in present or bool(imported), reason))
     return source in present
 
 

@@ -66,6 +66,15 @@ def present_sources(cfg: Settings) -> dict[str, str]:
     return out
 
 
+def imported_files(conn: psycopg.Connection, source: str, most: int = 5) -> list[str]:
+    """The files ``crmwh import`` landed as ``source`` (newest first, at most ``most``)."""
+    return [r[0] for r in conn.execute(
+        """select ref from audit.load_batches b cross join unnest(b.source_refs) ref
+           where b.source = %s and b.status = 'loaded' and b.run_id like 'import%%'
+             and ref like 'import:%%'
+           group by ref order by max(b.finished_at) desc limit %s""", (source, most))]
+
+
 def absence_reason(cfg: Settings, source: str) -> str:
     """Why ``source`` is absent (for the log and the run summary)."""
     return (f"{SOURCE_SETTINGS[source]} is not set, no mapping lists {source} and the home "
