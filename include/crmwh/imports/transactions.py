@@ -2,9 +2,10 @@
 
 The file streams into the session (:mod:`crmwh.imports.reader`), each record is checked
 and the good ones become the sales contract's customers, products, orders and order
-lines (:mod:`crmwh.imports.derive`). Each entity then lands through the loader like an
-extraction (:func:`crmwh.load.landing.land`): a batch in ``audit.load_batches``, row
-hashes, counts reconciled, rows raw already has counted unchanged. The records that
+lines (:mod:`crmwh.imports.derive`). Each entity then lands through the loader as a typed
+extraction, like the sales database's (:func:`crmwh.load.landing.land`): a batch in
+``audit.load_batches``, row hashes, counts reconciled, rows raw already has counted
+unchanged. The records that
 cannot land are quarantined with their reasons in the order lines' batch, whose
 extracted count is the file's records. Nothing lands unless everything does.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,6 +30,7 @@ from crmwh.load.batches import BatchResult, new_batch_id
 from crmwh.load.landing import land
 from crmwh.pgcopy import quote_ident
 from crmwh.settings import Settings
+from crmwh.source_entities import Entity, row_hash_sql
 
 log = logging.getLogger(__name__)
 ENTITIES = ("customers", "products", "orders", "order_lines")  # landing order
@@ -46,17 +49,24 @@ class Imported:
     batches: list[BatchResult]
 
 
-def _extraction(name: str, ref: str) -> Extraction:
-    """The derived rows of one entity as an extraction the loader copies as text."""
+def _extraction(entity: Entity, ref: str) -> Extraction:
+    """The derived rows of one entity as an extraction the loader takes typed, with their
+    row hash, as a typed source's (sales) rows."""
+    hashed = row_hash_sql([f"d.{quote_ident(c)}" for c in entity.column_names], "null::jsonb")
 
-    def copy_text(cur: psycopg.Cursor, table: str, columns: list[str]) -> int:
-        if name == "order_lines":  # the records that cannot land, with their reasons
+    def copy_typed(cur: psycopg.Cursor, table: str, columns: list[str],
+                   constants: Mapping[str, object]) -> int:
+        if entity.name == "order_lines":  # the records that cannot land, with their reasons
             cur.execute(REJECTS, {"ref": ref})
+        special = {"_extra": "null::jsonb", "_source_ref": "%(ref)s", "_row_hash": hashed,
+                   **{name: f"%({name})s" for name in constants}}
+        picked = ", ".join(special.get(c, f"d.{quote_ident(c)}") for c in columns)
         cur.execute(f"insert into {table} ({', '.join(map(quote_ident, columns))}) "
-                    f"{derive.SELECTS[name]}", {"ref": ref})
+                    f"select {picked} from ({derive.typed_select(entity)}) d",
+                    {"ref": ref, **constants})
         return cur.rowcount
 
-    return Extraction(text=copy_text, source_ref=ref)
+    return Extraction(typed=copy_typed, distinct_rows=True, source_ref=ref)
 
 
 def _refuse_unusable(cur: psycopg.Cursor, spec: TransactionsFile, records: int) -> None:
@@ -90,7 +100,7 @@ def import_transactions(cfg: Settings, spec: TransactionsFile) -> Imported:
             derive.derive(cur, by_order="order" in spec.columns)
             for name in ENTITIES:
                 entity = source_entities.BY_TABLE[f"sales__{name}"]
-                batches.append(land(conn, entity, _extraction(name, spec.ref),
+                batches.append(land(conn, entity, _extraction(entity, spec.ref),
                                     batch_id=new_batch_id(entity, today), run_id=run_id,
                                     as_of_date=today, watermark_before=None, started=started))
                 cur.execute(f"drop table if exists {', '.join(SCRATCH)}")
