@@ -40,8 +40,9 @@ IMPORT = ("import", "transactions", str(CDNOW), "--customer-col", "customer_id",
 
 
 @pytest.fixture(scope="module")
-def warehouse() -> Iterator[str]:
-    """Import the log and run the nightly on a home with nothing else; the warehouse DSN."""
+def warehouse() -> Iterator[tuple[str, Path]]:
+    """Import the log and run the nightly on a home with nothing else; the warehouse DSN
+    and the home."""
     env = {"CRM_HOME": tempfile.mkdtemp(prefix="crmwh-cdnow-"), "CRM_PG_PORT": str(free_port()),
            "CRM_SERVICE_URL": "", "CRM_SALES_DSN": "", "CRM_BILLING_DIR": ""}
     try:
@@ -51,7 +52,7 @@ def warehouse() -> Iterator[str]:
                              text=True, timeout=3600,
                              env={**os.environ, **env})
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        yield embedded_dsn(int(env["CRM_PG_PORT"]))
+        yield embedded_dsn(int(env["CRM_PG_PORT"])), Path(env["CRM_HOME"])
     finally:
         crmwh("db", "stop", **env)
 
@@ -85,7 +86,7 @@ def bgnbd_expected(r: float, alpha: float, a: float, b: float, t: float, x: np.n
 
 
 def test_value_mart_matches_pandas_on_the_cdnow_log(warehouse):
-    with psycopg.connect(warehouse) as conn:
+    with psycopg.connect(warehouse[0]) as conn:
         cur = conn.execute(
             """select sales_customer_id, orders_count, revenue::float8, recency_days,
                       expected_purchases_365d, as_of_date
@@ -113,7 +114,7 @@ def test_value_mart_matches_pandas_on_the_cdnow_log(warehouse):
 
 
 def test_the_run_says_which_sources_are_absent_and_which_marts_are_partial(warehouse):
-    with psycopg.connect(warehouse) as conn:
+    with psycopg.connect(warehouse[0]) as conn:
         absent, partial = conn.execute(
             "select absent_sources, partial_marts from audit.run_summary where as_of_date = %s "
             "order by finished_at desc limit 1", (AS_OF,)).fetchone()
@@ -124,3 +125,6 @@ def test_the_run_says_which_sources_are_absent_and_which_marts_are_partial(wareh
     assert partial["marts.mart_customer_value"] == ["billing", "service"]
     assert sales[0] and "import:CDNOW_master.txt" in sales[1]
     assert churn > 0  # the churn marts are built from the file alone too
+    report = (warehouse[1] / "reports" / "latest.html").read_text(encoding="utf-8")
+    assert 'data-section="sources"' in report and "Partial marts" in report
+    assert "CRM_BILLING_DIR is not set" in report
