@@ -13,7 +13,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -49,14 +49,13 @@ def _records(spec: TransactionsFile, handle: io.TextIOBase) -> Iterator[list[str
 
 
 def _parse_date(text: str, date_format: str | None) -> str | None:
-    """A date or timestamp as ISO text in UTC, or None when it does not parse."""
+    """A date or timestamp as ISO text, or None when it does not parse. Without a zone it
+    stays without one: the session reads it in the reporting time zone."""
     try:
         value = (datetime.strptime(text, date_format) if date_format
                  else datetime.fromisoformat(text))
     except ValueError:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
     return value.isoformat()
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from crmwh import database, source_entities, warehouse
+from crmwh.as_of import reporting_timezone
 from crmwh.errors import CrmwhError
 from crmwh.extract.base import Extraction
 from crmwh.imports import derive
@@ -92,9 +93,11 @@ def import_transactions(cfg: Settings, spec: TransactionsFile) -> Imported:
     batches = []
     with database.connect(dsn) as conn:
         with conn.transaction(), conn.cursor() as cur:
-            cur.execute("set local timezone = 'UTC'")
             cur.execute("set local work_mem = '256MB'")
+            # a date without a zone is that day in the reporting time zone (as the marts read it)
+            cur.execute("select set_config('timezone', %s, true)", (reporting_timezone(),))
             records = copy_file(cur, spec)
+            cur.execute("set local timezone = 'UTC'")
             _refuse_unusable(cur, spec, records)
             derive.check_records(cur)
             derive.derive(cur, by_order="order" in spec.columns)
