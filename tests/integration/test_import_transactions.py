@@ -66,6 +66,9 @@ def _import(env: dict[str, str], path: Path, *extra: str):
     ("empty.csv", b"", (), ("is empty",)),
     ("header_only.csv", "cust,day,amount\n", (), ("no transactions",)),
     ("nowhere.csv", None, (), ("no file",)),
+    ("semicolons.csv", "cust;day;amount\n1;2026-01-02;3\n", ("--delimiter", ";;"),
+     ("not one character",)),
+    ("semicolons.csv", "cust;day;amount\n1;2026-01-02;3\n", (), ("no column 'cust'",)),
 ])
 def test_bad_input_is_one_line_exit_2_and_lands_nothing(home, tmp_path, name, body, extra,
                                                        words):

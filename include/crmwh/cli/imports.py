@@ -8,6 +8,7 @@ from pathlib import Path
 from crmwh import settings
 from crmwh.cli.common import say
 from crmwh.cli.printout import table
+from crmwh.errors import CrmwhError
 from crmwh.imports.reader import WHITESPACE, TransactionsFile
 
 
@@ -48,6 +49,9 @@ def cmd_transactions(args: argparse.Namespace) -> int:
         ("quantity", args.quantity_col), ("order", args.order_col),
         ("product", args.product_col)) if value}
     delimiter = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
+    if len(delimiter) != 1 and delimiter != WHITESPACE:
+        raise CrmwhError(f"--delimiter {args.delimiter!r} is not one character",
+                         f"give one character, 'tab' or {WHITESPACE!r}")
     spec = TransactionsFile(args.file, columns, args.date_format, delimiter)
     done = import_transactions(settings.load(), spec)
     say(f"imported {args.file.name}: {done.records:,} records (run {done.run_id})")
