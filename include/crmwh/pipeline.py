@@ -18,6 +18,7 @@ from psycopg import sql
 
 from crmwh import database, settings, source_entities, warehouse
 from crmwh.errors import InsufficientData, QualityGateFailed
+from crmwh.extract import presence
 from crmwh.extract.registry import EXTRACTORS
 from crmwh.load.batches import BatchResult, last_watermark, new_batch_id
 from crmwh.load.landing import land
@@ -71,6 +72,30 @@ def _longest_first(cfg: settings.Settings, dsn: str, entities: list[source_entit
     return sorted(entities, key=lambda e: -size.get(e.name, 0))
 
 
+def _record_presence(cfg: settings.Settings, dsn: str, source: str, as_of_date: date,
+                     run_id: str) -> bool:
+    """Whether ``source`` is present (:mod:`crmwh.extract.presence`), recorded in
+    ``audit.source_presence`` for the run summary. An absent source is skipped; one fed
+    only by imported files (``crmwh import``) counts as present, with nothing to extract."""
+    present = presence.present_sources(cfg)
+    with database.connect(dsn, autocommit=True) as conn:
+        reason = present.get(source)
+        imported = None if reason else presence.imported_files(conn, source)
+        if imported:
+            reason = f"imported files only ({', '.join(imported)}): no system to extract"
+            log.info("source %s: %s", source, reason)
+        elif reason is None:
+            reason = presence.absence_reason(cfg, source)
+            log.warning("source %s is absent, skipped (nothing landed): %s", source, reason)
+        conn.execute(
+            """insert into audit.source_presence (run_id, as_of_date, source, present, reason)
+               values (%s, %s, %s, %s, %s)
+               on conflict (run_id, source) do update set present = excluded.present,
+                   reason = excluded.reason, checked_at = now()""",
+            (run_id, as_of_date, source, source in present or bool(imported), reason))
+    return source in present
+
+
 def extract_and_land(source: str, as_of_date: date, run_id: str) -> list[dict]:
     """Extract every entity of one source for the as-of date and land it in ``raw``.
 
@@ -84,6 +109,8 @@ def extract_and_land(source: str, as_of_date: date, run_id: str) -> list[dict]:
         raise ValueError(f"unknown source {source!r}")
     cfg = settings.load()
     dsn = warehouse.ensure_warehouse(cfg)
+    if not _record_presence(cfg, dsn, source, as_of_date, run_id):
+        return []
     entities = source_entities.entities_of(source)
     workers = min(cfg.load_workers, len(entities))
     if workers == 1:
@@ -236,12 +263,30 @@ def _mart_counts(conn, cfg: settings.Settings) -> dict[str, int]:
     return counts
 
 
+def _partial_marts(conn, cfg: settings.Settings,
+                   run_id: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The sources absent from the run (source: why), and each published mart built from
+    any of them (mart: those sources): a partial mart."""
+    from crmwh import airflow_env, publish
+
+    absent = dict(conn.execute("select source, reason from audit.source_presence "
+                               "where run_id = %s and not present order by source",
+                               (run_id,)).fetchall())
+    if not absent:
+        return {}, {}
+    built_from = publish.mart_sources(airflow_env.dbt_manifest(cfg))
+    partial = {f"{publish.PUBLISHED}.{mart}": sorted(sources & absent.keys())
+               for mart, sources in sorted(built_from.items()) if sources & absent.keys()}
+    return absent, partial
+
+
 def write_run_summary(as_of_date: date, run_id: str, batches: list[dict]) -> dict:
     """Record what the run did in ``audit.run_summary`` and return it."""
     cfg = settings.load()
     results = [BatchResult(**b) for b in batches]
     with database.connect(cfg.warehouse_dsn) as conn:
         marts = _mart_counts(conn, cfg)
+        absent, partial = _partial_marts(conn, cfg, run_id)
         summary = {
             "run_id": run_id,
             "as_of_date": as_of_date.isoformat(),  # the column audit.run_summary.as_of_date
@@ -251,17 +296,24 @@ def write_run_summary(as_of_date: date, run_id: str, batches: list[dict]) -> dic
             "rows_loaded": sum(r.rows_loaded for r in results),
             "rows_quarantined": sum(r.rows_quarantined for r in results),
             "mart_rows": marts,
+            "absent_sources": absent,
+            "partial_marts": partial,
         }
         conn.execute(
             """insert into audit.run_summary (run_id, as_of_date, status, batches,
-                   rows_extracted, rows_loaded, rows_quarantined, mart_rows, details)
+                   rows_extracted, rows_loaded, rows_quarantined, mart_rows, details,
+                   absent_sources, partial_marts)
                values (%(run_id)s, %(as_of_date)s, %(status)s, %(batches)s, %(rows_extracted)s,
-                       %(rows_loaded)s, %(rows_quarantined)s, %(marts)s, %(details)s)
+                       %(rows_loaded)s, %(rows_quarantined)s, %(marts)s, %(details)s,
+                       %(absent)s, %(partial)s)
                on conflict (run_id) do update set finished_at = now(), status = excluded.status,
                    batches = excluded.batches, rows_extracted = excluded.rows_extracted,
                    rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
-                   mart_rows = excluded.mart_rows, details = excluded.details""",
-            {**summary, "marts": json.dumps(marts), "details": json.dumps(batches)},
+                   mart_rows = excluded.mart_rows, details = excluded.details,
+                   absent_sources = excluded.absent_sources,
+                   partial_marts = excluded.partial_marts""",
+            {**summary, "marts": json.dumps(marts), "details": json.dumps(batches),
+             "absent": json.dumps(absent), "partial": json.dumps(partial)},
         )
         conn.commit()
     return summary

@@ -76,6 +76,30 @@ def mart_models(manifest: Path) -> list[MartModel]:
     return sorted(out, key=lambda m: m.name)
 
 
+def mart_sources(manifest: Path) -> dict[str, set[str]]:
+    """The sources each mart (by relation) is built from, following dbt's lineage up to the
+    ``raw`` sources (``audit``/``ml`` sources are not sources of data)."""
+    doc = json.loads(manifest.read_text(encoding="utf-8"))
+    nodes = {**doc["nodes"], **doc["sources"]}
+    parents = doc.get("parent_map") or {k: n.get("depends_on", {}).get("nodes", [])
+                                         for k, n in doc["nodes"].items()}
+    found: dict[str, set[str]] = {}
+
+    def sources_of(unique_id: str) -> set[str]:
+        if unique_id not in found:
+            found[unique_id] = set()  # a cycle guard; dbt has none
+            node = nodes.get(unique_id, {})
+            if node.get("resource_type") == "source":
+                found[unique_id] = {node["source_name"]} if node.get("schema") == "raw" else set()
+            else:
+                found[unique_id] = set().union(*(sources_of(p) for p in parents.get(unique_id, [])))
+        return found[unique_id]
+
+    marts = {m.name for m in mart_models(manifest)}
+    return {node.get("alias") or node["name"]: sources_of(uid) for uid, node in doc["nodes"].items()
+            if node.get("resource_type") == "model" and node["name"] in marts}
+
+
 def _exists(conn: Any, schema: str, name: str | None = None) -> bool:
     if name is None:
         return conn.execute("select 1 from pg_namespace where nspname = %s",

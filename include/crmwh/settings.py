@@ -9,7 +9,8 @@ The same DSN is mirrored into the Airflow connection ``crm_warehouse``
 Each source can be pointed at a real system instead of the simulator:
 ``CRM_SALES_DSN`` (the sales OLTP database), ``CRM_BILLING_DIR`` (the folder
 billing drops its files into), ``CRM_SERVICE_URL`` and ``CRM_SERVICE_TOKEN``
-(the service desk's HTTP API).
+(the service desk's HTTP API). A source neither set nor simulated in the home is
+absent and skipped (:mod:`crmwh.extract.presence`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ EMBEDDED_SALES_DB = "crm_sales"
 DEFAULT_PG_PORT = 54329
 DEFAULT_SERVICE_PORT = 8765
 DEFAULT_SERVICE_TOKEN = "demo-token"
+# the setting that points each source at a real system
+SOURCE_SETTINGS = {"sales": "CRM_SALES_DSN", "billing": "CRM_BILLING_DIR",
+                   "service": "CRM_SERVICE_URL"}
 
 
 def _env(name: str) -> str | None:
@@ -46,6 +50,8 @@ class Settings:
     service_token: str
     sales_lookback_minutes: int
     load_workers: int
+    # the sources whose setting (CRM_SALES_DSN, CRM_BILLING_DIR, CRM_SERVICE_URL) is set
+    configured: frozenset[str] = frozenset()
 
     @property
     def pgdata(self) -> Path:
@@ -123,6 +129,7 @@ def load() -> Settings:
         sales_lookback_minutes=whole_setting("CRM_SALES_LOOKBACK_MINUTES", 60, 0,
                                              what="a whole number of minutes"),
         load_workers=whole_setting("CRM_LOAD_WORKERS", 2, 1),
+        configured=frozenset(source for source, name in SOURCE_SETTINGS.items() if _env(name)),
     )
 
 

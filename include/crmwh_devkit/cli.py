@@ -3,8 +3,9 @@
 ``generate`` fills the simulated source systems, ``service-api`` runs the service-desk
 simulator, ``bench`` benchmarks extract + land, and ``demo`` (the main job) generates
 and then runs the nightly. :func:`prepare_run` starts the local service simulator
-before ``crmwh run`` when ``CRM_SERVICE_URL`` points at it. The heavy modules are
-imported by the commands that use them, so ``crmwh --help`` stays quick.
+before ``crmwh run`` when ``CRM_SERVICE_URL`` points at it and the home holds its data.
+The heavy modules are imported by the commands that use them, so ``crmwh --help`` stays
+quick.
 """
 
 from __future__ import annotations
@@ -57,8 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def prepare_run(cfg: settings.Settings) -> None:
-    """Before ``crmwh run``: start the service simulator if the service URL points at it."""
-    if service_process.is_local_simulator(cfg):
+    """Before ``crmwh run``: start the service simulator if the service URL points at it and
+    the home holds its data (``crmwh generate``); without data the service source is absent."""
+    from crmwh.extract import presence
+
+    if service_process.is_local_simulator(cfg) and presence.service_store_exists(cfg):
         service_process.start(cfg)
 
 

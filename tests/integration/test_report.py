@@ -58,7 +58,7 @@ def test_every_section_is_drawn_from_real_marts(report):
     assert html_report.missing_sections(sections) == []
     assert marks.sections == {k: "ok" for k in ("churn_trend", "value_tiers",
                                                 "cohort_retention", "churn_reasons",
-                                                "data_quality")}
+                                                "data_quality", "sources")}
     assert set(marks.charts) == {"churn_trend", "retention_trend", "value_tiers",
                                  "cohort_retention", "churn_reasons", "dq_status"}
     assert all(marks.charts[c] for c in marks.charts), "a chart without marks"

@@ -33,8 +33,8 @@ LAYERS: list[tuple[str, ...]] = [
     # warehouse objects created outside dbt
     ("crmwh.warehouse",),
     # the steps of the nightly
-    ("crmwh.extract", "crmwh.load", "crmwh.quality", "crmwh.modelling", "crmwh.clv",
-     "crmwh.churn", "crmwh.publish"),
+    ("crmwh.extract", "crmwh.load", "crmwh.imports", "crmwh.quality", "crmwh.modelling",
+     "crmwh.clv", "crmwh.churn", "crmwh.publish"),
     # orchestration and what is served from the warehouse
     ("crmwh.pipeline", "crmwh.report", "crmwh.dbt_docs", "crmwh.contract_page"),
     # the command line

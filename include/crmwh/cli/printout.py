@@ -43,6 +43,13 @@ def run_report(conn, day: date) -> str:
     out.append(f"\nLanded for {day} (this run):")
     out.append(table(["entity", "extracted", "loaded", "unchanged", "quarantined"],
                      cur.fetchall()))
+    absent = conn.execute(
+        """select absent_sources, partial_marts from audit.run_summary where as_of_date = %s
+           order by finished_at desc limit 1""", (day,)).fetchone()
+    if absent and absent[0]:
+        out.append("\nAbsent sources (skipped: nothing landed from them):")
+        out.append(table(["source", "why absent"], sorted(absent[0].items())))
+        out.append(f"Partial marts (built without them): {', '.join(sorted(absent[1]))}")
     cur = conn.execute(
         """select table_schema || '.' || table_name from information_schema.tables
            where table_schema in ('core', 'marts') order by 1""")

@@ -262,13 +262,35 @@ def data_quality(conn: psycopg.Connection, as_of_date: date, run_id: str | None)
     return s
 
 
+def sources(conn: psycopg.Connection, as_of_date: date, run_id: str | None) -> Section:
+    """Which sources the run read, and the marts an absent source leaves partial."""
+    s = Section("sources", "Sources of the run")
+    row = None
+    if _exists(conn, "audit.run_summary"):
+        row = conn.execute(
+            """select run_id, coalesce(absent_sources, '{}'), coalesce(partial_marts, '{}')
+               from audit.run_summary where as_of_date = %s and (%s::text is null or run_id = %s)
+               order by finished_at desc limit 1""", (as_of_date, run_id, run_id)).fetchone()
+    absent, partial = (row[1], row[2]) if row else ({}, {})
+    s.facts = {"absent_sources": absent, "partial_marts": partial}
+    if not absent:
+        s.body = '<p class="ok">No source was absent from this run: no mart is partial.</p>'
+        return s
+    s.body = ("<p>Absent sources (skipped, nothing landed from them this run):</p>"
+              + _table(["source", "why absent"], sorted(absent.items()), left=2)
+              + "<p>Partial marts (built without the absent sources' data):</p>"
+              + _table(["mart", "missing sources"],
+                       [(m, ", ".join(v)) for m, v in sorted(partial.items())], left=2))
+    return s
+
+
 # --- the page ------------------------------------------------------------------------------
 
 def build(conn: psycopg.Connection, as_of_date: date, run_id: str | None = None
           ) -> tuple[str, list[Section]]:
     sections = [churn_trend(conn, as_of_date), value_tiers(conn, as_of_date),
                 cohort_heatmap(conn, as_of_date), churn_reasons(conn, as_of_date),
-                data_quality(conn, as_of_date, run_id)]
+                data_quality(conn, as_of_date, run_id), sources(conn, as_of_date, run_id)]
     kpis = []
     if _exists(conn, "marts.mart_customer_directory"):
         n, buyers, repeat = conn.execute(

@@ -1,5 +1,5 @@
-"""Audit tables in schema ``audit``: landed batches, billing files, nightly runs, data-quality
-results and model runs.
+"""Audit tables in schema ``audit``: landed batches, billing files, nightly runs, the sources
+present for each run, data-quality results and model runs.
 
 ``audit.dq_results`` holds one row per data-quality check, written by the Great Expectations
 gate (crmwh.quality.gate) and by dbt's on-run-end hook (dbt_project/macros/dq_results.sql).
@@ -53,6 +53,19 @@ DDL = (
         mart_rows jsonb not null,
         details jsonb
     )""",
+    # whether each source was present for a run, and why (an absent source is skipped)
+    """create table if not exists audit.source_presence (
+        run_id text not null,
+        as_of_date date not null,
+        source text not null,
+        present boolean not null,
+        reason text not null,
+        checked_at timestamptz not null default now(),
+        primary key (run_id, source)
+    )""",
+    # the sources absent from a run and the marts they leave partial
+    "alter table audit.run_summary add column if not exists absent_sources jsonb",
+    "alter table audit.run_summary add column if not exists partial_marts jsonb",
     """create table if not exists audit.dq_results (
         id bigserial primary key,
         run_id text,

@@ -1,0 +1,1 @@
+"""Imports: a user's own files landed in ``raw`` like a source (``crmwh import``)."""
