@@ -89,9 +89,11 @@ def resume_command(args: argparse.Namespace, days: list[date], failed: int) -> s
 
 def cmd_run(args: argparse.Namespace) -> int:
     from crmwh import airflow_env, warehouse
+    from crmwh.extract import mapping_check
 
     days = run_dates(args)  # argument errors before anything starts
     cfg = settings.load()
+    mapping_check.check(cfg)  # a mapping mistake before anything starts
     warehouse.ensure_warehouse(cfg)
     plugins.prepare_run(cfg)
     say("preparing Airflow (db migrate, dbt manifest)")

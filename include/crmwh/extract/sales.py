@@ -102,6 +102,7 @@ class _Source:
             )
         self.entity, self.emap, self.types = entity, emap, types
         self.exprs, source_types = self._expressions(conn)
+        self.source_types = source_types
         # values converted on their way (read in a format or time zone), by column
         self.python = {c.name: emap.columns[c.name] for c in entity.columns
                        if c.name in self.exprs and source_types[c.name] == "text"
