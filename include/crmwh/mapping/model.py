@@ -174,7 +174,7 @@ def _constant_problem(col: Column, value: str) -> str | None:
         if col.type in readers:
             readers[col.type](value)
     except (ValueError, KeyError, InvalidOperation):
-        return f"{value!r} is not a {col.type}"
+        return f"{value!r} is not a valid {col.type}"
     if col.accepted and value not in col.accepted:
         return f"{value!r} is not one of {', '.join(col.accepted)}"
     return None

@@ -24,8 +24,6 @@ def format_problem(fmt: str, type_: str) -> str | None:
     missing = [sorted(p)[0] for p in DATE_PARTS if not p & set(found) and "j" not in found]
     if missing:
         return f"format {fmt!r} has no %{missing[0]} (a {type_} needs year, month and day)"
-    if type_ == "timestamptz" and not {"H", "I"} & set(found):
-        return f"format {fmt!r} has no hour (%H or %I) for a timestamp"
     return None
 
 
