@@ -105,7 +105,8 @@ class _Source:
         self.source_types = source_types
         # values converted on their way (read in a format or time zone), by column
         self.python = {c.name: emap.columns[c.name] for c in entity.columns
-                       if c.name in self.exprs and source_types[c.name] == "text"
+                       if c.name in self.exprs
+                       and source_types[c.name].startswith(("text", "character"))
                        and (emap.columns[c.name].format or emap.columns[c.name].timezone)}
         self.fits = not self.python and all(
             _fits(c.type, source_types[c.name]) for c in entity.columns if c.name in self.exprs)
