@@ -38,6 +38,7 @@ SAFE_TYPES = {
     "timestamptz": {"timestamp with time zone"},
 }
 NUMERIC_DIGITS = 14  # integer digits numeric(18,4) holds
+FORMAT_TYPES = {"timestamptz": "timestamp with time zone"}  # as format_type() names them
 
 
 def _connect(dsn: str) -> psycopg.Connection:
@@ -132,7 +133,7 @@ class _Source:
                 asked.append(c.name)
             elif m.value is not None:
                 exprs[c.name] = f"{quote_literal(m.value)}::{PG_TYPES[c.type]}"
-                types[c.name] = PG_TYPES[c.type]
+                types[c.name] = FORMAT_TYPES.get(c.type, PG_TYPES[c.type])
             elif m.column in self.types:
                 exprs[c.name], types[c.name] = f"t.{quote_ident(m.column)}", self.types[m.column]
                 if m.timezone and types[c.name] == "timestamp without time zone":
