@@ -4,13 +4,20 @@ tests/unit/test_source_mapping.py; a mapped system end to end: tests/e2e.)"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+
 import psycopg
 import pytest
 
-from crmwh import pipeline
+from crmwh import database, pipeline
 from crmwh.errors import CrmwhError
+from crmwh.source_entities import BY_TABLE
+from crmwh_devkit.simulators import billing_drops
 from tests.support.cli import assert_one_clear_line, crmwh
-from tests.support.demo import LAST_DAY
+from tests.support.databases import drop_database, fresh_database
+from tests.support.demo import CONFIG, DAYS, LAST_DAY, SEED, START
 
 KUNDEN = """
 drop schema if exists erp_check cascade;
@@ -115,3 +122,109 @@ def test_an_unset_connection_variable(tmp_path, monkeypatch):
     done = crmwh("sources", "check", CRM_SOURCES_FILE=str(path))
     assert_one_clear_line(done, str(path), "sources.sales.dsn_env", "ERP_DSN is not set",
                           "export ERP_DSN")
+
+
+ACCOUNTS = {"account_id": "konto", "account_name": "kontobezeichnung", "created_at": "angelegt"}
+INVOICES = {"invoice_id": "belegnr", "account_id": "konto", "invoice_date": "datum"}
+
+
+def _german_date(value):
+    """An ISO date as the billing system of one's own writes it (other values as they are)."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).strftime("%d.%m.%Y")
+    except (TypeError, ValueError):
+        return value
+
+
+def _own_folder(drops, own) -> None:
+    """The simulator's drops as another billing system writes them: accounts as
+    semicolon-separated cp1252 ``KONTEN_*.csv`` with its own column names, invoices as
+    ``RECHNUNGEN_*.jsonl`` with its own keys and German dates, no manifests."""
+    for drop in sorted(p for p in drops.iterdir() if p.is_dir()):
+        (own / drop.name).mkdir(parents=True)
+        for path in drop.iterdir():
+            body = path.read_bytes()
+            if path.name.startswith("accounts_"):
+                rows = list(csv.reader(io.StringIO(body.decode(), newline="")))
+                rows[0] = [ACCOUNTS.get(h, h) for h in rows[0]]
+                out = io.StringIO()
+                csv.writer(out, delimiter=";", lineterminator="\n").writerows(rows)
+                name = path.name.replace("accounts_", "KONTEN_")
+                (own / drop.name / name).write_bytes(out.getvalue().encode("cp1252"))
+            elif path.name.startswith("invoices_"):
+                lines = []
+                for line in body.decode().splitlines():
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        lines.append(line)
+                        continue
+                    if isinstance(record, dict):
+                        record["invoice_date"] = _german_date(record.get("invoice_date"))
+                        record = {INVOICES.get(k, k): v for k, v in record.items()}
+                    lines.append(json.dumps(record))
+                name = path.name.replace("invoices_", "RECHNUNGEN_")
+                (own / drop.name / name).write_text("\n".join(lines) + "\n")
+            elif path.name != "manifest.json":
+                (own / drop.name / path.name).write_bytes(body)
+
+
+def _landed(dsn: str, entity: str) -> tuple[list, list]:
+    cols = ", ".join(f'"{c}"' for c in BY_TABLE[f"billing__{entity}"].column_names)
+    with database.connect(dsn) as c:
+        rows = c.execute(f"select {cols} from raw.billing__{entity} order by 1, 2").fetchall()
+        reasons = c.execute("select reason from quarantine.rows where entity = %s "
+                            "order by 1", (entity,)).fetchall()
+    return rows, reasons
+
+
+def test_a_billing_folder_of_its_own_lands_what_the_simulator_does(cfg, demo_data, tmp_path,
+                                                                   monkeypatch):
+    drops = tmp_path / "drops"
+    billing_drops.write(drops, demo_data.billing, START, DAYS, SEED, CONFIG.late_file_rate,
+                        CONFIG.redelivery_rate, malformed_rate=0.01)
+    _own_folder(drops, tmp_path / "own")
+    mapping = tmp_path / "sources.yml"
+    mapping.write_text(f"""
+sources:
+  billing:
+    folder: own
+    manifest: false
+    entities:
+      accounts:
+        files: "KONTEN_*.csv"
+        csv: {{delimiter: ";", encoding: cp1252}}
+        columns: {json.dumps(ACCOUNTS)}
+      invoices:
+        files: "RECHNUNGEN_*.jsonl"
+        columns:
+          invoice_id: belegnr
+          account_id: konto
+          invoice_date: {{column: datum, format: "%d.%m.%Y"}}
+""")
+    landed = {}
+    try:
+        for run, env in (("default", {"CRM_BILLING_DIR": str(drops)}),
+                         ("own", {"CRM_SOURCES_FILE": str(mapping)})):
+            dsn = fresh_database(cfg, f"t_billing_{run}")
+            monkeypatch.setenv("CRM_WAREHOUSE_DSN", dsn)
+            for k, v in env.items():
+                monkeypatch.setenv(k, v)
+            done = crmwh("sources", "check")
+            assert done.returncode == 0, done.stderr
+            batches = pipeline.extract_and_land("billing", LAST_DAY, f"t-{run}")
+            landed[run] = ({b["entity"]: b["rows_extracted"] for b in batches},
+                           {e: _landed(dsn, e) for e in ("accounts", "invoices", "payments")})
+            monkeypatch.delenv("CRM_BILLING_DIR", raising=False)
+    finally:
+        for run in ("default", "own"):
+            drop_database(cfg, f"t_billing_{run}")
+    default, own = landed["default"], landed["own"]
+    assert own[0] == default[0] and default[0]["accounts"] > 0
+    for entity in ("accounts", "invoices", "payments"):
+        rows, reasons = own[1][entity]
+        assert rows == default[1][entity][0], entity
+        assert reasons == default[1][entity][1], entity
+    assert any("malformed CSV line" in r[0] for r in default[1]["accounts"][1])
