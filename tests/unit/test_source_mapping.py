@@ -141,6 +141,8 @@ MISTAKES = [
     ("sources: {billing: {manifest: sometimes}}", "sources.billing.manifest", "true or false"),
     ("sources: {billing: {folder: a, folder_env: B}}", "sources.billing", "give one of them"),
     ("sources: [sales]", "sources", "write sources as keys"),
+    ("sources: {sales: {dsn: 'postgresql://u:secret@h/db'}}", "sources.sales.dsn",
+     "name that with dsn_env"),
     ("sources: {sales: {entities: {customers: {table: [a, b]}}}}",
      "sources.sales.entities.customers.table", "text"),
     ("sources:\n  sales: {entities: {\n", "(file)", "not valid YAML"),

@@ -275,7 +275,14 @@ def _entity(f: _File, entity: Entity, spec: Any, key: str, tz: str | None,
     return EntityMap(entity, key, where or default_where, columns, dialect)
 
 
+SECRETS = {"dsn": "dsn_env", "token": "token_env", "password": "dsn_env"}
+
+
 def _source(f: _File, name: str, spec: Any, key: str) -> SourceMap:
+    for secret, named in SECRETS.items():
+        if isinstance(spec, dict) and secret in spec:
+            raise f.fail(f"{key}.{secret}", "a secret does not belong in the mapping file",
+                         f"put it in an environment variable and name that with {named}")
     spec = f.table(spec, key, SOURCE_KEYS[name])
     options = {k: spec[k] for k in SOURCE_KEYS[name] if k not in ("entities", "timezone", "csv")
                and spec.get(k) is not None}
