@@ -318,7 +318,9 @@ descriptions in `dbt_project/models/staging/<source>/_<source>__sources.yml`, th
 and the suites in `expectations/`. Do not edit it by hand: a test fails when it is out of
 date.*
 
-Point the warehouse at your own systems and each of them must deliver the entities below.
+Point the warehouse at your own systems and each of them must deliver the entities below:
+under the names below, or under its own, mapped onto them by one YAML file
+([own_data_mapping.md](own_data_mapping.md); `crmwh sources check` checks it).
 
 **What a source must provide**
 

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from crmwh import database, settings, source_entities, warehouse
 from crmwh.errors import InsufficientData, QualityGateFailed
-from crmwh.extract import presence
+from crmwh.extract import mapping_check, presence
 from crmwh.extract.registry import EXTRACTORS
 from crmwh.load.batches import BatchResult, last_watermark, new_batch_id
 from crmwh.load.landing import land
@@ -108,6 +108,7 @@ def extract_and_land(source: str, as_of_date: date, run_id: str) -> list[dict]:
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
     cfg = settings.load()
+    mapping_check.check(cfg, [source])  # a mapping mistake before anything lands
     dsn = warehouse.ensure_warehouse(cfg)
     if not _record_presence(cfg, dsn, source, as_of_date, run_id):
         return []

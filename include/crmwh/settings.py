@@ -9,7 +9,9 @@ The same DSN is mirrored into the Airflow connection ``crm_warehouse``
 Each source can be pointed at a real system instead of the simulator:
 ``CRM_SALES_DSN`` (the sales OLTP database), ``CRM_BILLING_DIR`` (the folder
 billing drops its files into), ``CRM_SERVICE_URL`` and ``CRM_SERVICE_TOKEN``
-(the service desk's HTTP API). A source neither set nor simulated in the home is
+(the service desk's HTTP API). ``CRM_SOURCES_FILE`` (default ``$CRM_HOME/sources.yml``)
+maps a system's own tables, files and columns onto the source contract
+(docs/own_data_mapping.md). A source neither set, mapped nor simulated in the home is
 absent and skipped (:mod:`crmwh.extract.presence`).
 """
 
@@ -50,6 +52,7 @@ class Settings:
     service_token: str
     sales_lookback_minutes: int
     load_workers: int
+    sources_file: Path
     # the sources whose setting (CRM_SALES_DSN, CRM_BILLING_DIR, CRM_SERVICE_URL) is set
     configured: frozenset[str] = frozenset()
 
@@ -129,6 +132,7 @@ def load() -> Settings:
         sales_lookback_minutes=whole_setting("CRM_SALES_LOOKBACK_MINUTES", 60, 0,
                                              what="a whole number of minutes"),
         load_workers=whole_setting("CRM_LOAD_WORKERS", 2, 1),
+        sources_file=Path(_env("CRM_SOURCES_FILE") or home / "sources.yml").expanduser(),
         configured=frozenset(source for source, name in SOURCE_SETTINGS.items() if _env(name)),
     )
 

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     # infrastructure: the server, COPY, the source contracts, the Airflow environment and
     # the run's as-of date
     ("crmwh.database", "crmwh.pgcopy", "crmwh.source_entities", "crmwh.airflow_env",
-     "crmwh.dbt_runner", "crmwh.as_of"),
+     "crmwh.dbt_runner", "crmwh.as_of", "crmwh.mapping"),
     # warehouse objects created outside dbt
     ("crmwh.warehouse",),
     # the steps of the nightly

@@ -10,12 +10,12 @@ import logging
 import sys
 import warnings
 
-from crmwh.cli import churn, db, imports, plugins, quarantine, run, serving, sql
+from crmwh.cli import churn, db, imports, plugins, quarantine, run, serving, sources, sql
 from crmwh.errors import CrmwhError
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-GROUPS = (db, run, imports, sql, quarantine, serving, churn)
+GROUPS = (db, run, sources, imports, sql, quarantine, serving, churn)
 
 
 def build_parser() -> argparse.ArgumentParser:

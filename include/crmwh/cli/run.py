@@ -89,10 +89,14 @@ def resume_command(args: argparse.Namespace, days: list[date], failed: int) -> s
 
 def cmd_run(args: argparse.Namespace) -> int:
     from crmwh import airflow_env, warehouse
+    from crmwh.extract import mapping_check
+    from crmwh.mapping import model
 
     days = run_dates(args)  # argument errors before anything starts
     cfg = settings.load()
+    model.load(cfg)  # a mistake in the mapping file before anything starts
     warehouse.ensure_warehouse(cfg)
+    mapping_check.check(cfg)  # and against the live sources (the embedded ones are up now)
     plugins.prepare_run(cfg)
     say("preparing Airflow (db migrate, dbt manifest)")
     airflow_env.migrate(cfg)

@@ -20,14 +20,17 @@ import io
 import json
 from collections.abc import Callable
 from datetime import date
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import numpy as np
 import psycopg
 
 from crmwh.errors import CrmwhError
+from crmwh.extract import mapped
 from crmwh.extract.base import CsvPart, Extraction, JsonPart, Reject, SourceFile, plain
 from crmwh.load.files import billing_file_loaded
+from crmwh.mapping import model
 from crmwh.settings import Settings
 from crmwh.source_entities import Entity
 
@@ -131,8 +134,19 @@ PARSERS: dict[str, Callable[[Extraction, bytes, str], int]] = {"csv": _add_csv,
                                                               "jsonl": _add_jsonl}
 
 
-def _drops(folder: Path, as_of_date: date):
-    """(drop folder, manifest) of every drop dated up to ``as_of_date``, oldest first."""
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
+
+
+def _listing(drop: Path) -> dict:
+    """A manifest for a drop folder that has none: its files, their checksums computed."""
+    return {"files": [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+                       "format": FORMATS.get(p.suffix.lower())}
+                      for p in sorted(drop.iterdir()) if p.is_file()]}
+
+
+def _drops(folder: Path, as_of_date: date, manifest: bool = True):
+    """(drop folder, manifest) of every drop dated up to ``as_of_date``, oldest first.
+    Without ``manifest``, every file of a drop folder is listed with its checksum."""
     if not folder.is_dir():
         raise CrmwhError(f"the billing drop folder {folder} does not exist",
                          "set CRM_BILLING_DIR or run `crmwh generate`")
@@ -141,29 +155,54 @@ def _drops(folder: Path, as_of_date: date):
             drop_date = date.fromisoformat(drop.name)
         except ValueError:
             continue
-        if drop_date <= as_of_date and (drop / MANIFEST).exists():
+        if drop_date > as_of_date:
+            continue
+        if not manifest:
+            yield drop, _listing(drop)
+        elif (drop / MANIFEST).exists():
             yield drop, json.loads((drop / MANIFEST).read_text())
 
 
-def pending_rows(folder: Path, as_of_date: date,
-                 already_loaded: Callable[[str, str], bool]) -> dict[str, int]:
-    """The rows each entity has waiting in files not loaded yet, as their manifests
-    count them: how big its next batch will be, without reading a file."""
+def _format(item: dict) -> str | None:
+    return item.get("format") or FORMATS.get(Path(item["name"]).suffix.lower())
+
+
+def pending_rows(folder: Path, as_of_date: date, already_loaded: Callable[[str, str], bool],
+                 files: dict[str, str], manifest: bool = True) -> dict[str, int]:
+    """The rows each entity (by the glob of its ``files``) has waiting in files not loaded
+    yet, as their manifests count them: how big its next batch will be, without reading
+    a file."""
     out: dict[str, int] = {}
-    for _, manifest in _drops(folder, as_of_date):
-        for item in manifest["files"]:
-            if not already_loaded(item["name"], item["sha256"]):
-                out[item["entity"]] = out.get(item["entity"], 0) + int(item.get("rows") or 0)
+    for _, listing in _drops(folder, as_of_date, manifest):
+        for item in listing["files"]:
+            entity = next((e for e, glob in files.items() if fnmatchcase(item["name"], glob)),
+                          None)
+            if entity and not already_loaded(item["name"], item["sha256"]):
+                out[entity] = out.get(entity, 0) + int(item.get("rows") or 0)
     return out
 
 
+def _add_mapped(out: Extraction, emap: model.EntityMap, fmt: str, body: bytes,
+                ref: str) -> int:
+    """Queue a mapped entity's file, rewritten onto the contract; return its records."""
+    if fmt == "csv":
+        converted, rejects, records = mapped.csv_body(emap, body, ref)
+        out.rejects.extend(rejects)
+        _add_csv(out, converted, ref)
+        return records
+    return _add_jsonl(out, mapped.jsonl_body(emap, body), ref)
+
+
 def extract(folder: Path, entity: Entity, as_of_date: date,
-            already_loaded: Callable[[str, str], bool]) -> Extraction:
+            already_loaded: Callable[[str, str], bool],
+            emap: model.EntityMap | None = None, manifest: bool = True) -> Extraction:
+    """The files of ``entity`` (those its mapping's ``files`` glob names) not loaded yet."""
+    emap = emap or model.default_entity(entity)
     out = Extraction()
     seen: set[tuple[str, str]] = set()
-    for drop, manifest in _drops(folder, as_of_date):
-        for item in manifest["files"]:
-            if item["entity"] != entity.name:
+    for drop, listing in _drops(folder, as_of_date, manifest):
+        for item in listing["files"]:
+            if not fnmatchcase(item["name"], emap.where):
                 continue
             key = (item["name"], item["sha256"])
             if key in seen or already_loaded(*key):
@@ -174,7 +213,12 @@ def extract(folder: Path, entity: Entity, as_of_date: date,
                 out.notes.append(
                     f"checksum mismatch in {drop.name}/{item['name']}: left for next run")
                 continue
-            rows = PARSERS[item["format"]](out, body, f"{drop.name}/{item['name']}")
+            ref, fmt = f"{drop.name}/{item['name']}", _format(item)
+            if fmt not in PARSERS:
+                raise CrmwhError(f"billing file {ref} is neither CSV nor JSON lines",
+                                 "give it a .csv or .jsonl name, or a format in the manifest")
+            rows = (PARSERS[fmt](out, body, ref) if emap.identity
+                    else _add_mapped(out, emap, fmt, body, ref))
             out.files.append(SourceFile(item["name"], item["sha256"], drop.name, rows))
             seen.add(key)
     return out
@@ -184,10 +228,15 @@ def extract_for(cfg: Settings, conn: psycopg.Connection, entity: Entity, as_of_d
                 watermark: str | None) -> Extraction:
     """The pipeline's extraction: the files dropped up to the as-of date not loaded yet
     (billing has no watermark)."""
-    return extract(cfg.billing_dir, entity, as_of_date, billing_file_loaded(conn))
+    source = model.load(cfg).source("billing")
+    return extract(source.folder(cfg), entity, as_of_date, billing_file_loaded(conn),
+                   source.entities[entity.name], source.manifest)
 
 
 def pending_rows_for(cfg: Settings, conn: psycopg.Connection, entities: list[Entity],
                      as_of_date: date) -> dict[str, int]:
     """A guess at the rows of each entity's next batch: the manifests' counts."""
-    return pending_rows(cfg.billing_dir, as_of_date, billing_file_loaded(conn))
+    source = model.load(cfg).source("billing")
+    files = {e.name: source.entities[e.name].where for e in entities}
+    return pending_rows(source.folder(cfg), as_of_date, billing_file_loaded(conn), files,
+                        source.manifest)

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import psycopg
 
+from crmwh.mapping import model
 from crmwh.settings import SOURCE_SETTINGS, Settings
 
 SOURCES = tuple(SOURCE_SETTINGS)  # sales, billing, service
 
 
 def mapped_sources(cfg: Settings) -> dict[str, str]:
-    """The sources a mapping file lists, each with why (the file's name).
-
-    The mapping file plugs in here: until it does, no source is mapped.
-    """
-    return {}
+    """The sources the mapping file (``CRM_SOURCES_FILE``) lists, each with why."""
+    mapping = model.load(cfg)
+    return {source: f"{mapping.file} maps it" for source in mapping.sources}
 
 
 def _sales_simulated(cfg: Settings) -> bool:

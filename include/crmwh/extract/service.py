@@ -16,7 +16,9 @@ import psycopg
 
 from crmwh.as_of import end_of
 from crmwh.errors import CrmwhError
+from crmwh.extract import mapped
 from crmwh.extract.base import Extraction, JsonPart, Reject, plain
+from crmwh.mapping import model
 from crmwh.settings import Settings
 from crmwh.source_entities import Entity
 
@@ -55,9 +57,12 @@ def get_body(url: str, token: str, max_attempts: int = 8, base_delay: float = 0.
 
 
 def extract(base_url: str, token: str, entity: Entity, watermark: str | None,
-            until: datetime, page_size: int = PAGE_SIZE) -> Extraction:
-    """Every page changed in [watermark, until); each page goes to the warehouse as
-    delivered, and the loader moves the watermark to the newest ``updated_at``."""
+            until: datetime, page_size: int = PAGE_SIZE,
+            emap: model.EntityMap | None = None) -> Extraction:
+    """Every page changed in [watermark, until) of the entity's endpoint (its mapping's);
+    each page goes to the warehouse as delivered (converted when the mapping is not the
+    identity), and the loader moves the watermark to the newest ``updated_at``."""
+    emap = emap or model.default_entity(entity)
     params = {"updated_before": until.strftime("%Y-%m-%dT%H:%M:%SZ"), "limit": page_size}
     if watermark:
         params["updated_since"] = watermark
@@ -65,14 +70,16 @@ def extract(base_url: str, token: str, entity: Entity, watermark: str | None,
     page, cursor = 0, None
     while True:
         query = dict(params, **({"cursor": cursor} if cursor else {}))
-        raw = get_body(f"{base_url}/api/v1/{entity.name}?{urlencode(query)}", token)
+        raw = get_body(f"{base_url}/{emap.where.strip('/')}?{urlencode(query)}", token)
         body = json.loads(raw)
         page += 1
         ref, data = f"api:{entity.name}:page{page}", body["data"]
         odd = [r for r in data if not isinstance(r, dict)]
         out.rejects.extend(Reject(ref, "malformed JSON record: not an object", {"record": r})
                            for r in odd)
-        if odd or not plain(raw):  # as delivered, unless it needs cleaning
+        if not emap.identity:
+            data = mapped.page_records(emap, data)
+        if odd or not emap.identity or not plain(raw):  # as delivered, unless it needs work
             raw = json.dumps({"data": [r for r in data if isinstance(r, dict)]}).encode()
         if len(data) > len(odd):
             out.json.append(JsonPart(ref, raw, page=True))
@@ -84,4 +91,6 @@ def extract(base_url: str, token: str, entity: Entity, watermark: str | None,
 def extract_for(cfg: Settings, conn: psycopg.Connection, entity: Entity, as_of_date: date,
                 watermark: str | None) -> Extraction:
     """The pipeline's extraction: pages changed up to the end of the as-of date."""
-    return extract(cfg.service_url, cfg.service_token, entity, watermark, end_of(as_of_date))
+    source = model.load(cfg).source("service")
+    return extract(source.url(cfg), source.token(cfg), entity, watermark, end_of(as_of_date),
+                   emap=source.entities[entity.name])
