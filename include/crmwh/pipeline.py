@@ -21,6 +21,7 @@ from crmwh.errors import InsufficientData, QualityGateFailed
 from crmwh.extract.registry import EXTRACTORS
 from crmwh.load.batches import BatchResult, last_watermark, new_batch_id
 from crmwh.load.landing import land
+from crmwh.quality.results import GateResult
 
 log = logging.getLogger(__name__)
 SOURCES = tuple(EXTRACTORS)  # in landing order
@@ -102,13 +103,32 @@ def extract_and_land(source: str, as_of_date: date, run_id: str) -> list[dict]:
     return [done[e.name].result() for e in entities]
 
 
+def _judged(conn, entity: source_entities.Entity, batch_id: str, run_id: str, docs,
+            failed: list) -> GateResult | None:
+    """Validate and judge one batch: its result, or None when it was rejected."""
+    from crmwh.quality import gate, verdict
+
+    result = gate.validate_batch(conn, entity, batch_id, run_id, docs_dir=docs)
+    judged = verdict.judge(conn, result, entity, batch_id)
+    if judged.failure is None:
+        return result
+    log.error("rejected batch %s: %d rows moved to quarantine.rows", batch_id,
+              judged.rows_rejected)
+    failed.append(judged.failure)
+    return None
+
+
 def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
     """Validate each landed batch with its Great Expectations suite; stop on a blocking failure.
 
-    Every batch is validated (so every problem is reported at once); each batch with a
-    blocking failure is rejected (its rows to quarantine), then the gate raises naming them.
+    Before an entity's batch, its parked rows are settled (released into ``raw`` once their
+    parent landed, quarantined after ``CRM_PARK_DAYS``) as a batch of their own, gated
+    too; after it passed, its orphans are parked (:mod:`crmwh.quality.parking`). Every
+    batch is validated (so every problem is reported at once); each batch with a blocking
+    failure is rejected (its rows to quarantine), then the gate raises naming them.
     """
-    from crmwh.quality import data_docs, gate, verdict
+    from crmwh.quality import data_docs, parking, profile
+    from crmwh.quality.suites import load_suite_json
 
     cfg = settings.load()
     outcomes, failed = [], []
@@ -116,19 +136,33 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         for batch in batches:
             entity = source_entities.BY_TABLE[f"{batch['source']}__{batch['entity']}"]
-            result = gate.validate_batch(conn, entity, batch["batch_id"], run_id,
-                                         docs_dir=docs / entity.table)
-            judged = verdict.judge(conn, result, entity, batch["batch_id"])
-            if judged.failure is not None:
-                log.error("rejected batch %s: %d rows moved to quarantine.rows",
-                          batch["batch_id"], judged.rows_rejected)
-                failed.append(judged.failure)
+            derived = load_suite_json(entity).get("derived_columns") or {}
+            with conn.cursor() as cur:
+                as_of_date = profile.batch_as_of_date(cur, batch["batch_id"])
+            settled = parking.settle(conn, entity, derived, as_of_date, run_id, cfg.park_days)
+            if settled is not None:
+                log.info("settled parked rows of %s: %s", entity.table, settled)
+                if settled.rows_loaded and _judged(conn, entity, settled.batch_id, run_id,
+                                                   docs / f"{entity.table}__parked", failed):
+                    outcomes.append({"batch_id": settled.batch_id,
+                                     "rows_released": settled.rows_loaded,
+                                     "rows_expired": settled.rows_quarantined})
+            result = _judged(conn, entity, batch["batch_id"], run_id, docs / entity.table,
+                             failed)
+            if result is None:
                 continue
+            parked = parking.Parked(0, 0)
+            if parking.has_orphans(result):
+                parked = parking.park(conn, entity, batch["batch_id"], derived, as_of_date)
+                parking.parked_checks(conn, entity, batch["batch_id"], run_id, as_of_date)
+                log.info("parked %d rows of batch %s (%d already parked)", parked.rows_parked,
+                         batch["batch_id"], parked.rows_unchanged)
             outcomes.append(
                 {
                     "batch_id": batch["batch_id"],
                     "rows_checked": result.rows_checked,
                     "warnings": len(result.failures),
+                    "rows_parked": parked.rows_parked,
                 }
             )
     if docs.exists():
