@@ -33,11 +33,10 @@ from typing import Any
 from psycopg import sql
 
 from crmwh.load.batches import BatchResult, record_batch
-from crmwh.quality.profile import RELEASE_PREFIX
+from crmwh.quality.profile import PARKED_PREFIX
 from crmwh.quality.results import Check, GateResult, record
 from crmwh.source_entities import Entity
 
-PREFIX = f"{RELEASE_PREFIX}parked__"
 META = ("_batch_id", "_extracted_at", "_source_ref", "_row_hash")
 WORK_MEM = "set local work_mem = '128MB'"  # as the gate's (crmwh.quality.gate)
 
@@ -132,7 +131,7 @@ def settle(conn: Any, entity: Entity, derived: dict[str, dict[str, str]], as_of_
     """Release the entity's parked rows whose parents landed, expire those that waited
     ``park_days`` nights; one batch of their own, one transaction. None: nothing to settle."""
     refs = _references(conn, entity, derived)
-    batch_id = f"{PREFIX}{entity.table}__{as_of_date:%Y%m%d}__{uuid.uuid4().hex[:8]}"
+    batch_id = f"{PARKED_PREFIX}{entity.table}__{as_of_date:%Y%m%d}__{uuid.uuid4().hex[:8]}"
     params = {"batch": batch_id, "source": entity.source, "entity": entity.name,
               "expire_on": as_of_date - timedelta(days=park_days),
               "why": f"parent never arrived after {park_days} days"}
