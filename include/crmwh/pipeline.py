@@ -19,8 +19,9 @@ from psycopg import sql
 from crmwh import database, settings, source_entities, warehouse
 from crmwh.errors import InsufficientData, QualityGateFailed
 from crmwh.extract.registry import EXTRACTORS
-from crmwh.load.batches import BatchResult, last_watermark, new_batch_id
+from crmwh.load.batches import last_watermark, new_batch_id
 from crmwh.load.landing import land
+from crmwh.quality.profile import PARKED_PREFIX
 from crmwh.quality.results import GateResult
 
 log = logging.getLogger(__name__)
@@ -271,30 +272,45 @@ def _mart_counts(conn, cfg: settings.Settings) -> dict[str, int]:
 
 
 def write_run_summary(as_of_date: date, run_id: str, batches: list[dict]) -> dict:
-    """Record what the run did in ``audit.run_summary`` and return it."""
+    """Record what the run did in ``audit.run_summary`` and return it.
+
+    The counts are the batches' records as the gate left them (parked rows moved out of
+    ``rows_loaded``; a rejected batch loads nothing), with the run's batches of released
+    parked rows (:mod:`crmwh.quality.parking`).
+    """
     cfg = settings.load()
-    results = [BatchResult(**b) for b in batches]
     with database.connect(cfg.warehouse_dsn) as conn:
         marts = _mart_counts(conn, cfg)
+        results = conn.execute(
+            """select count(*), coalesce(sum(rows_extracted), 0)::bigint,
+                      coalesce(sum(rows_loaded), 0)::bigint,
+                      coalesce(sum(rows_quarantined), 0)::bigint,
+                      coalesce(sum(rows_parked), 0)::bigint
+               from audit.load_batches
+               where batch_id = any(%s) or (run_id = %s and starts_with(batch_id, %s))""",
+            ([b["batch_id"] for b in batches], run_id, PARKED_PREFIX)).fetchone()
         summary = {
             "run_id": run_id,
             "as_of_date": as_of_date.isoformat(),  # the column audit.run_summary.as_of_date
             "status": "success",
-            "batches": len(results),
-            "rows_extracted": sum(r.rows_extracted for r in results),
-            "rows_loaded": sum(r.rows_loaded for r in results),
-            "rows_quarantined": sum(r.rows_quarantined for r in results),
+            "batches": results[0],
+            "rows_extracted": results[1],
+            "rows_loaded": results[2],
+            "rows_quarantined": results[3],
+            "rows_parked": results[4],
             "mart_rows": marts,
         }
         conn.execute(
             """insert into audit.run_summary (run_id, as_of_date, status, batches,
-                   rows_extracted, rows_loaded, rows_quarantined, mart_rows, details)
+                   rows_extracted, rows_loaded, rows_quarantined, rows_parked, mart_rows, details)
                values (%(run_id)s, %(as_of_date)s, %(status)s, %(batches)s, %(rows_extracted)s,
-                       %(rows_loaded)s, %(rows_quarantined)s, %(marts)s, %(details)s)
+                       %(rows_loaded)s, %(rows_quarantined)s, %(rows_parked)s, %(marts)s,
+                       %(details)s)
                on conflict (run_id) do update set finished_at = now(), status = excluded.status,
                    batches = excluded.batches, rows_extracted = excluded.rows_extracted,
                    rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
-                   mart_rows = excluded.mart_rows, details = excluded.details""",
+                   rows_parked = excluded.rows_parked, mart_rows = excluded.mart_rows,
+                   details = excluded.details""",
             {**summary, "marts": json.dumps(marts), "details": json.dumps(batches)},
         )
         conn.commit()

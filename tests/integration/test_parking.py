@@ -29,6 +29,7 @@ from crmwh.extract.base import Extraction, JsonPart
 from crmwh.load.batches import new_batch_id
 from crmwh.load.landing import land
 from crmwh.source_entities import BY_TABLE
+from tests.support.cli import assert_one_clear_line, crmwh
 from tests.support.databases import drop_database, fresh_database
 
 ACCOUNTS, CONTRACTS = BY_TABLE["billing__accounts"], BY_TABLE["billing__contracts"]
@@ -150,6 +151,17 @@ def test_orphans_park_and_the_rest_of_the_batch_lands(wh):
     assert wh.rows("select count(*) n from quarantine.parked")[0]["n"] == 12
     wh.assert_every_row_in_one_place()
     wh.assert_batches_reconcile()
+
+
+def test_crmwh_quarantine_parked_shows_the_waiting_rows(wh):
+    done = crmwh("quarantine", "parked", CRM_WAREHOUSE_DSN=wh.dsn)
+    assert done.returncode == 0, done.stderr
+    assert "12 rows parked" in done.stdout and "CRM_PARK_DAYS=3" in done.stdout
+    line = next(t for t in done.stdout.splitlines() if t.startswith("billing__contracts"))
+    assert "account_id not in raw.billing__accounts yet" in line
+    assert [c.strip() for c in line.split("|")][2:] == ["12", str(D1), str(D1)]
+    missing = crmwh("quarantine", "release", CRM_WAREHOUSE_DSN=wh.dsn)
+    assert_one_clear_line(missing, "--batch")
 
 
 def test_the_late_parent_releases_its_children_once(wh):
