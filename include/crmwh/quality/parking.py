@@ -68,23 +68,70 @@ def _references(conn: Any, entity: Entity, derived: dict[str, dict[str, str]]
     return out
 
 
-def _missing(col: str, table: str, key: str) -> sql.Composable:
-    """True when row ``b`` references a key ``raw.<table>`` does not hold."""
-    return sql.SQL("(b.{c} is not null and not exists (select 1 from {t} p where p.{k} = b.{c}))"
-                   ).format(c=sql.Identifier(col), t=sql.Identifier("raw", table),
-                            k=sql.Identifier(key))
+@dataclass(frozen=True)
+class Lookup:
+    """Row ``b``'s references in SQL: left joins to each referenced table's distinct keys
+    (hash joins, linear whatever ``work_mem``, as the gate's
+    :func:`crmwh.quality.profile.derived_sql`), whether ``b`` is an orphan, its reason."""
+
+    joins: sql.Composable
+    orphan: sql.Composable
+    reason: sql.Composable
 
 
-def _orphan(refs: list[tuple[str, str, str]]) -> sql.Composable:
-    return sql.SQL(" or ").join(_missing(*r) for r in refs)
+def lookup(refs: list[tuple[str, str, str]]) -> Lookup:
+    joins, missing, reasons = [], [], []
+    for i, (col, table, key) in enumerate(refs):
+        parts = {"c": sql.Identifier(col), "k": sql.Identifier(key),
+                 "t": sql.Identifier("raw", table), "a": sql.Identifier(f"ref_{i}")}
+        joins.append(sql.SQL("left join (select distinct {k} from {t}) {a} on {a}.{k} = b.{c}"
+                             ).format(**parts))
+        gone = sql.SQL("(b.{c} is not null and {a}.{k} is null)").format(**parts)
+        missing.append(gone)
+        reasons.append(sql.SQL("case when {m} then {text} end").format(
+            m=gone, text=sql.Literal(f"{col} not in raw.{table} yet")))
+    if not refs:
+        return Lookup(sql.SQL(""), sql.SQL("false"), sql.SQL("null"))
+    return Lookup(sql.SQL(" ").join(joins), sql.SQL(" or ").join(missing),
+                  sql.SQL("'waiting for parent: ' || concat_ws('; ', {})").format(
+                      sql.SQL(", ").join(reasons)))
 
 
-def _reason(refs: list[tuple[str, str, str]]) -> sql.Composable:
-    """The row's reason to wait: each reference whose parent is missing."""
-    parts = [sql.SQL("case when {m} then {text} end").format(
-        m=_missing(*r), text=sql.Literal(f"{r[0]} not in raw.{r[1]} yet")) for r in refs]
-    return sql.SQL("'waiting for parent: ' || concat_ws('; ', {})").format(
-        sql.SQL(", ").join(parts))
+def park_statement(entity: Entity, refs: list[tuple[str, str, str]]) -> sql.Composed:
+    """Move the batch's orphans from raw to the parking; returns (moved out, parked)."""
+    found = lookup(refs)
+    return sql.SQL("""
+        with orphans as (
+            select b.ctid as tid, {reason} as reason from {table} b {joins}
+            where b._batch_id = %(batch)s and ({orphan})),
+        gone as (
+            delete from {table} b using orphans o where b.ctid = o.tid
+            returning b.*, o.reason as _reason),
+        moved as (
+            insert into quarantine.parked
+                (batch_id, source, entity, source_ref, reason, row_hash, payload, parked_on)
+            select %(batch)s, %(source)s, %(entity)s, g._source_ref, g._reason,
+                   g._row_hash, to_jsonb(g) - '_reason', %(day)s
+            from gone g
+            on conflict (source, entity, row_hash) do nothing
+            returning 1)
+        select (select count(*) from gone), (select count(*) from moved)""").format(
+        table=sql.Identifier("raw", entity.table), joins=found.joins, orphan=found.orphan,
+        reason=found.reason)
+
+
+def waiting_statement(entity: Entity, refs: list[tuple[str, str, str]]) -> sql.Composed:
+    """The entity's parked rows not settled yet: whether each is still an orphan, and
+    whether it waited long enough to expire (``%(expire_on)s``)."""
+    found = lookup(refs)
+    return sql.SQL("""
+        select q.id, q.payload, q.reason, ({orphan}) as orphan,
+               q.parked_on <= %(expire_on)s as expired
+        from quarantine.parked q
+        cross join lateral jsonb_populate_record(null::{table}, q.payload) b
+        {joins}
+        where q.source = %(source)s and q.entity = %(entity)s and q.settled_at is null""").format(
+        table=sql.Identifier("raw", entity.table), joins=found.joins, orphan=found.orphan)
 
 
 def park(conn: Any, entity: Entity, batch_id: str, derived: dict[str, dict[str, str]],
@@ -102,21 +149,7 @@ def park(conn: Any, entity: Entity, batch_id: str, derived: dict[str, dict[str, 
               "day": as_of_date}
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(WORK_MEM)
-        cur.execute(sql.SQL("""
-            with gone as (
-                delete from {table} b where b._batch_id = %(batch)s and ({orphan})
-                returning b.*, {reason} as _reason),
-            moved as (
-                insert into quarantine.parked
-                    (batch_id, source, entity, source_ref, reason, row_hash, payload, parked_on)
-                select %(batch)s, %(source)s, %(entity)s, g._source_ref, g._reason,
-                       g._row_hash, to_jsonb(g) - '_reason', %(day)s
-                from gone g
-                on conflict (source, entity, row_hash) do nothing
-                returning 1)
-            select (select count(*) from gone), (select count(*) from moved)""").format(
-            table=sql.Identifier("raw", entity.table), orphan=_orphan(refs),
-            reason=_reason(refs)), params)
+        cur.execute(park_statement(entity, refs), params)
         gone, moved = cur.fetchone()
         if gone:
             cur.execute("""update audit.load_batches set rows_loaded = rows_loaded - %s,
@@ -135,23 +168,15 @@ def settle(conn: Any, entity: Entity, derived: dict[str, dict[str, str]], as_of_
     params = {"batch": batch_id, "source": entity.source, "entity": entity.name,
               "expire_on": as_of_date - timedelta(days=park_days),
               "why": f"parent never arrived after {park_days} days"}
-    waiting = sql.SQL("""
-        from quarantine.parked q,
-             lateral jsonb_populate_record(null::{table}, q.payload) b
-        where q.source = %(source)s and q.entity = %(entity)s and q.settled_at is null""")
     table = sql.Identifier("raw", entity.table)
-    orphan = _orphan(refs) if refs else sql.SQL("false")
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("select exists (select 1 from quarantine.parked where source = %(source)s "
                     "and entity = %(entity)s and settled_at is null)", params)
         if not cur.fetchone()[0]:
             return None
         cur.execute(WORK_MEM)
-        cur.execute(sql.SQL("""
-            create temp table _settle on commit drop as
-            select q.id, q.payload, q.reason, ({orphan}) as orphan,
-                   q.parked_on <= %(expire_on)s as expired
-            {waiting}""").format(orphan=orphan, waiting=waiting.format(table=table)), params)
+        cur.execute(sql.SQL("create temp table _settle on commit drop as {}").format(
+            waiting_statement(entity, refs)), params)
         cur.execute("delete from _settle where orphan and not expired")
         if not cur.execute("select count(*) from _settle").fetchone()[0]:
             return None
