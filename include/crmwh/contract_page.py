@@ -173,9 +173,9 @@ def describe_check(exp: dict[str, Any], derived: dict[str, Any]) -> str:
     if meta.get("check") == "referential":
         spec = derived[kw["column"]]
         text = f"`{spec['column']}` → `{spec['references']}`"
-        if "mostly" in kw:
+        if meta.get("severity") == "blocking":  # the share is a setting the gate fills in
             rows = f" in batches of {meta['min_rows']}+ rows" if "min_rows" in meta else ""
-            text += f" (at most {1 - kw['mostly']:.0%} unknown{rows})"
+            text += f" (at most `CRM_ORPHAN_REJECT_SHARE` unknown{rows}; orphans park)"
         return text
     if kind == "expect_column_values_to_not_be_null":
         return f"{col} not null"

@@ -20,8 +20,10 @@ from crmwh import database, settings, source_entities, warehouse
 from crmwh.errors import InsufficientData, QualityGateFailed
 from crmwh.extract import mapping_check, presence
 from crmwh.extract.registry import EXTRACTORS
-from crmwh.load.batches import BatchResult, last_watermark, new_batch_id
+from crmwh.load.batches import last_watermark, new_batch_id
 from crmwh.load.landing import land
+from crmwh.quality.profile import PARKED_PREFIX
+from crmwh.quality.results import GateResult
 
 log = logging.getLogger(__name__)
 SOURCES = tuple(EXTRACTORS)  # in landing order
@@ -130,13 +132,32 @@ def extract_and_land(source: str, as_of_date: date, run_id: str) -> list[dict]:
     return [done[e.name].result() for e in entities]
 
 
+def _judged(conn, entity: source_entities.Entity, batch_id: str, run_id: str, docs,
+            failed: list) -> GateResult | None:
+    """Validate and judge one batch: its result, or None when it was rejected."""
+    from crmwh.quality import gate, verdict
+
+    result = gate.validate_batch(conn, entity, batch_id, run_id, docs_dir=docs)
+    judged = verdict.judge(conn, result, entity, batch_id)
+    if judged.failure is None:
+        return result
+    log.error("rejected batch %s: %d rows moved to quarantine.rows", batch_id,
+              judged.rows_rejected)
+    failed.append(judged.failure)
+    return None
+
+
 def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
     """Validate each landed batch with its Great Expectations suite; stop on a blocking failure.
 
-    Every batch is validated (so every problem is reported at once); each batch with a
-    blocking failure is rejected (its rows to quarantine), then the gate raises naming them.
+    Before an entity's batch, its parked rows are settled (released into ``raw`` once their
+    parent landed, quarantined after ``CRM_PARK_DAYS``) as a batch of their own, gated
+    too; after it passed, its orphans are parked (:mod:`crmwh.quality.parking`). Every
+    batch is validated (so every problem is reported at once); each batch with a blocking
+    failure is rejected (its rows to quarantine), then the gate raises naming them.
     """
-    from crmwh.quality import data_docs, gate, verdict
+    from crmwh.quality import data_docs, parking, profile
+    from crmwh.quality.suites import load_suite_json
 
     cfg = settings.load()
     outcomes, failed = [], []
@@ -144,19 +165,33 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         for batch in batches:
             entity = source_entities.BY_TABLE[f"{batch['source']}__{batch['entity']}"]
-            result = gate.validate_batch(conn, entity, batch["batch_id"], run_id,
-                                         docs_dir=docs / entity.table)
-            judged = verdict.judge(conn, result, entity, batch["batch_id"])
-            if judged.failure is not None:
-                log.error("rejected batch %s: %d rows moved to quarantine.rows",
-                          batch["batch_id"], judged.rows_rejected)
-                failed.append(judged.failure)
+            derived = load_suite_json(entity).get("derived_columns") or {}
+            with conn.cursor() as cur:
+                as_of_date = profile.batch_as_of_date(cur, batch["batch_id"])
+            settled = parking.settle(conn, entity, derived, as_of_date, run_id, cfg.park_days)
+            if settled is not None:
+                log.info("settled parked rows of %s: %s", entity.table, settled)
+                if settled.rows_loaded and _judged(conn, entity, settled.batch_id, run_id,
+                                                   docs / f"{entity.table}__parked", failed):
+                    outcomes.append({"batch_id": settled.batch_id,
+                                     "rows_released": settled.rows_loaded,
+                                     "rows_expired": settled.rows_quarantined})
+            result = _judged(conn, entity, batch["batch_id"], run_id, docs / entity.table,
+                             failed)
+            if result is None:
                 continue
+            parked = parking.Parked(0, 0)
+            if parking.has_orphans(result):
+                parked = parking.park(conn, entity, batch["batch_id"], derived, as_of_date)
+                parking.parked_checks(conn, entity, batch["batch_id"], run_id, as_of_date)
+                log.info("parked %d rows of batch %s (%d already parked)", parked.rows_parked,
+                         batch["batch_id"], parked.rows_unchanged)
             outcomes.append(
                 {
                     "batch_id": batch["batch_id"],
                     "rows_checked": result.rows_checked,
                     "warnings": len(result.failures),
+                    "rows_parked": parked.rows_parked,
                 }
             )
     if docs.exists():
@@ -282,36 +317,49 @@ def _partial_marts(conn, cfg: settings.Settings,
 
 
 def write_run_summary(as_of_date: date, run_id: str, batches: list[dict]) -> dict:
-    """Record what the run did in ``audit.run_summary`` and return it."""
+    """Record what the run did in ``audit.run_summary`` and return it.
+
+    The counts are the batches' records as the gate left them (parked rows moved out of
+    ``rows_loaded``; a rejected batch loads nothing), with the run's batches of released
+    parked rows (:mod:`crmwh.quality.parking`).
+    """
     cfg = settings.load()
-    results = [BatchResult(**b) for b in batches]
     with database.connect(cfg.warehouse_dsn) as conn:
         marts = _mart_counts(conn, cfg)
+        results = conn.execute(
+            """select count(*), coalesce(sum(rows_extracted), 0)::bigint,
+                      coalesce(sum(rows_loaded), 0)::bigint,
+                      coalesce(sum(rows_quarantined), 0)::bigint,
+                      coalesce(sum(rows_parked), 0)::bigint
+               from audit.load_batches
+               where batch_id = any(%s) or (run_id = %s and starts_with(batch_id, %s))""",
+            ([b["batch_id"] for b in batches], run_id, PARKED_PREFIX)).fetchone()
         absent, partial = _partial_marts(conn, cfg, run_id)
         summary = {
             "run_id": run_id,
             "as_of_date": as_of_date.isoformat(),  # the column audit.run_summary.as_of_date
             "status": "success",
-            "batches": len(results),
-            "rows_extracted": sum(r.rows_extracted for r in results),
-            "rows_loaded": sum(r.rows_loaded for r in results),
-            "rows_quarantined": sum(r.rows_quarantined for r in results),
+            "batches": results[0],
+            "rows_extracted": results[1],
+            "rows_loaded": results[2],
+            "rows_quarantined": results[3],
+            "rows_parked": results[4],
             "mart_rows": marts,
             "absent_sources": absent,
             "partial_marts": partial,
         }
         conn.execute(
             """insert into audit.run_summary (run_id, as_of_date, status, batches,
-                   rows_extracted, rows_loaded, rows_quarantined, mart_rows, details,
+                   rows_extracted, rows_loaded, rows_quarantined, rows_parked, mart_rows, details,
                    absent_sources, partial_marts)
                values (%(run_id)s, %(as_of_date)s, %(status)s, %(batches)s, %(rows_extracted)s,
-                       %(rows_loaded)s, %(rows_quarantined)s, %(marts)s, %(details)s,
-                       %(absent)s, %(partial)s)
+                       %(rows_loaded)s, %(rows_quarantined)s, %(rows_parked)s, %(marts)s,
+                       %(details)s, %(absent)s, %(partial)s)
                on conflict (run_id) do update set finished_at = now(), status = excluded.status,
                    batches = excluded.batches, rows_extracted = excluded.rows_extracted,
                    rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
-                   mart_rows = excluded.mart_rows, details = excluded.details,
-                   absent_sources = excluded.absent_sources,
+                   rows_parked = excluded.rows_parked, mart_rows = excluded.mart_rows,
+                   details = excluded.details, absent_sources = excluded.absent_sources,
                    partial_marts = excluded.partial_marts""",
             {**summary, "marts": json.dumps(marts), "details": json.dumps(batches),
              "absent": json.dumps(absent), "partial": json.dumps(partial)},

@@ -53,6 +53,8 @@ class Settings:
     sales_lookback_minutes: int
     load_workers: int
     sources_file: Path
+    park_days: int  # nights a row waits in quarantine.parked for its parent
+    orphan_reject_share: float  # above this share of orphans a batch is rejected whole
     # the sources whose setting (CRM_SALES_DSN, CRM_BILLING_DIR, CRM_SERVICE_URL) is set
     configured: frozenset[str] = frozenset()
 
@@ -114,6 +116,21 @@ def choice_setting(name: str, choices: tuple[str, ...], default: str) -> str:
     return text
 
 
+def share_setting(name: str, default: float) -> float:
+    """A share (a number from 0 to 1) from the environment; else one clear error."""
+    text = (_env(name) or str(default)).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 1:
+        from crmwh.errors import CrmwhError
+
+        raise CrmwhError(f"{name}={text!r} is not a share from 0 to 1",
+                         f"set {name} to a number from 0 to 1, e.g. 0.5 (default {default})")
+    return value
+
+
 def load() -> Settings:
     home = Path(_env("CRM_HOME") or PROJECT_ROOT / ".crmwh").resolve()
     pg_port = whole_setting("CRM_PG_PORT", DEFAULT_PG_PORT, 1, 65535, "a TCP port number")
@@ -134,6 +151,8 @@ def load() -> Settings:
         load_workers=whole_setting("CRM_LOAD_WORKERS", 2, 1),
         sources_file=Path(_env("CRM_SOURCES_FILE") or home / "sources.yml").expanduser(),
         configured=frozenset(source for source, name in SOURCE_SETTINGS.items() if _env(name)),
+        park_days=whole_setting("CRM_PARK_DAYS", 3, 1, what="a whole number of days"),
+        orphan_reject_share=share_setting("CRM_ORPHAN_REJECT_SHARE", 0.5),
     )
 
 

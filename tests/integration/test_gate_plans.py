@@ -158,3 +158,26 @@ def test_gate_queries_are_linear_at_default_work_mem(scale_dsn, table, monkeypat
     for name in derived:  # the referential columns were in what was explained
         assert any(f'"{name}"' in s for s in statements), name
     assert any(s.lstrip().startswith("insert into quarantine.rows") for s in statements)
+
+
+@pytest.mark.parametrize("table", [e.table for e in gate_scale.referencing()])
+def test_parking_queries_are_linear_at_default_work_mem(scale_dsn, table):
+    """Parking a night-1 batch's orphans (one in a hundred references points at no row)
+    and checking parked rows again: left joins to the referenced keys, never a subplan
+    run once per row."""
+    from crmwh.quality import parking
+
+    entity = BY_TABLE[table]
+    derived = load_suite_json(entity)["derived_columns"]
+    params = {"batch": gate_scale.batch_id(entity), "source": entity.source,
+              "entity": entity.name, "day": gate_scale.AS_OF_DATE,
+              "expire_on": gate_scale.AS_OF_DATE}
+    with ExplainingConnection.connect(scale_dsn, autocommit=True) as conn:
+        conn.execute(f"set work_mem = '{DEFAULT_WORK_MEM}'")
+        refs = parking._references(conn, entity, derived)
+        assert len(refs) == len(derived)
+        with conn.transaction(force_rollback=True), conn.cursor() as cur:
+            cur.execute(parking.park_statement(entity, refs), params)
+            cur.execute(parking.waiting_statement(entity, refs), params)
+    statements = [s for s, _ in conn.explained]
+    assert len(statements) == 2 and "delete from" in statements[0]

@@ -51,9 +51,15 @@ def test_malformed_lines_are_quarantined_and_the_new_column_lands_in_extra(scrat
             assert b["rows_extracted"] == sum(v[3] for v in mine), entity
             assert b["rows_extracted"] == (b["rows_loaded"] + b["rows_unchanged"]
                                            + b["rows_quarantined"]), b
+            # the gate parked the rows whose parent is not delivered yet: the record says so
+            loaded, parked = c.execute("select rows_loaded, rows_parked from audit.load_batches "
+                                       "where batch_id = %s", (b["batch_id"],)).fetchone()
+            assert loaded + parked == b["rows_loaded"]
             raw = c.execute(f"select count(*) from raw.billing__{entity} where _batch_id = %s",
                             (b["batch_id"],)).fetchone()[0]
-            assert raw == b["rows_loaded"]
+            waiting = c.execute("select count(*) from quarantine.parked where batch_id = %s",
+                                (b["batch_id"],)).fetchone()[0]
+            assert (raw, waiting) == (loaded, parked)
             expected = 0
             for _entity, fmt, body, _rows, _drop in mine:
                 if fmt == "csv" and body:

@@ -75,6 +75,24 @@ def test_bad_sales_lookback_setting_is_one_line(value):
     assert_one_clear_line(done, "CRM_SALES_LOOKBACK_MINUTES")
 
 
+@pytest.mark.parametrize(("name", "value"), [
+    ("CRM_PARK_DAYS", "0"), ("CRM_PARK_DAYS", "three"),
+    ("CRM_ORPHAN_REJECT_SHARE", "1.5"), ("CRM_ORPHAN_REJECT_SHARE", "half"),
+    ("CRM_ORPHAN_REJECT_SHARE", "nan")])
+def test_bad_parking_setting_is_one_line(name, value):
+    done = crmwh("db", "status", **{name: value})
+    assert_one_clear_line(done, name)
+
+
+def test_parking_settings_default_and_take_their_bounds(monkeypatch):
+    got = settings.load()
+    assert (got.park_days, got.orphan_reject_share) == (3, 0.5)
+    monkeypatch.setenv("CRM_PARK_DAYS", "1")
+    monkeypatch.setenv("CRM_ORPHAN_REJECT_SHARE", " 0 ")  # every orphan of a big batch rejects
+    got = settings.load()
+    assert (got.park_days, got.orphan_reject_share) == (1, 0.0)
+
+
 def test_whole_number_settings_take_their_bounds(monkeypatch):
     monkeypatch.setenv("CRM_SALES_LOOKBACK_MINUTES", "0")  # no look-back is a valid choice
     monkeypatch.setenv("CRM_LOAD_WORKERS", " 3 ")

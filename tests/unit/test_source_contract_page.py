@@ -53,7 +53,7 @@ def test_gate_summary_groups_not_null_and_words_references():
             {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "b"},
              "meta": {"severity": "blocking"}},
             {"type": "expect_column_values_to_be_in_set",
-             "kwargs": {"column": "b__known", "value_set": [True], "mostly": 0.9},
+             "kwargs": {"column": "b__known", "value_set": [True]},
              "meta": {"severity": "blocking", "check": "referential", "min_rows": 50}},
         ],
         "derived_columns": {"b__known": {"column": "b", "references": "x__y.b"}},
@@ -65,6 +65,7 @@ def test_gate_summary_groups_not_null_and_words_references():
     }
     assert contract_page.gate_summary(suite) == {
         "blocking": ["not null: `a`, `b`", "`a` unique",
-                     "`b` → `x__y.b` (at most 10% unknown in batches of 50+ rows)"],
+                     "`b` → `x__y.b` (at most `CRM_ORPHAN_REJECT_SHARE` unknown in batches "
+                     "of 50+ rows; orphans park)"],
         "warning": ["freshness: newest change at most 336 h old"],
     }

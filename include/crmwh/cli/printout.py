@@ -35,13 +35,13 @@ def run_report(conn, day: date) -> str:
     out = []
     cur = conn.execute(
         """select source || '.' || entity, rows_extracted, rows_loaded, rows_unchanged,
-                  rows_quarantined
+                  rows_parked, rows_quarantined
            from audit.load_batches where as_of_date = %s and status = 'loaded'
              and run_id = (select run_id from audit.run_summary where as_of_date = %s
                            order by finished_at desc limit 1)
            order by 1""", (day, day))
     out.append(f"\nLanded for {day} (this run):")
-    out.append(table(["entity", "extracted", "loaded", "unchanged", "quarantined"],
+    out.append(table(["entity", "extracted", "loaded", "unchanged", "parked", "quarantined"],
                      cur.fetchall()))
     absent = conn.execute(
         """select absent_sources, partial_marts from audit.run_summary where as_of_date = %s

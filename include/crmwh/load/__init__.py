@@ -5,10 +5,12 @@ Every extracted row ends in exactly one place, and the batch record says so:
 * ``loaded``       — a new row version, appended to ``raw.<source>__<entity>``;
 * ``unchanged``    — the identical version (same row hash) was already landed,
                      e.g. re-read by the sales look-back window or a rerun;
-* ``quarantined``  — in ``quarantine.rows`` with the reason and the batch.
+* ``quarantined``  — in ``quarantine.rows`` with the reason and the batch;
+* ``parked``       — its parent not in ``raw`` yet: the gate moves it from raw to
+                     ``quarantine.parked`` after the batch passed (:mod:`crmwh.quality.parking`).
 
-``rows_extracted = rows_loaded + rows_unchanged + rows_quarantined`` holds for
-every batch. Landing, quarantine, the batch record and the consumed billing
+``rows_extracted = rows_loaded + rows_unchanged + rows_parked + rows_quarantined`` holds
+for every batch. Landing, quarantine, the batch record and the consumed billing
 files commit in one transaction: a load killed midway leaves nothing, and the
 watermark only moves when the rows it covers are in.
 

@@ -23,10 +23,12 @@ class BatchResult:
     watermark_before: str | None
     watermark_after: str | None
     duration_s: float
+    rows_parked: int = 0  # waiting for their parent in quarantine.parked (the gate parks them)
 
     @property
     def reconciles(self) -> bool:
-        return self.rows_extracted == self.rows_loaded + self.rows_unchanged + self.rows_quarantined
+        return self.rows_extracted == (self.rows_loaded + self.rows_unchanged + self.rows_parked
+                                       + self.rows_quarantined)
 
 
 def new_batch_id(entity: Entity, as_of_date: date) -> str:
@@ -39,11 +41,11 @@ def record_batch(cur: psycopg.Cursor, result: BatchResult, as_of_date: date, run
     cur.execute(
         """insert into audit.load_batches
            (batch_id, run_id, source, entity, as_of_date, status, rows_extracted,
-            rows_loaded, rows_unchanged, rows_quarantined, watermark_before, watermark_after,
-            source_refs, finished_at, duration_s)
-           values (%s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, %s, %s, %s, now(), %s)""",
+            rows_loaded, rows_unchanged, rows_parked, rows_quarantined, watermark_before,
+            watermark_after, source_refs, finished_at, duration_s)
+           values (%s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, %s, %s, %s, %s, now(), %s)""",
         (result.batch_id, run_id, result.source, result.entity, as_of_date,
-         result.rows_extracted, result.rows_loaded, result.rows_unchanged,
+         result.rows_extracted, result.rows_loaded, result.rows_unchanged, result.rows_parked,
          result.rows_quarantined, result.watermark_before, result.watermark_after,
          source_refs[:500], result.duration_s),
     )

@@ -26,8 +26,10 @@ from typing import Any
 
 from psycopg.rows import tuple_row
 
+from crmwh import settings
 from crmwh.quality import profile
 from crmwh.quality.batch import quarantined_checks, read_batch
+from crmwh.quality.parking import with_reject_share
 from crmwh.quality.results import GateResult, record, result_of
 from crmwh.quality.suite_run import run_suite
 from crmwh.quality.suites import load_suite_json, resolve_entity
@@ -52,6 +54,7 @@ def validate_batch(
     *,
     as_of_date: date | None = None,
     docs_dir: Path | None = None,
+    reject_share: float | None = None,
 ) -> GateResult:
     """Validate batch ``batch_id`` of ``entity``'s raw table and record the outcome.
 
@@ -60,14 +63,20 @@ def validate_batch(
     profile expectations (volume, freshness) on a one-row profile of the batch, see
     :mod:`crmwh.quality.profile`. ``as_of_date`` is the run's as-of date (default: the
     batch's as-of date in ``audit.load_batches``); with ``docs_dir`` the GX Data Docs
-    of the validation are written there. The audit rows are committed before
-    returning (a transaction already open on ``conn`` is committed with them).
+    of the validation are written there. ``reject_share`` (default
+    ``CRM_ORPHAN_REJECT_SHARE``) is the share of unknown keys above which the blocking
+    referential checks reject the batch (:mod:`crmwh.quality.parking`). The audit rows
+    are committed before returning (a transaction already open on ``conn`` is committed
+    with them).
     Raises :class:`CrmwhError` when the raw table or the suite is missing; a failing
     check never raises here, see :func:`crmwh.quality.verdict.enforce`.
     """
     started = time.perf_counter()
     entity = resolve_entity(entity)
     suite = load_suite_json(entity)  # checked against the entity, cached per process
+    if reject_share is None:
+        reject_share = settings.load().orphan_reject_share
+    suite = with_reject_share(suite, reject_share)
 
     with conn.transaction():
         conn.execute(WORK_MEM)

@@ -6,10 +6,11 @@ Three kinds of checks in an expectation suite need the warehouse, not just the b
   warehouse already knows (``raw``, any loaded batch, this one included)? Computed in SQL
   as a boolean column added to the batch frame (:func:`derived_sql`); the suite expects it
   to be ``true``.
-* **volume** (``profile_expectations``, ``meta.volume``): the rows landed for the batch's
-  as-of date (every loaded batch of that date, this one included, so a rerun that lands
-  nothing new is no drop) against the median of the same per-date totals over the
-  entity's recent dates in ``audit.load_batches`` (the first, bulk-load date excluded).
+* **volume** (``profile_expectations``, ``meta.volume``): the rows delivered for the batch's
+  as-of date, landed or parked (every loaded batch of that date, this one included, so a
+  rerun that lands nothing new is no drop; parked rows count on the date they came)
+  against the median of the same per-date totals over the entity's recent dates in
+  ``audit.load_batches`` (the first, bulk-load date excluded).
 * **freshness** (``profile_expectations``, ``meta.max_age_hours``): the newest
   ``updated_at`` the warehouse holds for the entity against the end of the as-of date.
 
@@ -33,6 +34,9 @@ from crmwh.source_entities import Entity
 
 PROFILE_COLUMNS = ("rows_for_date", "newest_updated_at")
 RELEASE_PREFIX = "release__"  # batches of crmwh.quality.release
+# batches of parked rows released (crmwh.quality.parking): counted on the date they were
+# delivered (rows_parked), not again on the date they were released
+PARKED_PREFIX = f"{RELEASE_PREFIX}parked__"
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,10 @@ def _table_exists(cur: Any, qualified: str) -> bool:
 
 _PER_DATE = """
     with loaded as (
-        select as_of_date, rows_loaded, started_at from audit.load_batches
+        select as_of_date, rows_loaded + rows_parked as rows_loaded, started_at
+        from audit.load_batches
         where source = %(source)s and entity = %(entity)s and status = 'loaded'
+          and batch_id not like 'release\\_\\_parked\\_\\_%%'
     ), first_date as (
         select as_of_date from loaded order by started_at limit 1
     )
@@ -117,9 +123,11 @@ def profile_frame(conn: Any, entity: Entity, batch_id: str, batch_rows: int):
             newest = cur.fetchone()[0]
         as_of_date = batch_as_of_date(cur, batch_id)
         if as_of_date is not None and not batch_id.startswith(RELEASE_PREFIX):
-            cur.execute("""select coalesce(sum(rows_loaded), 0)::bigint from audit.load_batches
+            cur.execute("""select coalesce(sum(rows_loaded + rows_parked), 0)::bigint
+                           from audit.load_batches
                            where source = %s and entity = %s and as_of_date = %s
-                             and status = 'loaded'""", (entity.source, entity.name, as_of_date))
+                             and status = 'loaded' and not starts_with(batch_id, %s)""",
+                        (entity.source, entity.name, as_of_date, PARKED_PREFIX))
             rows = cur.fetchone()[0]
     stamp = pd.Timestamp(newest).tz_convert(None) if newest is not None else pd.NaT
     return pd.DataFrame({

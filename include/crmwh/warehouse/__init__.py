@@ -5,6 +5,7 @@
 - ``raw_migrations``  one-off migrations of the raw tables, recorded so each runs once
 - ``audit``           audit tables: batches, billing files, run summaries, data-quality results
 - ``quarantine``      ``quarantine.rows``
+- ``parking``         ``quarantine.parked``: rows waiting for a late parent
 - ``ml``              the tables the model fits write (and ``audit.model_runs``)
 - ``publication``     write-audit-publish's marker table and publication log
 - ``roles``           the reading roles and their privileges
@@ -19,7 +20,16 @@ import psycopg
 
 from crmwh import database
 from crmwh.settings import Settings
-from crmwh.warehouse import audit, ml, quarantine, raw, raw_migrations, roles, schemas
+from crmwh.warehouse import (
+    audit,
+    ml,
+    parking,
+    quarantine,
+    raw,
+    raw_migrations,
+    roles,
+    schemas,
+)
 
 
 def ensure_warehouse(settings: Settings) -> str:
@@ -41,6 +51,7 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
         raw.create_tables(conn)
         audit.create_tables(conn)
         quarantine.create_tables(conn)
+        parking.create_tables(conn)
         raw_migrations.migrate(conn)  # the row hash became 16 bytes
     # ml.clv_predictions, ml.churn_scores and audit.model_runs are dbt sources of the marts
     ml.ensure_tables(conn)

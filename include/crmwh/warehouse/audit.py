@@ -82,6 +82,9 @@ DDL = (
         as_of_date date
     )""",
     "alter table audit.dq_results add column if not exists as_of_date date",
+    # rows of the batch waiting for their parent in quarantine.parked (crmwh.quality.parking)
+    "alter table audit.load_batches add column if not exists rows_parked bigint not null default 0",
+    "alter table audit.run_summary add column if not exists rows_parked bigint not null default 0",
     *(f"""do $$ begin
         if exists (select 1 from information_schema.columns where table_schema = 'audit'
                    and table_name = '{table}' and column_name = 'logical_date') then
