@@ -147,12 +147,14 @@ def _night_record(day: date, kind: str, wall: float, ok: bool, memory: PeakMemor
 
 
 def dag_side(home: Path, mode: str, admin_dsn: str, nights: list[date], pristine: Path,
-             skip: set[int], pgdata: Path, progress: Callable[[str], None]) -> dict:
+             skip: set[int], pgdata: Path, out: dict, saved: Callable[[], None],
+             progress: Callable[[str], None]) -> None:
     """Both nights through ``airflow dags test`` (as ``crmwh run --date D`` does) with
-    ``CRM_DBT_EXECUTION=mode``, in a fresh database ``crm_dag_<mode>``."""
+    ``CRM_DBT_EXECUTION=mode``, in a fresh database ``crm_dag_<mode>``; each night is added
+    to ``out["nights"]``, then ``saved`` is called."""
     dsn = fresh_db(admin_dsn, f"crm_dag_{mode}")
     side = side_home(home, f"dag_{mode}", pristine)
-    out: dict = {"execution": mode, "database": f"crm_dag_{mode}", "nights": []}
+    out.update({"execution": mode, "database": f"crm_dag_{mode}", "nights": []})
     with environment({"CRM_HOME": str(side), "CRM_WAREHOUSE_DSN": dsn,
                       "CRM_DBT_EXECUTION": mode}):
         cfg = settings.load()
@@ -178,20 +180,22 @@ def dag_side(home: Path, mode: str, admin_dsn: str, nights: list[date], pristine
                 "exit_code": code, "run_id": run_id, "tasks_span_s": span_seconds(tasks),
                 "tasks": tasks, "batches": batches_of(dsn, run_id) if run_id else []})
             out["nights"].append(record)
+            saved()
             progress(f"  {'ok' if ok else 'FAILED'} in {wall:.1f} s; warehouse "
                      f"{record['warehouse_mb']} MB; peak worker "
                      f"{memory.peak['worker']['rss_mb']} MB RSS")
             if not ok:
                 break
-    return out
 
 
 def plain_side(home: Path, admin_dsn: str, nights: list[date], pristine: Path, skip: set[int],
-               pgdata: Path, progress: Callable[[str], None]) -> dict:
-    """Both nights in this process (:mod:`nightly_plain`), in a fresh database ``crm_plain``."""
+               pgdata: Path, out: dict, saved: Callable[[], None],
+               progress: Callable[[str], None]) -> None:
+    """Both nights in this process (:mod:`nightly_plain`), in a fresh database ``crm_plain``;
+    as :func:`dag_side`, into ``out``."""
     dsn = fresh_db(admin_dsn, "crm_plain")
     side = side_home(home, "plain", pristine)
-    out: dict = {"database": "crm_plain", "nights": []}
+    out.update({"database": "crm_plain", "nights": []})
     me = os.getpid()
     with environment({"CRM_HOME": str(side), "CRM_WAREHOUSE_DSN": dsn}):
         for day, kind in zip(nights, NIGHTS, strict=True):
@@ -209,10 +213,10 @@ def plain_side(home: Path, admin_dsn: str, nights: list[date], pristine: Path, s
             wall = time.perf_counter() - started
             out["nights"].append(_night_record(day, kind, wall, error is None, memory, dsn, {
                 "error": error, "steps": steps, "batches": batches_of(dsn, run_id)}))
+            saved()
             progress(f"  {'ok' if error is None else 'FAILED: ' + error} in {wall:.1f} s")
             if error:
                 break
-    return out
 
 
 def _server_tree(pgdata: Path) -> Callable[[dict[int, int]], set[int]]:
@@ -247,8 +251,10 @@ def _prepare_sources(cfg: settings.Settings, config: GeneratorConfig,
 
 def run(customers: int, days: int = 90, seed: int = 42, modes: tuple[str, ...] = ("watcher",),
         plain: bool = True, home: Path | None = None,
-        progress: Callable[[str], None] = print) -> dict:
-    """Run the benchmark and return its record."""
+        progress: Callable[[str], None] = print,
+        checkpoint: Callable[[dict], None] | None = None) -> dict:
+    """Run the benchmark and return its record; ``checkpoint`` gets the record so far after
+    each night (``complete`` false until the end)."""
     if customers < 1 or days < 3:
         raise CrmwhError("the nightly bench needs at least 1 customer and 3 days",
                          "give --customers N (N >= 1) and --days D (D >= 3)")
@@ -261,15 +267,34 @@ def run(customers: int, days: int = 90, seed: int = 42, modes: tuple[str, ...] =
     config = GeneratorConfig(seed=seed, customers=customers, days=days)
     last = config.start + timedelta(days=days - 1)
     nights = [last - timedelta(days=1), last]
-    load_before = os.getloadavg()
-    started_at = datetime.now(UTC)
+    result: dict = {
+        "benchmark": "crm_nightly DAG (airflow dags test) vs the same work in one process",
+        "complete": False,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "customers": customers, "days": days, "seed": seed,
+        "nights": [d.isoformat() for d in nights],
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "nice": os.nice(0),
+                    "load_before": [round(x, 2) for x in os.getloadavg()], "load_after": None,
+                    "note": "shared with other agents' work; the load average says how much"},
+        "commit": commit(),
+        "plain_includes": nightly_plain.__doc__.split("\n\n")[1].replace("\n", " "),
+        "dag": [], "plain": None,
+    }
+
+    def saved() -> None:
+        result["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        if checkpoint is not None:
+            checkpoint(summarise(result))
+
     with environment({"CRM_HOME": str(home), "CRM_PG_PORT": str(port),
                       "CRM_WAREHOUSE_DSN": None, "CRM_SALES_DSN": None, "CRM_BILLING_DIR": None,
                       "CRM_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
                       "CRM_DBT_EXECUTION": None}):
         base = settings.load()
         admin = warehouse.ensure_warehouse(base)  # starts the bench's server, roles
-        sources = _prepare_sources(base, config, progress)
+        result["sources"] = _prepare_sources(base, config, progress)
+        result["load_workers"] = base.load_workers
         with environment({"CRM_SALES_DSN": base.sales_dsn,
                           "CRM_BILLING_DIR": str(base.billing_dir)}):
             service_process.start(base)  # as `crmwh run` does: rate 200/s, a 503 every 50th
@@ -277,30 +302,20 @@ def run(customers: int, days: int = 90, seed: int = 42, modes: tuple[str, ...] =
                 skip = {int((base.home / "service-api.pid").read_text())}
                 pristine = pristine_airflow_db(home)
                 progress(f"bench home {home}, PostgreSQL on port {port}")
-                dag = [dag_side(home, m, admin, nights, pristine, skip, base.pgdata,
-                                progress)
-                       for m in modes]
-                baseline = (plain_side(home, admin, nights, pristine, skip, base.pgdata, progress)
-                            if plain else None)
+                for mode in modes:
+                    result["dag"].append({})
+                    dag_side(home, mode, admin, nights, pristine, skip, base.pgdata,
+                             result["dag"][-1], saved, progress)
+                if plain:
+                    result["plain"] = {}
+                    plain_side(home, admin, nights, pristine, skip, base.pgdata,
+                               result["plain"], saved, progress)
             finally:
                 service_process.stop(base)
                 database.stop_embedded(base)
-    return summarise({
-        "benchmark": "crm_nightly DAG (airflow dags test) vs the same work in one process",
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "customers": customers, "days": days, "seed": seed,
-        "nights": [d.isoformat() for d in nights],
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "load_before": [round(x, 2) for x in load_before],
-                    "load_after": [round(x, 2) for x in os.getloadavg()],
-                    "note": "shared with other agents' work; the load average says how much"},
-        "commit": commit(),
-        "sources": sources,
-        "load_workers": base.load_workers,
-        "dag": dag, "plain": baseline,
-        "plain_includes": nightly_plain.__doc__.split("\n\n")[1].replace("\n", " "),
-    })
+    result["complete"] = True
+    saved()
+    return summarise(result)
 
 
 def summarise(result: dict) -> dict:
@@ -331,11 +346,17 @@ def summarise(result: dict) -> dict:
     return {**result, "summary": rows}
 
 
-def record(result: dict, folder: Path = PROJECT_ROOT / "benchmarks") -> tuple[Path, Path]:
-    """Write ``nightly_<N>.json`` and append the run's table to ``nightly.md``."""
+def write_json(result: dict, folder: Path = PROJECT_ROOT / "benchmarks") -> Path:
+    """Write (or overwrite) ``nightly_<N>.json``."""
     folder.mkdir(exist_ok=True)
     path = folder / f"nightly_{result['customers']}.json"
     path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    return path
+
+
+def record(result: dict, folder: Path = PROJECT_ROOT / "benchmarks") -> tuple[Path, Path]:
+    """Write ``nightly_<N>.json`` and append the run's table to ``nightly.md``."""
+    path = write_json(result, folder)
     md = folder / "nightly.md"
     if not md.exists():
         md.write_text(MD_HEADER)
@@ -348,7 +369,7 @@ def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [
         f"\n### {result['customers']:,} customers, {result['days']} days — "
-        f"{result['started_at']}\n",
+        f"{result['started_at']}{'' if result.get('complete', True) else ' (incomplete)'}\n",
         f"Commit `{result['commit'][:12]}`, {m['cpus']} CPUs, load average "
         f"{m['load_before'][0]} before and {m['load_after'][0]} after (1 min; shared machine), "
         f"sources {'reused' if result['sources']['reused'] else 'generated'}; "
@@ -414,7 +435,7 @@ def main(args: argparse.Namespace) -> int:
     from crmwh.cli.common import say
 
     result = run(args.customers, args.days, args.seed, args.execution, plain=args.plain,
-                 home=args.home, progress=say)
+                 home=args.home, progress=say, checkpoint=write_json if args.record else None)
     print(markdown(result))
     if args.record:
         path, md = record(result)
