@@ -1,11 +1,11 @@
 """The devkit's commands in the ``crmwh`` command line (entry point ``crmwh.plugins``).
 
 ``generate`` fills the simulated source systems, ``service-api`` runs the service-desk
-simulator, ``bench`` benchmarks extract + land, and ``demo`` (the main job) generates
-and then runs the nightly. :func:`prepare_run` starts the local service simulator
-before ``crmwh run`` when ``CRM_SERVICE_URL`` points at it and the home holds its data.
-The heavy modules are imported by the commands that use them, so ``crmwh --help`` stays
-quick.
+simulator, ``bench`` benchmarks extract + land (``bench nightly``: the whole nightly DAG),
+and ``demo`` (the main job) generates and then runs the nightly. :func:`prepare_run` starts
+the local service simulator before ``crmwh run`` when ``CRM_SERVICE_URL`` points at it and
+the home holds its data. The heavy modules are imported by the commands that use them, so
+``crmwh --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -49,6 +49,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--record", action="store_true",
                        help="write the result to benchmarks/extract_land.json")
     bench.set_defaults(func=cmd_bench)
+    bench_kinds = bench.add_subparsers(dest="bench_kind", metavar="{nightly}")
+    nightly = bench_kinds.add_parser(
+        "nightly", help="benchmark the nightly DAG against the same work in one process",
+        description="Run the real crm_nightly DAG for a full first night and the next day in "
+                    "a bench home of its own, beside the same work done plainly in one "
+                    "process; record wall times, task times, memory and the overhead in "
+                    "benchmarks/nightly_<N>.json and benchmarks/nightly.md.")
+    from crmwh_devkit.bench.nightly_args import add_arguments
+
+    add_arguments(nightly)
+    nightly.set_defaults(func=cmd_bench_nightly)
 
     demo = sub.add_parser("demo", help="the main job: generate, run two nights, show the marts",
                           description="Start the embedded warehouse, generate demo sources, run "
@@ -126,6 +137,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.record:
         say(f"recorded in {extract_land.record(result)}")
     return 0
+
+
+def cmd_bench_nightly(args: argparse.Namespace) -> int:
+    from crmwh_devkit.bench import nightly
+
+    return nightly.main(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
