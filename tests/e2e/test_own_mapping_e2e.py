@@ -18,7 +18,8 @@ import pandas as pd
 import psycopg
 import pytest
 
-from crmwh import airflow_env, database, warehouse
+from crmwh import database, warehouse
+from tests.support import nightly_dag
 from tests.support.customer_value import expected_customer_value
 from tests.support.demo import LAST_DAY
 
@@ -133,13 +134,7 @@ def empty_warehouse(cfg) -> None:
 
 @pytest.fixture(scope="module")
 def nightly(cfg, generated, service_up):
-    airflow_env.migrate(cfg)
-    airflow_env.dbt_manifest(cfg)
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(cfg.dags_dir))
-    assert bag.import_errors == {}
-    yield bag.dags["crm_nightly"]
+    yield nightly_dag.load(cfg)
     empty_warehouse(cfg)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from crmwh import airflow_env
+from tests.support import nightly_dag
 from tests.support.customer_value import expected_customer_value
 from tests.support.demo import LAST_DAY
 from tests.support.value_tiers import tier_sizes
@@ -26,13 +26,7 @@ DAY3 = DAY2 + timedelta(days=1)
 
 @pytest.fixture(scope="module")
 def nightly(cfg, generated, service_up):
-    airflow_env.migrate(cfg)
-    airflow_env.dbt_manifest(cfg)
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(cfg.dags_dir))
-    assert bag.import_errors == {}
-    return bag.dags["crm_nightly"]
+    return nightly_dag.load(cfg)
 
 
 def run(dag, day: date):
