@@ -63,6 +63,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=layers.__getitem__)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: a worker per core, at most four. Each worker starts its own Postgres and
+    fills its own sources, so more would spend more on set-up than they save."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 @pytest.fixture(scope="session")
 def demo_data():
     """The generator's output for the suite's demo data (tests/support/demo.py), no database."""

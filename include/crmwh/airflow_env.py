@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from crmwh import dbt_runner
@@ -75,7 +76,10 @@ def migrate(cfg: Settings) -> None:
 
 
 def dbt_manifest(cfg: Settings) -> Path:
-    """Parse the dbt project when it changed, so cosmos loads the DAG from the manifest."""
+    """Parse the dbt project when it changed, so cosmos loads the DAG from the manifest.
+
+    dbt parses into a private folder and the manifest replaces the old one in one rename, so
+    a DAG loading while another process parses never reads half a file."""
     project = cfg.dbt_project_dir
     manifest = project / "target" / "manifest.json"
     sources = [p for p in project.rglob("*") if p.suffix in (".sql", ".yml", ".yaml")
@@ -83,10 +87,14 @@ def dbt_manifest(cfg: Settings) -> Path:
     newest = max((p.stat().st_mtime for p in sources), default=0)
     if manifest.exists() and manifest.stat().st_mtime >= newest:
         return manifest
-    done = dbt_runner.run(cfg.warehouse_dsn, "parse", "--quiet", project=project)
-    if done.returncode != 0:
-        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-        raise CrmwhError(f"`dbt parse` failed: {' | '.join(tail)}", "fix the dbt project")
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as work:
+        done = dbt_runner.run(cfg.warehouse_dsn, "parse", "--quiet", project=project,
+                              target=Path(work), logs=Path(work) / "logs")
+        if done.returncode != 0:
+            tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+            raise CrmwhError(f"`dbt parse` failed: {' | '.join(tail)}", "fix the dbt project")
+        os.replace(Path(work) / "manifest.json", manifest)
     return manifest
 
 

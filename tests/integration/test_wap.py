@@ -51,7 +51,7 @@ class Warehouse:
             staging: bool = False, check: bool = True) -> subprocess.CompletedProcess:
         variables = {"dq_run_id": run_id, **({"marts_schema": CANDIDATE} if staging else {})}
         done = dbt_runner.run(self.dsn, command, *args, as_of_date=day, dbt_vars=variables,
-                              project=self.project)
+                              project=self.project, target=self.project / "target")
         if check:
             dbt_runner.check(done)
         return done

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crmwh import dbt_runner
+from crmwh import dbt_runner, settings
 
 PROJECT = dbt_runner.PROJECT
 
@@ -17,7 +17,13 @@ def run(dsn: str, command: str, *args: str, as_of_date: date | None = None,
         dbt_vars: dict | None = None, target: Path | None = None, logs: Path | None = None,
         project: Path = PROJECT, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
     """``dbt <command> *args`` on the database at ``dsn`` through the project's dbt runner
-    (:mod:`crmwh.dbt_runner`); the completed process, whatever its exit code."""
+    (:mod:`crmwh.dbt_runner`); the completed process, whatever its exit code.
+
+    Target and logs default to the test home, never the project's own ``target/``: the
+    nightly's DAG loads its manifest from there, maybe in another test process."""
+    home = settings.load().home
+    target = target or home / "dbt_target"
+    logs = logs or home / "dbt_logs"
     return dbt_runner.run(dsn, command, *args, as_of_date=as_of_date, dbt_vars=dbt_vars,
                           target=target, logs=logs, project=project, timeout=timeout)
 
