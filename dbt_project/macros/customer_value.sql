@@ -96,13 +96,21 @@
 {%- endmacro %}
 
 {#- DOMAIN §2 the customers valued as of the as-of date: live current customers created by
-    then, or who ordered by then (an `orders` CTE of the model holding their orders).
-    int_customer_value__monthly and int_customer_value__profit share this population. -#}
-{% macro value_population_filter(orders_cte='orders') -%}
-        is_current
-        and not is_deleted
+    then, or who ordered by then (an `orders` CTE of the model holding their orders); every
+    column of dim_customer. int_customer_value__monthly and int_customer_value__profit share
+    this population. A hash join, not `customer_key in (select ...)` under `or`: that subquery
+    stays hashed only while its keys fit in work_mem, and runs once per customer beyond. -#}
+{% macro value_population(orders_cte='orders') -%}
+    select customer.*
+    from {{ ref('dim_customer') }} as customer
+    left join (
+        select distinct {{ orders_cte }}.customer_key from {{ orders_cte }}
+    ) as ordered on ordered.customer_key = customer.customer_key
+    where
+        customer.is_current
+        and not customer.is_deleted
         and (
-            {{ to_business_date('created_at') }} <= {{ as_of_date() }}
-            or customer_key in (select {{ orders_cte }}.customer_key from {{ orders_cte }})
+            {{ to_business_date('customer.created_at') }} <= {{ as_of_date() }}
+            or ordered.customer_key is not null
         )
 {%- endmacro %}

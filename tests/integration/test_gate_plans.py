@@ -10,7 +10,7 @@ first and fails on
 
 * a ``SubPlan`` that is not hashed, so runs again for every row (``col in (select ...)``
   over more keys than fit in ``work_mem`` became one and stalled night 1 in ``gate_sales``);
-* a ``Nested Loop`` with more than :data:`LARGE` rows estimated on both sides.
+* a ``Nested Loop`` with more than ``plans.LARGE`` rows estimated on both sides.
 
 Writes and selects returning many rows are explained, not run: the plan is what is tested,
 and the test stays fast (``read_batch``'s time at this size is a benchmark,
@@ -21,7 +21,6 @@ the plans are those of the server default, 4 MB.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import psycopg
@@ -34,10 +33,10 @@ from crmwh.quality.results import Failure, GateResult
 from crmwh.quality.suites import load_suite_json
 from crmwh.source_entities import BY_TABLE
 from crmwh_devkit.bench import gate_scale
+from crmwh_devkit.bench.plans import nodes, plan_problems
 from tests.support.databases import drop_database, fresh_database
 
 DB_NAME = "crm_gate_plans"
-LARGE = 100_000  # rows estimated on each side of a nested loop that fail the guard
 RUN_UP_TO = 10_000  # a select estimated to return more is explained, not run
 DEFAULT_WORK_MEM = "4MB"
 CATALOGS = {"pg_catalog", "information_schema"}
@@ -52,44 +51,8 @@ def scale_dsn(cfg):
     drop_database(cfg, DB_NAME)
 
 
-# --------------------------------------------------------------------------- the plans
-
-
-def _nodes(plan: dict[str, Any]):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
-def _texts(node: dict[str, Any]):
-    """The expressions of one node (Output, Filter, Hash Cond, ...)."""
-    for value in node.values():
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, list):
-            yield from (v for v in value if isinstance(v, str))
-
-
-def plan_problems(plan: dict[str, Any]) -> list[str]:
-    """What in an ``explain (verbose, format json)`` plan is not linear in its inputs."""
-    nodes = list(_nodes(plan))
-    texts = " ".join(t for n in nodes for t in _texts(n))
-    problems = []
-    for node in nodes:
-        name = node.get("Subplan Name", "")
-        if node.get("Parent Relationship") == "SubPlan" and not (
-                name.startswith("hashed") or re.search(rf"hashed {name}\b", texts)):
-            problems.append(f"{name} ({node['Node Type']}) is not hashed: it runs once per row")
-        if node["Node Type"] == "Nested Loop":
-            sides = [c["Plan Rows"] for c in node["Plans"]
-                     if c.get("Parent Relationship") in ("Outer", "Inner")]
-            if len(sides) == 2 and min(sides) > LARGE:
-                problems.append(f"Nested Loop over {sides[0]:,} x {sides[1]:,} rows")
-    return problems
-
-
 def _schemas(plan: dict[str, Any]) -> set[str]:
-    return {n["Schema"] for n in _nodes(plan) if "Schema" in n}
+    return {n["Schema"] for n in nodes(plan) if "Schema" in n}
 
 
 class ExplainingCursor(psycopg.Cursor):
@@ -118,7 +81,7 @@ class ExplainingCursor(psycopg.Cursor):
             problems = plan_problems(plan)
             if problems:
                 pytest.fail(f"{'; '.join(problems)} in: {' '.join(text.split())[:600]}")
-        if any(n["Node Type"] == "ModifyTable" for n in _nodes(plan)):
+        if any(n["Node Type"] == "ModifyTable" for n in nodes(plan)):
             return self
         if plan["Plan Rows"] > RUN_UP_TO:  # the columns of the result, none of its rows
             query = sql.SQL("select * from ({}) q limit 0").format(sql.SQL(text))

@@ -37,9 +37,7 @@ customers as (
         acquisition_channel,
         {{ to_business_date('created_at') }} as created_on
 
-    from {{ ref('dim_customer') }}
-    where
-        {{ value_population_filter('orders') }}
+    from ({{ value_population('orders') }}) as population
 
 ),
 
