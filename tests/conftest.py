@@ -8,6 +8,9 @@ Every test lives in ``tests/unit`` (no database, no dbt, no Airflow: seconds),
 is marked by its folder, so ``./crm test -m unit`` selects the unit tests. A unit test may not
 ask for the database (the ``cfg`` fixture). The fixtures below are lazy: the server starts and
 the sources are filled only when a selected test needs them.
+
+Under pytest-xdist (``-n auto`` in pyproject.toml) each worker process imports this module and
+so gets its own test home, PostgreSQL and service port; ``-n0`` runs in one process.
 """
 
 from __future__ import annotations
@@ -42,12 +45,18 @@ airflow_env.apply(settings.load())
 
 TESTS = Path(__file__).parent
 LAYERS = ("unit", "integration", "e2e")
+# the slowest modules (CI's --durations), started first within their layer so that xdist's
+# workers finish together instead of one waiting on the last long module
+SLOW_FIRST = ("test_wap.py", "test_any_date_range.py", "test_mart_value.py",
+              "test_churn_warehouse.py", "test_star_schema.py",
+              "test_pipeline_e2e.py", "test_import_cdnow.py", "test_own_mapping_e2e.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test with its layer, the folder it lives in, and run the layers in order:
-    unit, integration, then e2e (whose DAG runs change the shared sales source)."""
+    unit, integration, then e2e (whose DAG runs change the shared sales source), the slowest
+    modules of a layer first. xdist keeps this order (``--no-loadscope-reorder``)."""
     layers = {}
     for item in items:
         parts = item.path.relative_to(TESTS).parts
@@ -59,7 +68,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(f"{item.nodeid}: a unit test needs no database (it uses "
                                     "the cfg fixture); it belongs in tests/integration")
         item.add_marker(getattr(pytest.mark, layer))
-        layers[item] = LAYERS.index(layer)
+        module = item.path.name
+        layers[item] = (LAYERS.index(layer),
+                        SLOW_FIRST.index(module) if module in SLOW_FIRST else len(SLOW_FIRST))
     items.sort(key=layers.__getitem__)
 
 
