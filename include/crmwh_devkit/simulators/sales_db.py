@@ -6,6 +6,7 @@ import pandas as pd
 import psycopg
 
 from crmwh.pgcopy import copy_frame
+from crmwh_devkit.simulators import timetext
 
 DDL = """
 drop table if exists shipments, opportunities, contacts, order_lines, orders, products,
@@ -48,22 +49,49 @@ TABLES = ("sales_reps", "customers", "products", "orders", "order_lines", "conta
           "opportunities", "shipments")
 
 
+class Writer:
+    """The sales database filled chunk by chunk, in one transaction: the tables are replaced
+    on entry, each :meth:`append` COPYs a chunk's rows, :meth:`finish` indexes and commits
+    (an error on the way rolls everything back)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.conn = psycopg.connect(dsn)
+        self.cur = self.conn.cursor()
+        self.cur.execute("set timezone = 'UTC'")
+        self.cur.execute(DDL)
+        self.counts = dict.fromkeys(TABLES, 0)
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.conn.close()  # after finish() a no-op; otherwise nothing is committed
+
+    def append(self, frames: dict[str, pd.DataFrame]) -> None:
+        for table in TABLES:
+            if table in frames:  # a chunk holds only its own rows, an entity may be absent
+                self.counts[table] += copy_frame(self.cur, table, _as_text(frames[table]))
+
+    def finish(self) -> dict[str, int]:
+        """Index, analyse and commit; return the rows written per table."""
+        for table in TABLES:  # the extractor reads by updated_at
+            self.cur.execute(f"create index on {table} (updated_at)")
+        self.cur.execute("analyze")
+        self.conn.commit()
+        return dict(self.counts)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps as UTC text, empty strings as NULL."""
+    frame = frame.copy()
+    for col in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[col]):
+            frame[col] = timetext.iso(frame[col], suffix="+00:00")
+    return frame.replace({"": None})
+
+
 def write(dsn: str, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
     """Replace the sales database's tables with the generated rows."""
-    counts = {}
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute("set timezone = 'UTC'")
-        cur.execute(DDL)
-        for table in TABLES:
-            if table not in frames:  # an entity the generator does not fill (yet)
-                counts[table] = 0
-                continue
-            frame = frames[table].copy()
-            for col in frame.columns:
-                if pd.api.types.is_datetime64_any_dtype(frame[col]):
-                    frame[col] = frame[col].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-            counts[table] = copy_frame(cur, table, frame.replace({"": None}))
-        for table in TABLES:  # the extractor reads by updated_at
-            cur.execute(f"create index on {table} (updated_at)")
-        cur.execute("analyze")
-    return counts
+    with Writer(dsn) as writer:
+        writer.append(frames)
+        return writer.finish()

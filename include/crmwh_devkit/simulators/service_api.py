@@ -11,16 +11,22 @@ then. ``GET /health`` answers without a token.
 from __future__ import annotations
 
 import base64
+import heapq
 import json
+import shutil
+import tempfile
 import threading
 import time
 from bisect import bisect_left
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
+
+from crmwh_devkit.simulators import timetext
 
 MAX_LIMIT = 1000
 
@@ -31,23 +37,72 @@ def _key(entity: str) -> str:
     return BY_TABLE[f"service__{entity}"].key
 
 
+class Writer:
+    """The ticket store, written from the generator's chunks: :meth:`append` sorts a chunk's
+    rows and parks them on disk, :meth:`finish` merges every chunk's rows per entity into
+    ``<entity>.jsonl`` in (updated_at, key) order, the order the server pages in."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.spool = Path(tempfile.mkdtemp(prefix=".spool-", dir=folder))
+        self.runs: dict[str, list[Path]] = {}
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.spool, ignore_errors=True)
+
+    def append(self, frames: dict[str, pd.DataFrame]) -> None:
+        for entity, frame in frames.items():
+            run = self.spool / f"{entity}.{len(self.runs.get(entity, []))}"
+            run.write_text(_sortable_lines(entity, frame))
+            self.runs.setdefault(entity, []).append(run)
+            self.counts[entity] = self.counts.get(entity, 0) + len(frame)
+
+    def finish(self) -> dict[str, int]:
+        """Replace the store's files; return the rows written per entity."""
+        for old in self.folder.glob("*.jsonl"):
+            old.unlink()
+        for entity, runs in self.runs.items():
+            with ExitStack() as stack, (self.folder / f"{entity}.jsonl").open("w") as out:
+                files = [stack.enter_context(run.open()) for run in runs]
+                written = False
+                for line in heapq.merge(*files):
+                    out.write(line[SORT_WIDTH:])
+                    written = True
+                if not written:
+                    out.write("\n")  # what to_json writes for no rows
+        return dict(self.counts)
+
+
+SORT_WIDTH = 20 + 20  # updated_at (ISO, UTC) and the key, zero-padded, before each row
+
+
+def _sortable_lines(entity: str, frame: pd.DataFrame) -> str:
+    """The rows as JSON lines in (updated_at, key) order, each behind its sort key."""
+    frame = frame.copy()
+    for col in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[col]):
+            frame[col] = timetext.iso(frame[col], suffix="Z")
+    key = _key(entity)
+    frame = frame.sort_values(["updated_at", key], kind="stable")
+    if frame.empty:
+        return ""
+    if (frame[key] < 0).any() or frame["updated_at"].str.len().ne(20).any():
+        raise ValueError(f"service.{entity} has a negative key or an odd updated_at")
+    prefix = frame["updated_at"] + frame[key].astype(str).str.zfill(20)
+    rows = frame.to_json(orient="records", lines=True).split("\n")[:-1]
+    return "".join(p + r + "\n" for p, r in zip(prefix.tolist(), rows, strict=True))
+
+
 def write(folder: Path, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
     """Write each entity's rows to ``<entity>.jsonl``, the store the server reads."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.jsonl"):
-        old.unlink()
-    counts = {}
-    for entity, frame in frames.items():
-        frame = frame.copy()
-        for col in frame.columns:
-            if pd.api.types.is_datetime64_any_dtype(frame[col]):
-                values = frame[col]
-                frame[col] = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-                frame.loc[values.isna(), col] = None
-        frame = frame.sort_values(["updated_at", _key(entity)], kind="stable")
-        (folder / f"{entity}.jsonl").write_text(frame.to_json(orient="records", lines=True))
-        counts[entity] = len(frame)
-    return counts
+    with Writer(folder) as writer:
+        writer.append(frames)
+        return writer.finish()
 
 
 def _parse_ts(text: str) -> str:
