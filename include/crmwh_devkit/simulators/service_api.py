@@ -13,17 +13,18 @@ from __future__ import annotations
 import base64
 import heapq
 import json
+import os
 import shutil
 import tempfile
 import threading
 import time
-from bisect import bisect_left
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pandas as pd
 
 from crmwh_devkit.simulators import timetext
@@ -114,33 +115,59 @@ def _parse_ts(text: str) -> str:
 
 
 class EntityStore:
-    """One entity's rows in (updated_at, key) order, paged by cursor."""
+    """One entity's rows in (updated_at, key) order, paged by cursor. Only each row's sort
+    key and place in the file stay in memory (a million customers' interactions would not
+    fit as dicts); a page's rows are read from the file when asked for."""
 
     def __init__(self, path: Path, key: str) -> None:
         self.key = key
-        self.rows: list[dict] = []
+        stamps, keys, starts = [], [], []
+        self.fd = None
         if path.exists():
-            with path.open() as f:
-                self.rows = [json.loads(line) for line in f if line.strip()]
-        self.keys = [(r["updated_at"], r[key]) for r in self.rows]
+            with path.open("rb") as f:
+                at = 0
+                for line in f:
+                    if line.strip():
+                        row = json.loads(line)
+                        stamps.append(row["updated_at"].encode())
+                        keys.append(row[key])
+                        starts.append(at)
+                    at += len(line)
+            self.fd = os.open(path, os.O_RDONLY)
+            starts.append(at)  # the end of the last row
+        self.stamps = np.array(stamps, dtype="S20")
+        self.keys = np.array(keys, dtype=np.int64)
+        self.starts = np.array(starts or [0], dtype=np.int64)
+
+    @property
+    def count(self) -> int:
+        return self.stamps.size
+
+    def _position(self, stamp: str, key: int) -> int:
+        """Index of the first row at or after (stamp, key)."""
+        lo = int(np.searchsorted(self.stamps, stamp.encode(), "left"))
+        hi = int(np.searchsorted(self.stamps, stamp.encode(), "right"))
+        return lo + int(np.searchsorted(self.keys[lo:hi], key, "left"))
+
+    def _rows(self, first: int, end: int) -> list[dict]:
+        if first >= end:
+            return []
+        start = int(self.starts[first])
+        body = os.pread(self.fd, int(self.starts[end]) - start, start)
+        return [json.loads(line) for line in body.split(b"\n") if line.strip()]
 
     def page(self, since: str | None, before: str | None, cursor: str | None,
              limit: int) -> tuple[list[dict], str | None]:
         if cursor:
             ts, tid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-            pos = bisect_left(self.keys, (ts, int(tid) + 1))
+            pos = self._position(ts, int(tid) + 1)
         else:
-            pos = bisect_left(self.keys, (since, -1)) if since else 0
-        out = []
-        while pos < len(self.rows) and len(out) < limit:
-            row = self.rows[pos]
-            if before and row["updated_at"] >= before:
-                break
-            out.append(row)
-            pos += 1
-        more = pos < len(self.rows) and not (before and self.rows[pos]["updated_at"] >= before)
+            pos = int(np.searchsorted(self.stamps, since.encode(), "left")) if since else 0
+        stop = int(np.searchsorted(self.stamps, before.encode(), "left")) if before else self.count
+        end = max(pos, min(pos + limit, stop))
+        out = self._rows(pos, end)
         nxt = None
-        if out and more:
+        if out and end < stop:
             last = out[-1]
             nxt = base64.urlsafe_b64encode(f"{last['updated_at']}|{last[self.key]}".encode())
             nxt = nxt.decode()
@@ -197,7 +224,7 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8765, token: 
         def do_GET(self) -> None:  # noqa: N802
             url = urlsplit(self.path)
             if url.path == "/health":
-                counts = {name: len(st.rows) for name, st in stores.items()}
+                counts = {name: st.count for name, st in stores.items()}
                 return self._send(200, {"status": "ok", "entities": counts})
             prefix = "/api/v1/"
             store = stores.get(url.path[len(prefix):]) if url.path.startswith(prefix) else None
