@@ -20,7 +20,7 @@ chunk) and the products (by the first chunk, at their place in its stream).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -84,7 +84,7 @@ def next_base(data: GeneratedData, base: IdBase) -> IdBase:
     return IdBase(**largest)
 
 
-def concat(parts: Iterator[GeneratedData]) -> GeneratedData:
+def concat(parts: Iterable[GeneratedData]) -> GeneratedData:
     """One GeneratedData holding every chunk's rows, chunk after chunk."""
     parts = list(parts)
     if len(parts) == 1:
