@@ -30,6 +30,7 @@ import pandas as pd
 from crmwh_devkit.simulators import timetext
 
 MAX_LIMIT = 1000
+SORT_WIDTH = 20 + 20  # updated_at (ISO, UTC) and the key, zero-padded, before each row
 
 
 def _key(entity: str) -> str:
@@ -77,9 +78,6 @@ class Writer:
                 if not written:
                     out.write("\n")  # what to_json writes for no rows
         return dict(self.counts)
-
-
-SORT_WIDTH = 20 + 20  # updated_at (ISO, UTC) and the key, zero-padded, before each row
 
 
 def _sortable_lines(entity: str, frame: pd.DataFrame) -> str:
