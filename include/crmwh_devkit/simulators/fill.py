@@ -1,9 +1,11 @@
-"""Fill the three simulated source systems from the generator (``crmwh generate``)."""
+"""Fill the three simulated source systems and the ground truth from the generator
+(``crmwh generate``), streaming: each chunk of customers is written before the next is drawn."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
@@ -11,8 +13,8 @@ import psycopg
 from crmwh import database
 from crmwh.errors import CrmwhError
 from crmwh.settings import Settings
-from crmwh_devkit.simulators import billing_drops, sales_db, service_api
-from crmwh_devkit.simulators.generator import generate
+from crmwh_devkit.simulators import billing_drops, chunks, ground_truth, sales_db, service_api
+from crmwh_devkit.simulators.generator import generate_chunks
 from crmwh_devkit.simulators.population import GeneratorConfig
 
 MARKER = "_crmwh_simulator"
@@ -33,28 +35,39 @@ def _guard_sales_db(dsn: str) -> None:
 
 
 def fill(cfg: Settings, config: GeneratorConfig, progress=print) -> dict:
-    """Generate from ``config`` and write every system's rows and the ground truth."""
+    """Generate from ``config`` and write every system's rows and the ground truth, a chunk
+    of customers at a time (memory stays that of one chunk, whatever the size)."""
     if cfg.warehouse_embedded:
         database.start_embedded(cfg)
     _guard_sales_db(cfg.sales_dsn)
+    parts = len(chunks.spans(config))
     progress(f"generating {config.customers:,} customers over {config.days} days "
-             f"from {config.start} (seed {config.seed})")
-    data = generate(config)
-    progress("writing the sales database")
-    counts = {f"sales.{k}": v for k, v in sales_db.write(cfg.sales_dsn, data.sales).items()}
-    progress(f"writing billing drops to {cfg.billing_dir}")
-    counts.update({f"billing.{k}": v for k, v in billing_drops.write(
-        cfg.billing_dir, data.billing, config.start, config.days, config.seed,
-        config.late_file_rate, config.redelivery_rate).items()})
-    progress("writing the service desk's ticket store")
-    counts.update({f"service.{k}": v for k, v in service_api.write(
-        cfg.sources_dir / "service", data.service).items()})
-    truth = cfg.ground_truth_dir
-    truth.mkdir(parents=True, exist_ok=True)
-    for name, frame in data.truth.items():
-        frame.to_csv(truth / f"{name}.csv", index=False)
+             f"from {config.start} (seed {config.seed}), {parts} chunk(s) of at most "
+             f"{config.chunk_customers:,}")
+    with ExitStack() as stack:
+        sales = stack.enter_context(sales_db.Writer(cfg.sales_dsn))
+        billing = stack.enter_context(billing_drops.Writer(
+            cfg.billing_dir, config.start, config.days, config.seed, config.late_file_rate,
+            config.redelivery_rate))
+        service = stack.enter_context(service_api.Writer(cfg.sources_dir / "service"))
+        truth = stack.enter_context(ground_truth.Writer(cfg.ground_truth_dir))
+        for k, chunk in enumerate(generate_chunks(config), 1):
+            progress(f"chunk {k} of {parts}: writing it")
+            sales.append(chunk.sales)
+            billing.append(chunk.billing)
+            service.append(chunk.service)
+            truth.append(chunk.truth)
+            del chunk  # before the next chunk is drawn
+        progress("indexing the sales database")
+        counts = {f"sales.{k}": v for k, v in sales.finish().items()}
+        progress(f"writing billing drops to {cfg.billing_dir}")
+        counts.update({f"billing.{k}": v for k, v in billing.finish().items()})
+        progress("writing the service desk's ticket store")
+        counts.update({f"service.{k}": v for k, v in service.finish().items()})
+        truth.finish()
     meta = {"seed": config.seed, "customers": config.customers, "start": config.start.isoformat(),
-            "days": config.days, "dirt_rate": config.dirt_rate, "counts": counts}
+            "days": config.days, "dirt_rate": config.dirt_rate,
+            "chunk_customers": config.chunk_customers, "counts": counts}
     (cfg.sources_dir / "generation.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
 

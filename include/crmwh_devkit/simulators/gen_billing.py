@@ -440,7 +440,7 @@ def _credit_notes(pop: Population, rng: np.random.Generator, lines: dict) -> pd.
     n = which.size
     return pd.DataFrame(
         {
-            "credit_note_id": _text(n, "CN-", (np.arange(1, n + 1), 8)),
+            "credit_note_id": _text(n, "CN-", (pop.id_base.credit_notes + np.arange(1, n + 1), 8)),
             "invoice_id": inv_ids[which],
             "account_id": account[which],
             "issued_on": issued_on,
@@ -467,7 +467,7 @@ def _dirty(pop: Population, rng: np.random.Generator, frames: dict[str, pd.DataF
     notes["amount"] = np.where(neg, -notes["amount"].to_numpy(), notes["amount"].to_numpy())
     unknown = pick(notes)
     ref = notes["invoice_id"].to_numpy(dtype=object)
-    top = int(pop.order_ids.max()) if pop.order_ids.size else 0
+    top = int(pop.order_ids.max()) if pop.order_ids.size else pop.id_base.orders
     ref[unknown] = _text(int(unknown.sum()), "INV-", (top + 1 + np.arange(unknown.sum()), 8))
     notes["invoice_id"] = ref
     notes["account_id"] = _with_missing(notes["account_id"].to_numpy(), pick(notes))

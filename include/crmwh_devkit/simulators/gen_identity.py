@@ -33,7 +33,7 @@ TICKET_OTHER_EMAIL = 0.02
 def apply(rng: np.random.Generator, pop: Population, out: GeneratedData) -> None:
     """Add identity noise to billing accounts and service tickets, in place."""
     _accounts(rng, pop, out.billing["accounts"])
-    _tickets(rng, out.service["tickets"])
+    _tickets(rng, out.service["tickets"], pop.id_base.tickets)
 
 
 def _pick(rng: np.random.Generator, size: int, share: float) -> np.ndarray:
@@ -67,12 +67,12 @@ def _accounts(rng: np.random.Generator, pop: Population, accounts: pd.DataFrame)
     accounts["email"], accounts["phone"], accounts["tax_id"] = email, phone, tax
 
 
-def _tickets(rng: np.random.Generator, tickets: pd.DataFrame) -> None:
+def _tickets(rng: np.random.Generator, tickets: pd.DataFrame, id_base: int) -> None:
     n = len(tickets)
     email = tickets["requester_email"].to_numpy(dtype=object).copy()
     phone = tickets["requester_phone"].to_numpy(dtype=object).copy()
     other = _pick(rng, n, TICKET_OTHER_EMAIL)
-    email[other] = [f"caller{i}@mailbox.example.com" for i in np.nonzero(other)[0]]
+    email[other] = [f"caller{i}@mailbox.example.com" for i in id_base + np.nonzero(other)[0]]
     email[_pick(rng, n, TICKET_NO_EMAIL)] = None
     phone[_pick(rng, n, TICKET_NO_PHONE)] = None
     tickets["requester_email"], tickets["requester_phone"] = email, phone

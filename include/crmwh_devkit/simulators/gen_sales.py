@@ -147,7 +147,7 @@ def _shipments(pop: Population, rng: np.random.Generator, order_upd: np.ndarray)
     idx = idx[np.lexsort((pop.order_ids[idx], shipped_at))]  # notes are numbered in dispatch order
     shipped_at = order_upd[idx]
     s = idx.size
-    ship_ids = np.arange(1, s + 1, dtype=np.int64)
+    ship_ids = pop.id_base.shipments + np.arange(1, s + 1, dtype=np.int64)
     cust = pop.order_cust[idx]
     cust_ids = pop.ids[cust]
 
@@ -239,7 +239,7 @@ def _opportunities(pop: Population, rng: np.random.Generator) -> pd.DataFrame:
     expected_close = np.where(closed, close, np.where(stage_idx == 0, NAT, planned))
     return pd.DataFrame(
         {
-            "opportunity_id": np.arange(1, k + 1, dtype=np.int64),
+            "opportunity_id": pop.id_base.opportunities + np.arange(1, k + 1, dtype=np.int64),
             "customer_id": pop.ids[cust].astype(np.int64),
             "sales_rep_id": pop.rep[cust].astype(np.int64),
             "stage": STAGES[stage_idx],
@@ -296,7 +296,7 @@ def _contacts(pop: Population, rng: np.random.Generator, cust_deleted: np.ndarra
     primary = rank == 0
     org = pop.is_org[cust]
     cust_ids = pop.ids[cust].astype(np.int64)
-    contact_ids = np.arange(1, k + 1, dtype=np.int64)
+    contact_ids = pop.id_base.contacts + np.arange(1, k + 1, dtype=np.int64)
 
     # the primary is the person behind the customer's own e-mail and phone
     local = np.strings.partition(pop.email.astype(str), "@")[0]

@@ -110,7 +110,7 @@ def _interactions(pop: Population, rng: np.random.Generator, t: dict) -> pd.Data
     agent[~outbound & np.isin(channel, ["email", "web"])] = None
     frame = pd.DataFrame(
         {
-            "interaction_id": np.arange(1, m + 1),
+            "interaction_id": pop.id_base.interactions + np.arange(1, m + 1),
             "ticket_id": t["id"][ti],
             "channel": channel,
             "direction": np.where(outbound, "outbound", "inbound"),
@@ -121,8 +121,9 @@ def _interactions(pop: Population, rng: np.random.Generator, t: dict) -> pd.Data
     )
     # dirt: extra interactions logged against tickets that do not exist
     orphans = frame.iloc[_pick(rng, m, pop.config.dirt_rate)].copy()
-    orphans["interaction_id"] = np.arange(m + 1, m + 1 + len(orphans))
-    orphans["ticket_id"] = t["id"].max(initial=0) + 1 + rng.integers(0, 1_000_000, len(orphans))
+    orphans["interaction_id"] = pop.id_base.interactions + np.arange(m + 1, m + 1 + len(orphans))
+    top = t["id"].max(initial=pop.id_base.tickets)
+    orphans["ticket_id"] = top + 1 + rng.integers(0, 1_000_000, len(orphans))
     frame = pd.concat([frame, orphans], ignore_index=True)
     return _duplicate(rng, frame, pop.config.dirt_rate)
 
@@ -143,7 +144,7 @@ def _follow_ups(pop: Population, rng: np.random.Generator, t: dict) -> pd.DataFr
     agent = np.where(rng.random(f) < 0.7, t["agent"][fi], AGENTS[rng.integers(0, AGENTS.size, f)])
     frame = pd.DataFrame(
         {
-            "follow_up_id": np.arange(1, f + 1),
+            "follow_up_id": pop.id_base.follow_ups + np.arange(1, f + 1),
             "ticket_id": t["id"][fi],
             "called_at": called,
             "agent": agent,
@@ -208,7 +209,7 @@ def _surveys(pop: Population, rng: np.random.Generator, t: dict
     ticket_ref[~has_ticket] = pd.NA  # relationship surveys belong to no ticket
     frame = pd.DataFrame(
         {
-            "survey_id": np.arange(1, s + 1),
+            "survey_id": pop.id_base.surveys + np.arange(1, s + 1),
             "ticket_id": ticket_ref,
             "respondent_email": email,
             "respondent_phone": phone,

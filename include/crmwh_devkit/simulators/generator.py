@@ -7,20 +7,24 @@ over time, promotions, late updates, tickets rising before churn, and dirty rows
 at configurable rates. Ground truth (identity mapping, churn dates) is returned
 separately and never read by the warehouse.
 
-The base rows (reps, customers, orders, products, order lines, billing's
-accounts, invoices and payments, service tickets) and the dirt come from one
-random stream, drawn in a fixed order: the steps of :func:`generate` must keep
-their order. Each source's further entities (``gen_*``) have their own stream.
+Customers come in chunks (:mod:`~crmwh_devkit.simulators.chunks`), so that a million
+of them fit in a few GB: :func:`generate_chunks` yields one chunk's rows at a time,
+:func:`generate` concatenates them. Within a chunk, the base rows (customers, orders,
+order lines, billing's accounts, invoices and payments, service tickets; reps and
+products once) and the dirt come from one random stream, drawn in a fixed order: the
+steps of :func:`_chunk` must keep their order. Each source's further entities
+(``gen_*``) have their own stream.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 
-from crmwh_devkit.simulators import gen_billing, gen_identity, gen_sales, gen_service
+from crmwh_devkit.simulators import chunks, gen_billing, gen_identity, gen_sales, gen_service
 from crmwh_devkit.simulators.population import (
     ACQ_CHANNELS,
     ACQ_P,
@@ -43,6 +47,7 @@ from crmwh_devkit.simulators.population import (
     Customers,
     GeneratedData,
     GeneratorConfig,
+    IdBase,
     Population,
     draw_behaviour,
     email_variants,
@@ -68,30 +73,64 @@ class _Orders:
 
 
 def generate(config: GeneratorConfig) -> GeneratedData:
-    rng = np.random.default_rng(config.seed)
-    out = GeneratedData(config)
-    start = timestamp(config.start)
-    end = start + config.days * DAY
+    """Every row at once: the chunks of :func:`generate_chunks`, concatenated (for small
+    populations; large ones are written chunk by chunk, see ``fill``)."""
+    return chunks.concat(generate_chunks(config))
 
-    reps = _sales_reps(rng, config, start)
-    people = _customers(rng, config, start, reps["sales_rep_id"].to_numpy())
+
+def generate_chunks(config: GeneratorConfig) -> Iterator[GeneratedData]:
+    """The rows of ``config.chunk_customers`` customers at a time (:mod:`.chunks`); the
+    first chunk also holds the shared sales reps and products."""
+    rng = np.random.default_rng(config.seed)
+    start = timestamp(config.start)
+    shared = _Shared(start=start, end=start + config.days * DAY,
+                     reps=_sales_reps(rng, config, start))
+    base = IdBase()
+    for k, (first, size) in enumerate(chunks.spans(config)):
+        chunk_rng = rng if k == 0 else chunks.stream(config.seed, chunks.BASE, k)
+        out = _chunk(chunk_rng, config, _Span(k, first, size), shared, base)
+        base = chunks.next_base(out, base)
+        yield out
+        del out
+
+
+@dataclass
+class _Shared:
+    """What every chunk uses: the window, the sales reps, the products (drawn by the first
+    chunk)."""
+
+    start: np.datetime64
+    end: np.datetime64
+    reps: pd.DataFrame
+    products: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class _Span:
+    chunk: int
+    first: int  # index of the chunk's first customer
+    size: int
+
+
+def _chunk(rng: np.random.Generator, config: GeneratorConfig, span: _Span, shared: _Shared,
+           base: IdBase) -> GeneratedData:
+    """One chunk's rows. The steps draw from ``rng`` in a fixed order: keep it."""
+    out = GeneratedData(config)
+    start, end, reps = shared.start, shared.end, shared.reps
+    people = _customers(rng, config, start, span, reps["sales_rep_id"].to_numpy())
     rep_left = ~pd.isna(reps.set_index("sales_rep_id").loc[people.rep, "left_on"].to_numpy())
     life = draw_behaviour(rng, start, end, people.created, people.is_org, rep_left)
-    orders = _orders(rng, people, life, end)
-    products = _products(rng, config, start)
-    lines, order_net, order_qty = _order_lines(rng, orders, products)
-    out.sales = {
-        "sales_reps": reps,
-        "customers": people.frame,
-        "products": products,
-        "orders": orders.frame,
-        "order_lines": lines,
-    }
+    orders = _orders(rng, people, life, end, base.orders)
+    if shared.products is None:
+        shared.products = _products(rng, config, start)
+        out.sales = {"sales_reps": reps, "products": shared.products}
+    lines, order_net, order_qty = _order_lines(rng, orders, shared.products, base.order_lines)
+    out.sales.update({"customers": people.frame, "orders": orders.frame, "order_lines": lines})
     acct_ids = np.array([f"BA-{(i * 2654435761) % 10**8:08d}" for i in people.ids])
     out.billing = _billing(rng, people, life, orders, order_net, acct_ids, end)
-    tickets, ticket_cust = _tickets(rng, people, life, end)
+    tickets, ticket_cust = _tickets(rng, people, life, end, base.tickets)
     out.service["tickets"] = tickets
-    out.truth = _truth(people, life, acct_ids, ticket_cust, end)
+    out.truth = _truth(people, life, acct_ids, tickets["ticket_id"].to_numpy(), ticket_cust, end)
     pop = Population(
         config=config, start=start, end=end,
         **{f.name: getattr(people, f.name) for f in fields(Customers)},
@@ -100,11 +139,13 @@ def generate(config: GeneratorConfig) -> GeneratedData:
         account_ids=acct_ids, order_cust=orders.cust_idx, order_ids=orders.order_ids,
         ordered_at=orders.ordered, order_status=orders.status, order_net=order_net,
         order_quantity=order_qty.astype(np.int64),
-        frames={**{f"sales.{k}": v for k, v in out.sales.items()},
+        frames={"sales.products": shared.products,
+                **{f"sales.{k}": v for k, v in out.sales.items()},
                 **{f"billing.{k}": v for k, v in out.billing.items()},
                 **{f"service.{k}": v for k, v in out.service.items()}},
+        id_base=base,
     )
-    _further_entities(pop, out)
+    _further_entities(pop, out, span.chunk)
     _inject_dirt(rng, out, config)
     return out
 
@@ -133,9 +174,9 @@ def _sales_reps(rng: np.random.Generator, config: GeneratorConfig,
 
 
 def _customers(rng: np.random.Generator, config: GeneratorConfig, start: np.datetime64,
-               rep_ids: np.ndarray) -> _Customers:
-    n = config.customers
-    ids = np.arange(1, n + 1)
+               span: _Span, rep_ids: np.ndarray) -> _Customers:
+    n = span.size
+    ids = np.arange(span.first + 1, span.first + n + 1)
     # a third existed before the window, the rest are acquired over it
     pre = rng.random(n) < 0.35
     created = np.where(
@@ -191,7 +232,7 @@ def _customers(rng: np.random.Generator, config: GeneratorConfig, start: np.date
 
 
 def _orders(rng: np.random.Generator, people: _Customers, life: Behaviour,
-            end: np.datetime64) -> _Orders:
+            end: np.datetime64, id_base: int) -> _Orders:
     n = people.ids.size
     n_orders = rng.poisson(life.rate * life.active_days)
     cust_idx = np.repeat(np.arange(n), n_orders)
@@ -205,7 +246,7 @@ def _orders(rng: np.random.Generator, people: _Customers, life: Behaviour,
     sort = np.lexsort((cust_idx, ordered))
     cust_idx, ordered = cust_idx[sort], ordered[sort]
     m = cust_idx.size
-    order_ids = np.arange(1, m + 1)
+    order_ids = np.arange(id_base + 1, id_base + m + 1)
     promo = np.where(life.promo_only[cust_idx], True, rng.random(m) < 0.15)
     cancelled = rng.random(m) < 0.04
     status = np.where(
@@ -253,8 +294,8 @@ def _products(rng: np.random.Generator, config: GeneratorConfig,
     )
 
 
-def _order_lines(rng: np.random.Generator, orders: _Orders,
-                 products: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _order_lines(rng: np.random.Generator, orders: _Orders, products: pd.DataFrame,
+                 id_base: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The lines of every order, and per order its net amount and quantity."""
     m = orders.order_ids.size
     p = len(products)
@@ -266,7 +307,7 @@ def _order_lines(rng: np.random.Generator, orders: _Orders,
     discount = np.where(orders.promo[line_order], rng.choice([0.1, 0.15, 0.2], k), 0.0)
     lines = pd.DataFrame(
         {
-            "order_line_id": np.arange(1, k + 1),
+            "order_line_id": np.arange(id_base + 1, id_base + k + 1),
             "order_id": orders.order_ids[line_order],
             "product_id": prod_idx + 1,
             "quantity": rng.integers(1, 6, k),
@@ -338,7 +379,7 @@ def _billing(rng: np.random.Generator, people: _Customers, life: Behaviour, orde
 
 
 def _tickets(rng: np.random.Generator, people: _Customers, life: Behaviour,
-             end: np.datetime64) -> tuple[pd.DataFrame, np.ndarray]:
+             end: np.datetime64, id_base: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Service tickets: more, and more complaints, before churn. Also the customer index
     per ticket (ground truth)."""
     n = people.ids.size
@@ -371,7 +412,7 @@ def _tickets(rng: np.random.Generator, people: _Customers, life: Behaviour,
     t_upd = np.where(resolved_known, resolved, np.minimum(first_resp, end - SEC))
     tickets = pd.DataFrame(
         {
-            "ticket_id": np.arange(1, tn + 1),
+            "ticket_id": np.arange(id_base + 1, id_base + tn + 1),
             "requester_email": email_variants(rng, people.email[t_cust]),
             "requester_phone": phone_variants(rng, people.phone[t_cust]),
             "requester_name": people.name[t_cust],
@@ -389,8 +430,8 @@ def _tickets(rng: np.random.Generator, people: _Customers, life: Behaviour,
     return tickets, t_cust
 
 
-def _truth(people: _Customers, life: Behaviour, acct_ids: np.ndarray, ticket_cust: np.ndarray,
-           end: np.datetime64) -> dict[str, pd.DataFrame]:
+def _truth(people: _Customers, life: Behaviour, acct_ids: np.ndarray, ticket_ids: np.ndarray,
+           ticket_cust: np.ndarray, end: np.datetime64) -> dict[str, pd.DataFrame]:
     """Ground truth: who is who across the systems, and who churned when."""
     ids = people.ids
     return {
@@ -403,7 +444,7 @@ def _truth(people: _Customers, life: Behaviour, acct_ids: np.ndarray, ticket_cus
             }
         ),
         "service_tickets": pd.DataFrame(
-            {"ticket_id": np.arange(1, ticket_cust.size + 1), "customer_id": ids[ticket_cust]}
+            {"ticket_id": ticket_ids, "customer_id": ids[ticket_cust]}
         ),
         "churn": pd.DataFrame(
             {
@@ -415,16 +456,16 @@ def _truth(people: _Customers, life: Behaviour, acct_ids: np.ndarray, ticket_cus
     }
 
 
-def _further_entities(pop: Population, out: GeneratedData) -> None:
+def _further_entities(pop: Population, out: GeneratedData, chunk: int) -> None:
     """Each source's further entities, each with its own random stream (adding one entity
     never changes the rows of another)."""
     seed = pop.config.seed
-    out.sales.update(gen_sales.generate(pop, np.random.default_rng([seed, 1])))
-    out.billing.update(gen_billing.generate(pop, np.random.default_rng([seed, 2])))
-    service = gen_service.generate(pop, np.random.default_rng([seed, 3]))
+    out.sales.update(gen_sales.generate(pop, chunks.stream(seed, chunks.SALES, chunk)))
+    out.billing.update(gen_billing.generate(pop, chunks.stream(seed, chunks.BILLING, chunk)))
+    service = gen_service.generate(pop, chunks.stream(seed, chunks.SERVICE, chunk))
     out.truth["service_surveys"] = service.pop("truth_surveys")
     out.service.update(service)
-    gen_identity.apply(np.random.default_rng([seed, 4]), pop, out)
+    gen_identity.apply(chunks.stream(seed, chunks.IDENTITY, chunk), pop, out)
 
 
 def _inject_dirt(rng: np.random.Generator, data: GeneratedData, config: GeneratorConfig) -> None:

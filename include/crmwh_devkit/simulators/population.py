@@ -68,6 +68,7 @@ class GeneratorConfig:
     dirt_rate: float = 0.005  # share of rows made dirty per dirt kind
     late_file_rate: float = 0.05  # billing files that arrive a day or two late
     redelivery_rate: float = 0.03  # billing files delivered again later
+    chunk_customers: int = 50_000  # customers generated and written at a time (see chunks)
 
 
 @dataclass
@@ -77,6 +78,23 @@ class GeneratedData:
     billing: dict[str, pd.DataFrame] = field(default_factory=dict)
     service: dict[str, pd.DataFrame] = field(default_factory=dict)
     truth: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IdBase:
+    """Per id sequence, the id before a chunk's first: its rows are numbered base + 1, + 2, ...
+    (all zero for the first chunk; see :func:`crmwh_devkit.simulators.chunks.next_base`)."""
+
+    orders: int = 0
+    order_lines: int = 0
+    tickets: int = 0
+    shipments: int = 0
+    opportunities: int = 0
+    contacts: int = 0
+    interactions: int = 0
+    follow_ups: int = 0
+    surveys: int = 0
+    credit_notes: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,8 @@ class Customers:
 class Population(Customers):
     """The latent state behind every system's rows, shared by the per-source generators.
 
+    It covers one chunk of customers (:mod:`crmwh_devkit.simulators.chunks`): every
+    index below counts within the chunk, every id is global.
     Per customer (index i, id ``ids[i]``): identity fields, acquisition time,
     latent purchase rate, dropout time (true churn), behaviour flags. Per order
     (index j): the customer index, time, status and net amount.
@@ -134,6 +154,7 @@ class Population(Customers):
     order_net: np.ndarray
     order_quantity: np.ndarray
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # generated so far
+    id_base: IdBase = IdBase()  # where this chunk's row ids start
 
 
 def timestamp(day: date) -> np.datetime64:

@@ -11,18 +11,26 @@ then. ``GET /health`` answers without a token.
 from __future__ import annotations
 
 import base64
+import heapq
 import json
+import os
+import shutil
+import tempfile
 import threading
 import time
-from bisect import bisect_left
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pandas as pd
 
+from crmwh_devkit.simulators import timetext
+
 MAX_LIMIT = 1000
+SORT_WIDTH = 20 + 20  # updated_at (ISO, UTC) and the key, zero-padded, before each row
 
 
 def _key(entity: str) -> str:
@@ -31,23 +39,69 @@ def _key(entity: str) -> str:
     return BY_TABLE[f"service__{entity}"].key
 
 
+class Writer:
+    """The ticket store, written from the generator's chunks: :meth:`append` sorts a chunk's
+    rows and parks them on disk, :meth:`finish` merges every chunk's rows per entity into
+    ``<entity>.jsonl`` in (updated_at, key) order, the order the server pages in."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.spool = Path(tempfile.mkdtemp(prefix=".spool-", dir=folder))
+        self.runs: dict[str, list[Path]] = {}
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.spool, ignore_errors=True)
+
+    def append(self, frames: dict[str, pd.DataFrame]) -> None:
+        for entity, frame in frames.items():
+            run = self.spool / f"{entity}.{len(self.runs.get(entity, []))}"
+            run.write_text(_sortable_lines(entity, frame))
+            self.runs.setdefault(entity, []).append(run)
+            self.counts[entity] = self.counts.get(entity, 0) + len(frame)
+
+    def finish(self) -> dict[str, int]:
+        """Replace the store's files; return the rows written per entity."""
+        for old in self.folder.glob("*.jsonl"):
+            old.unlink()
+        for entity, runs in self.runs.items():
+            with ExitStack() as stack, (self.folder / f"{entity}.jsonl").open("w") as out:
+                files = [stack.enter_context(run.open()) for run in runs]
+                written = False
+                for line in heapq.merge(*files):
+                    out.write(line[SORT_WIDTH:])
+                    written = True
+                if not written:
+                    out.write("\n")  # what to_json writes for no rows
+        return dict(self.counts)
+
+
+def _sortable_lines(entity: str, frame: pd.DataFrame) -> str:
+    """The rows as JSON lines in (updated_at, key) order, each behind its sort key."""
+    frame = frame.copy()
+    for col in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[col]):
+            frame[col] = timetext.iso(frame[col], suffix="Z")
+    key = _key(entity)
+    frame = frame.sort_values(["updated_at", key], kind="stable")
+    if frame.empty:
+        return ""
+    if (frame[key] < 0).any() or frame["updated_at"].str.len().ne(20).any():
+        raise ValueError(f"service.{entity} has a negative key or an odd updated_at")
+    prefix = frame["updated_at"] + frame[key].astype(str).str.zfill(20)
+    rows = frame.to_json(orient="records", lines=True).split("\n")[:-1]
+    return "".join(p + r + "\n" for p, r in zip(prefix.tolist(), rows, strict=True))
+
+
 def write(folder: Path, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
     """Write each entity's rows to ``<entity>.jsonl``, the store the server reads."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.jsonl"):
-        old.unlink()
-    counts = {}
-    for entity, frame in frames.items():
-        frame = frame.copy()
-        for col in frame.columns:
-            if pd.api.types.is_datetime64_any_dtype(frame[col]):
-                values = frame[col]
-                frame[col] = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-                frame.loc[values.isna(), col] = None
-        frame = frame.sort_values(["updated_at", _key(entity)], kind="stable")
-        (folder / f"{entity}.jsonl").write_text(frame.to_json(orient="records", lines=True))
-        counts[entity] = len(frame)
-    return counts
+    with Writer(folder) as writer:
+        writer.append(frames)
+        return writer.finish()
 
 
 def _parse_ts(text: str) -> str:
@@ -59,33 +113,59 @@ def _parse_ts(text: str) -> str:
 
 
 class EntityStore:
-    """One entity's rows in (updated_at, key) order, paged by cursor."""
+    """One entity's rows in (updated_at, key) order, paged by cursor. Only each row's sort
+    key and place in the file stay in memory (a million customers' interactions would not
+    fit as dicts); a page's rows are read from the file when asked for."""
 
     def __init__(self, path: Path, key: str) -> None:
         self.key = key
-        self.rows: list[dict] = []
+        stamps, keys, starts = [], [], []
+        self.fd = None
         if path.exists():
-            with path.open() as f:
-                self.rows = [json.loads(line) for line in f if line.strip()]
-        self.keys = [(r["updated_at"], r[key]) for r in self.rows]
+            with path.open("rb") as f:
+                at = 0
+                for line in f:
+                    if line.strip():
+                        row = json.loads(line)
+                        stamps.append(row["updated_at"].encode())
+                        keys.append(row[key])
+                        starts.append(at)
+                    at += len(line)
+            self.fd = os.open(path, os.O_RDONLY)
+            starts.append(at)  # the end of the last row
+        self.stamps = np.array(stamps, dtype="S20")
+        self.keys = np.array(keys, dtype=np.int64)
+        self.starts = np.array(starts or [0], dtype=np.int64)
+
+    @property
+    def count(self) -> int:
+        return self.stamps.size
+
+    def _position(self, stamp: str, key: int) -> int:
+        """Index of the first row at or after (stamp, key)."""
+        lo = int(np.searchsorted(self.stamps, stamp.encode(), "left"))
+        hi = int(np.searchsorted(self.stamps, stamp.encode(), "right"))
+        return lo + int(np.searchsorted(self.keys[lo:hi], key, "left"))
+
+    def _rows(self, first: int, end: int) -> list[dict]:
+        if first >= end:
+            return []
+        start = int(self.starts[first])
+        body = os.pread(self.fd, int(self.starts[end]) - start, start)
+        return [json.loads(line) for line in body.split(b"\n") if line.strip()]
 
     def page(self, since: str | None, before: str | None, cursor: str | None,
              limit: int) -> tuple[list[dict], str | None]:
         if cursor:
             ts, tid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-            pos = bisect_left(self.keys, (ts, int(tid) + 1))
+            pos = self._position(ts, int(tid) + 1)
         else:
-            pos = bisect_left(self.keys, (since, -1)) if since else 0
-        out = []
-        while pos < len(self.rows) and len(out) < limit:
-            row = self.rows[pos]
-            if before and row["updated_at"] >= before:
-                break
-            out.append(row)
-            pos += 1
-        more = pos < len(self.rows) and not (before and self.rows[pos]["updated_at"] >= before)
+            pos = int(np.searchsorted(self.stamps, since.encode(), "left")) if since else 0
+        stop = int(np.searchsorted(self.stamps, before.encode(), "left")) if before else self.count
+        end = max(pos, min(pos + limit, stop))
+        out = self._rows(pos, end)
         nxt = None
-        if out and more:
+        if out and end < stop:
             last = out[-1]
             nxt = base64.urlsafe_b64encode(f"{last['updated_at']}|{last[self.key]}".encode())
             nxt = nxt.decode()
@@ -142,7 +222,7 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8765, token: 
         def do_GET(self) -> None:  # noqa: N802
             url = urlsplit(self.path)
             if url.path == "/health":
-                counts = {name: len(st.rows) for name, st in stores.items()}
+                counts = {name: st.count for name, st in stores.items()}
                 return self._send(200, {"status": "ok", "entities": counts})
             prefix = "/api/v1/"
             store = stores.get(url.path[len(prefix):]) if url.path.startswith(prefix) else None
