@@ -32,7 +32,13 @@ from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from crmwh import as_of, pipeline
 from crmwh.quality.notify import on_task_failure
-from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID, choice_setting, whole_setting
+from crmwh.settings import (
+    PROJECT_ROOT,
+    WAREHOUSE_CONN_ID,
+    choice_setting,
+    schedule_setting,
+    whole_setting,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk.types import DagRunProtocol as DagRun
@@ -40,6 +46,8 @@ if TYPE_CHECKING:
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 RETRIES = whole_setting("CRM_TASK_RETRIES", 2, 0)
+# when the scheduler starts a night (UTC); none: only triggered runs
+SCHEDULE = schedule_setting("CRM_NIGHTLY_SCHEDULE", "0 2 * * *")
 # watcher: each dbt group runs one `dbt build` and shows a task per model (one dbt start-up per
 # group); local: one dbt invocation per model (each pays dbt's start-up, a few seconds)
 DBT_EXECUTION = choice_setting("CRM_DBT_EXECUTION", ("watcher", "local"), "watcher")
@@ -158,7 +166,7 @@ Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another P
 
 @dag(
     dag_id="crm_nightly",
-    schedule="0 2 * * *",
+    schedule=SCHEDULE,
     # far in the past: `airflow dags test` of a logical date before start_date creates a run
     # with no tasks and reports success, and users bring history of any age; catchup=False
     # keeps the scheduler from backfilling it

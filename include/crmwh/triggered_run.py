@@ -1,0 +1,89 @@
+"""One run of ``crm_nightly`` under the running scheduler (:mod:`crmwh.scheduler`): created
+with ``airflow dags trigger`` for a logical date (so it builds as of that date, like
+``crmwh run --date D``), then followed in the metadata database to its end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from crmwh import airflow_env, airflow_metadata, scheduler
+from crmwh.errors import CrmwhError
+from crmwh.settings import Settings
+
+FINISHED = ("success", "failed")
+TASK_DONE = ("success", "failed", "skipped", "upstream_failed", "removed")
+POLL_S = 2.0
+
+
+def check_ready(cfg: Settings) -> None:
+    """The scheduler runs for this home and the DAG is parsed and not paused."""
+    down = [name for name, pid in scheduler.status(cfg).items() if pid is None]
+    if down:
+        raise CrmwhError(f"the scheduler is not running in {cfg.home} ({', '.join(down)} down)",
+                         "start it with `crmwh scheduler start`")
+    dag = airflow_metadata.dag_status(cfg.airflow_db_dsn, airflow_env.DAG_ID)
+    if dag is None or not dag["serialized"]:
+        raise CrmwhError("the scheduler has not parsed crm_nightly",
+                         f"see {scheduler.log_path(cfg, 'dag-processor')}")
+    if dag["paused"]:
+        raise CrmwhError("crm_nightly is paused, so its runs would wait in the queue",
+                         f"unpause it in the Airflow UI ({scheduler.api_url(cfg)})")
+
+
+def reparse(cfg: Settings, log: Path) -> None:
+    """Parse the DAG into the metadata now (``airflow dags reserialize``), e.g. after the
+    dbt manifest changed, instead of at the dag-processor's next turn."""
+    if airflow_env.command(cfg, "dags", "reserialize", log=log,
+                           env=scheduler.environment(cfg)) != 0:
+        raise CrmwhError("`airflow dags reserialize` failed", f"see {log}")
+
+
+def trigger(cfg: Settings, day: date, log: Path) -> str:
+    """Create a run for logical date ``day``; return its run id."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    run_id = f"crmwh__{day.isoformat()}__{stamp}"
+    code = airflow_env.command(cfg, "dags", "trigger", airflow_env.DAG_ID, "--logical-date",
+                               day.isoformat(), "--run-id", run_id, log=log,
+                               env=scheduler.environment(cfg))
+    if code != 0:
+        raise CrmwhError(f"`airflow dags trigger` failed for {day}", f"see {log}")
+    return run_id
+
+
+def follow(cfg: Settings, run_id: str, progress: Callable[[str], None] = print,
+           every_s: float = 60.0) -> dict:
+    """Wait for the run's end, reporting each task that ends and, every ``every_s``, what
+    runs; return the run (type, state, dates) with its task instances."""
+    dsn, seen, last_report = cfg.airflow_db_dsn, set(), time.monotonic()
+    while True:
+        run = airflow_metadata.run(dsn, airflow_env.DAG_ID, run_id)
+        if run is None:
+            raise CrmwhError(f"run {run_id} is not in the metadata database",
+                             "check CRM_AIRFLOW_DB_DSN")
+        tasks = airflow_metadata.task_instances(dsn, airflow_env.DAG_ID, run_id)
+        for task_id, _, state, _, _, duration in sorted(tasks, key=lambda t: t[4] or ""):
+            if state in TASK_DONE and task_id not in seen:
+                seen.add(task_id)
+                took = f" in {duration:.0f} s" if duration is not None else ""
+                progress(f"  {task_id}: {state}{took}")
+        if run["state"] in FINISHED:
+            return {**run, "tasks": tasks}
+        if time.monotonic() - last_report >= every_s:
+            last_report = time.monotonic()
+            active = [t[0] for t in tasks if t[2] in ("running", "queued", "deferred")]
+            progress(f"  {run['state']}: {len(seen)} of {len(tasks)} tasks done; "
+                     f"now {', '.join(active[:5]) or 'waiting for the scheduler'}"
+                     f"{' ...' if len(active) > 5 else ''}")
+        time.sleep(POLL_S)
+
+
+def first_failure(cfg: Settings, run: dict) -> str:
+    """The first failed task of a run and where its log is."""
+    failed = sorted((t for t in run["tasks"] if t[2] == "failed"), key=lambda t: t[4] or "")
+    if not failed:
+        return f"the run ended {run['state']} (see the Airflow UI at {scheduler.api_url(cfg)})"
+    task_id = failed[0][0]
+    return f"task {task_id} failed (log under {cfg.airflow_home / 'logs'}/dag_id=crm_nightly)"
