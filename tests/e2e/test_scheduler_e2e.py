@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
 
 from crmwh import airflow_env, airflow_metadata, database, scheduler
 from crmwh.warehouse import ensure_schemas
+from crmwh_devkit.bench.nightly_probe import most_at_once, task_records
 from tests.support.cli import CRMWH
 from tests.support.demo import LAST_DAY
 from tests.support.ports import free_port
@@ -82,17 +83,6 @@ def the_run(cfg) -> tuple[str, dict, list[tuple]]:
             airflow_metadata.task_instances(dsn, airflow_env.DAG_ID, run_id))
 
 
-def most_at_once(intervals: list[tuple[datetime, datetime]]) -> int:
-    """The largest number of intervals that overlap at one moment."""
-    edges = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals],
-                   key=lambda e: (e[0], e[1]))
-    now = best = 0
-    for _, step in edges:
-        now += step
-        best = max(best, now)
-    return best
-
-
 def test_a_triggered_night_succeeds_with_the_sources_side_by_side(cfg, night):
     ran = night["ran"]
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
@@ -103,10 +93,9 @@ def test_a_triggered_night_succeeds_with_the_sources_side_by_side(cfg, night):
     states = {t[0]: t[2] for t in tasks}
     assert set(states.values()) <= {"success", "skipped"}, states
     # the three extracts (and then their gates) ran in separate worker processes at once
-    landing = [(datetime.fromisoformat(t[3]), datetime.fromisoformat(t[4])) for t in tasks
-               if t[0].startswith(("extract_", "gate_"))]
+    landing = [t for t in task_records(tasks) if t["task_id"].startswith(("extract_", "gate_"))]
     assert len(landing) == 6
-    assert most_at_once(landing) >= 3, sorted(landing)
+    assert most_at_once(landing) >= 3, landing
 
 
 def test_the_night_published_the_marts_as_of_its_date(cfg, night):
