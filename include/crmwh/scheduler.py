@@ -89,19 +89,20 @@ def environment(cfg: Settings) -> dict[str, str]:
     }
 
 
-def migrate(cfg: Settings) -> None:
+def migrate(cfg: Settings) -> bool:
     """``airflow db migrate`` on the metadata database, once per database and Airflow
-    version."""
+    version; whether it ran."""
     where = hashlib.sha256(database.describe(cfg.airflow_db_dsn).encode()).hexdigest()[:12]
     marker = cfg.airflow_home / f".migrated-postgres-{where}-{version('apache-airflow-core')}"
     if marker.exists() and airflow_metadata.migrated(cfg.airflow_db_dsn):
-        return
+        return False
     cfg.airflow_home.mkdir(parents=True, exist_ok=True)
     log = folder(cfg) / "migrate.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     if airflow_env.command(cfg, "db", "migrate", log=log, env=environment(cfg)) != 0:
         raise CrmwhError("`airflow db migrate` failed on the metadata database", f"see {log}")
     marker.touch()
+    return True
 
 
 def _started(pid: int) -> str | None:
@@ -145,8 +146,8 @@ def start(cfg: Settings, progress: Callable[[str], None] = print) -> None:
         raise CrmwhError(f"port {cfg.airflow_api_port} on 127.0.0.1 is in use by another program",
                          "stop it or set CRM_AIRFLOW_API_PORT to a free port")
     airflow_metadata.ensure(cfg)
-    progress(f"metadata in {database.describe(cfg.airflow_db_dsn)}; airflow db migrate")
-    migrate(cfg)
+    if migrate(cfg):
+        progress(f"migrated Airflow's metadata in {database.describe(cfg.airflow_db_dsn)}")
     env = environment(cfg)
     for name, args in COMPONENTS.items():
         log = log_path(cfg, name)

@@ -4,6 +4,7 @@ with ``airflow dags trigger`` for a logical date (so it builds as of that date, 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -59,6 +60,10 @@ def follow(cfg: Settings, run_id: str, progress: Callable[[str], None] = print,
     runs; return the run (type, state, dates) with its task instances."""
     dsn, seen, last_report = cfg.airflow_db_dsn, set(), time.monotonic()
     while True:
+        if scheduler.status(cfg)["scheduler"] is None:
+            raise CrmwhError(f"the scheduler stopped while run {run_id} was not finished",
+                             f"see {scheduler.log_path(cfg, 'scheduler')}; start it again "
+                             "with `crmwh scheduler start` (the run goes on)")
         run = airflow_metadata.run(dsn, airflow_env.DAG_ID, run_id)
         if run is None:
             raise CrmwhError(f"run {run_id} is not in the metadata database",
@@ -70,7 +75,7 @@ def follow(cfg: Settings, run_id: str, progress: Callable[[str], None] = print,
                 took = f" in {duration:.0f} s" if duration is not None else ""
                 progress(f"  {task_id}: {state}{took}")
         if run["state"] in FINISHED:
-            return {**run, "tasks": tasks}
+            return {**run, "run_id": run_id, "tasks": tasks}
         if time.monotonic() - last_report >= every_s:
             last_report = time.monotonic()
             active = [t[0] for t in tasks if t[2] in ("running", "queued", "deferred")]
@@ -81,9 +86,30 @@ def follow(cfg: Settings, run_id: str, progress: Callable[[str], None] = print,
 
 
 def first_failure(cfg: Settings, run: dict) -> str:
-    """The first failed task of a run and where its log is."""
+    """The first failed task of a run, the first error its log names, and the log."""
     failed = sorted((t for t in run["tasks"] if t[2] == "failed"), key=lambda t: t[4] or "")
     if not failed:
         return f"the run ended {run['state']} (see the Airflow UI at {scheduler.api_url(cfg)})"
     task_id = failed[0][0]
-    return f"task {task_id} failed (log under {cfg.airflow_home / 'logs'}/dag_id=crm_nightly)"
+    folder = (cfg.airflow_home / "logs" / f"dag_id={airflow_env.DAG_ID}"
+              / f"run_id={run['run_id']}" / f"task_id={task_id}")
+    logs = sorted(folder.glob("attempt=*.log"), key=lambda p: p.stat().st_mtime)
+    error = _first_error(logs[-1]) if logs else None
+    return f"task {task_id} failed{': ' + error if error else ''} (log: {folder})"
+
+
+def _first_error(log: Path) -> str | None:
+    """The first error event of an Airflow task log (JSON lines), shortened."""
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict) or event.get("level") not in ("error", "critical"):
+            continue
+        text = str(event.get("event", "")).strip()
+        detail = event.get("error_detail") or event.get("exception")
+        if isinstance(detail, list) and detail and isinstance(detail[-1], dict):
+            text = f"{detail[-1].get('exc_type')}: {detail[-1].get('exc_value')}"
+        return text.splitlines()[0][:300] if text else None
+    return None

@@ -501,9 +501,20 @@ core star is built.
 group with a task per model) or `local` (one dbt invocation per model); `--execution
 local,watcher` runs both, each in its own database and Airflow home.
 
+`--orchestrator` chooses how Airflow runs the DAG: `test` (default; `airflow dags test`, one
+task after another, as `crmwh run`) or `scheduler` (the real scheduler started for the side
+with `crmwh scheduler`'s settings: LocalExecutor with `CRM_AIRFLOW_PARALLELISM` workers,
+Postgres metadata copied from a migrated database on the bench's server; each night triggered
+with `airflow dags trigger` and followed to its end, as `crmwh run --scheduler`). Under the
+scheduler the wall time runs from the trigger to the run's end, task times come from its
+Postgres `task_instance`, "most tasks at once" counts the tasks that overlapped, and the
+worker's memory is that of all the scheduler's processes (api-server, dag-processor,
+triggerer, scheduler, its workers and their tasks). `--orchestrator test,scheduler` runs both.
+
 Rerun (the machine is shared: note the load average in each record):
 
     crmwh bench nightly --customers 2000 --days 90 --execution local,watcher
+    crmwh bench nightly --customers 2000 --orchestrator test,scheduler --no-plain
     crmwh bench nightly --customers 100000          # or python -m crmwh_devkit.bench.nightly
 
 Goals (DAG wall time): 2,000 customers — full night ≤ 45 s, next-day night ≤ 45 s;
