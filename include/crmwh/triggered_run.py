@@ -87,7 +87,7 @@ def follow(cfg: Settings, run_id: str, progress: Callable[[str], None] = print,
 
 def first_failure(cfg: Settings, run: dict) -> str:
     """The first failed task of a run, the first error its log names, and the log."""
-    failed = sorted((t for t in run["tasks"] if t[2] == "failed"), key=lambda t: t[4] or "")
+    failed = sorted((t for t in run["tasks"] if t[2] == "failed"), key=lambda t: t[3] or "")
     if not failed:
         return f"the run ended {run['state']} (see the Airflow UI at {scheduler.api_url(cfg)})"
     task_id = failed[0][0]
@@ -109,7 +109,7 @@ def _first_error(log: Path) -> str | None:
             continue
         text = str(event.get("event", "")).strip()
         detail = event.get("error_detail") or event.get("exception")
-        if isinstance(detail, list) and detail and isinstance(detail[-1], dict):
-            text = f"{detail[-1].get('exc_type')}: {detail[-1].get('exc_value')}"
+        if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+            text = f"{detail[0].get('exc_type')}: {detail[0].get('exc_value')}"  # the raised one
         return text.splitlines()[0][:300] if text else None
     return None
