@@ -35,10 +35,12 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "triggerer": ("triggerer", "--skip-serve-logs"),
     "scheduler": ("scheduler", "--skip-serve-logs"),
 }
-# what the DAG file imports: every task parses the DAG file again, and its LocalExecutor worker
-# comes from a fork server that imported these once, so the task does not (seconds each)
+# Every task is a process of its own that parses the DAG file again and imports what it runs:
+# the LocalExecutor's workers come from a fork server that imported these once - what the DAG
+# file imports, Great Expectations (the gates; about 15 s to import) and dbt (the dbt tasks)
 PRELOAD = ("airflow.sdk", "cosmos", "cosmos.operators.local", "cosmos.operators.watcher",
-           "cosmos.profiles", "crmwh.pipeline", "crmwh.quality.notify", "crmwh.as_of")
+           "cosmos.profiles", "crmwh.pipeline", "crmwh.quality.notify", "crmwh.as_of",
+           "great_expectations", "great_expectations.checkpoint", "dbt.cli.main")
 START_TIMEOUT_S = 300  # the first parse of the DAG loads cosmos and the dbt manifest
 STOP_GRACE_S = 20  # then the process group is killed
 
