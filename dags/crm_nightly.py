@@ -128,7 +128,9 @@ Nightly load of the CRM warehouse as of one day, the run's **as-of date**
 (`crmwh.as_of`): a scheduled run (and each run of a backfill) builds the last complete
 day in the reporting time zone (dbt var `reporting_timezone`, UTC) before it was
 scheduled — the 02:00 UTC run of 2026-12-06 builds 2026-12-05; a manual run
-(`crmwh run --date D`, `airflow dags test crm_nightly D`) builds as of its logical date D.
+(`crmwh run --date D [--scheduler]`, `airflow dags test crm_nightly D`) builds as of its
+logical date D. The schedule is `CRM_NIGHTLY_SCHEDULE` (default `0 2 * * *`; `none`:
+triggered runs only).
 
 1. **extract_<source>** — pull sales (watermark + look-back), billing (new drop files
    by manifest and checksum) and service (API `updated_since`) and land them in `raw`
