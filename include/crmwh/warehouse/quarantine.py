@@ -32,4 +32,4 @@ def create_tables(conn: psycopg.Connection) -> None:
 
 def ensure_release_column(conn: psycopg.Connection) -> None:
     """``quarantine.rows.released_batch_id``, which releasing rows needs."""
-    conn.execute(RELEASED_BATCH_DDL)
+    ddl.execute(conn, RELEASED_BATCH_DDL)
