@@ -16,6 +16,7 @@ from crmwh.settings import Settings
 
 FINISHED = ("success", "failed")
 TASK_DONE = ("success", "failed", "skipped", "upstream_failed", "removed")
+RAN = ("success", "failed")  # reported one by one; the others only in the counts
 POLL_S = 2.0
 
 
@@ -56,8 +57,9 @@ def trigger(cfg: Settings, day: date, log: Path) -> str:
 
 def follow(cfg: Settings, run_id: str, progress: Callable[[str], None] = print,
            every_s: float = 60.0) -> dict:
-    """Wait for the run's end, reporting each task that ends and, every ``every_s``, what
-    runs; return the run (type, state, dates) with its task instances."""
+    """Wait for the run's end, reporting each task that ran to its end and, every
+    ``every_s``, what runs; return the run (type, state, dates) with its id and task
+    instances."""
     dsn, seen, last_report = cfg.airflow_db_dsn, set(), time.monotonic()
     while True:
         if scheduler.status(cfg)["scheduler"] is None:
@@ -72,8 +74,9 @@ def follow(cfg: Settings, run_id: str, progress: Callable[[str], None] = print,
         for task_id, _, state, _, _, duration in sorted(tasks, key=lambda t: t[4] or ""):
             if state in TASK_DONE and task_id not in seen:
                 seen.add(task_id)
-                took = f" in {duration:.0f} s" if duration is not None else ""
-                progress(f"  {task_id}: {state}{took}")
+                if state in RAN:
+                    took = f" in {duration:.0f} s" if duration is not None else ""
+                    progress(f"  {task_id}: {state}{took}")
         if run["state"] in FINISHED:
             return {**run, "run_id": run_id, "tasks": tasks}
         if time.monotonic() - last_report >= every_s:
@@ -99,17 +102,20 @@ def first_failure(cfg: Settings, run: dict) -> str:
 
 
 def _first_error(log: Path) -> str | None:
-    """The first error event of an Airflow task log (JSON lines), shortened."""
+    """The exception an Airflow task log (JSON lines) reports, else its first error line;
+    shortened to one line."""
+    errors = []
     for line in log.read_text(errors="replace").splitlines():
         try:
             event = json.loads(line)
         except ValueError:
             continue
-        if not isinstance(event, dict) or event.get("level") not in ("error", "critical"):
-            continue
-        text = str(event.get("event", "")).strip()
+        if isinstance(event, dict) and event.get("level") in ("error", "critical"):
+            errors.append(event)
+    for event in errors:
         detail = event.get("error_detail") or event.get("exception")
         if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-            text = f"{detail[0].get('exc_type')}: {detail[0].get('exc_value')}"  # the raised one
-        return text.splitlines()[0][:300] if text else None
-    return None
+            raised = detail[0]  # the exception raised; the ones after it are its causes
+            return f"{raised.get('exc_type')}: {raised.get('exc_value')}".splitlines()[0][:300]
+    text = str(errors[0].get("event", "")).strip() if errors else ""
+    return text.splitlines()[0][:300] if text else None

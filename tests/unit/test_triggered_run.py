@@ -28,6 +28,7 @@ def test_the_first_failed_task_and_its_error(tmp_path, monkeypatch):
     cfg = settings.load()
     folder = _log(cfg, "gate_sales", 1, [
         {"level": "info", "event": "Filling up the DagBag"},
+        {"level": "error", "event": "rejected batch sales__orders_x: 9 rows moved"},
         {"level": "error", "event": "Task failed with exception",
          "exception": [{"exc_type": "QualityGateFailed",
                         "exc_value": "sales__orders: channel 'tiktok' is not allowed\nmore"},
