@@ -9,6 +9,7 @@
 - ``ml``              the tables the model fits write (and ``audit.model_runs``)
 - ``publication``     write-audit-publish's marker table and publication log
 - ``roles``           the reading roles and their privileges
+- ``ddl``             idempotent DDL that locks nothing when the index or column exists
 
 :func:`ensure_warehouse` reaches (or starts) the server and creates everything;
 :func:`ensure_schemas` creates everything on an open connection. Both are idempotent.
