@@ -32,7 +32,13 @@ from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from crmwh import as_of, pipeline
 from crmwh.quality.notify import on_task_failure
-from crmwh.settings import PROJECT_ROOT, WAREHOUSE_CONN_ID, choice_setting, whole_setting
+from crmwh.settings import (
+    PROJECT_ROOT,
+    WAREHOUSE_CONN_ID,
+    choice_setting,
+    schedule_setting,
+    whole_setting,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk.types import DagRunProtocol as DagRun
@@ -40,6 +46,8 @@ if TYPE_CHECKING:
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 RETRIES = whole_setting("CRM_TASK_RETRIES", 2, 0)
+# when the scheduler starts a night (UTC); none: only triggered runs
+SCHEDULE = schedule_setting("CRM_NIGHTLY_SCHEDULE", "0 2 * * *")
 # watcher: each dbt group runs one `dbt build` and shows a task per model (one dbt start-up per
 # group); local: one dbt invocation per model (each pays dbt's start-up, a few seconds)
 DBT_EXECUTION = choice_setting("CRM_DBT_EXECUTION", ("watcher", "local"), "watcher")
@@ -120,7 +128,9 @@ Nightly load of the CRM warehouse as of one day, the run's **as-of date**
 (`crmwh.as_of`): a scheduled run (and each run of a backfill) builds the last complete
 day in the reporting time zone (dbt var `reporting_timezone`, UTC) before it was
 scheduled — the 02:00 UTC run of 2026-12-06 builds 2026-12-05; a manual run
-(`crmwh run --date D`, `airflow dags test crm_nightly D`) builds as of its logical date D.
+(`crmwh run --date D [--scheduler]`, `airflow dags test crm_nightly D`) builds as of its
+logical date D. The schedule is `CRM_NIGHTLY_SCHEDULE` (default `0 2 * * *`; `none`:
+triggered runs only).
 
 1. **extract_<source>** — pull sales (watermark + look-back), billing (new drop files
    by manifest and checksum) and service (API `updated_since`) and land them in `raw`
@@ -158,7 +168,7 @@ Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another P
 
 @dag(
     dag_id="crm_nightly",
-    schedule="0 2 * * *",
+    schedule=SCHEDULE,
     # far in the past: `airflow dags test` of a logical date before start_date creates a run
     # with no tasks and reports success, and users bring history of any age; catchup=False
     # keeps the scheduler from backfilling it

@@ -2,7 +2,8 @@
 
 ``crmwh run --date D`` runs the real ``crm_nightly`` DAG through Airflow
 (``airflow dags test``), with the warehouse DSN mirrored into the Airflow
-connection ``crm_warehouse``.
+connection ``crm_warehouse``. Under the real scheduler (:mod:`crmwh.scheduler`) the same
+environment gets Postgres metadata and LocalExecutor on top.
 """
 
 from __future__ import annotations
@@ -46,19 +47,26 @@ def environment(cfg: Settings) -> dict[str, str]:
     return env
 
 
-
 def apply(cfg: Settings) -> None:
     """Set the Airflow environment in this process (for in-process ``dag.test()``)."""
     os.environ.update(environment(cfg))
 
 
-def _airflow(cfg: Settings, *args: str, log: Path | None = None) -> int:
-    cmd = [str(Path(sys.executable).with_name("airflow")), *args]
+def executable() -> Path:
+    """The ``airflow`` command of this Python environment."""
+    return Path(sys.executable).with_name("airflow")
+
+
+def command(cfg: Settings, *args: str, log: Path | None = None,
+            env: dict[str, str] | None = None) -> int:
+    """Run ``airflow <args>`` in ``env`` (default :func:`environment`), its output appended
+    to ``log`` (default: discarded); return its exit code."""
+    cmd = [str(executable()), *args]
+    env = env or environment(cfg)
     if log is None:
-        return subprocess.run(cmd, env=environment(cfg), capture_output=True).returncode
+        return subprocess.run(cmd, env=env, capture_output=True).returncode
     with log.open("ab") as out:
-        return subprocess.run(cmd, env=environment(cfg), stdout=out, stderr=subprocess.STDOUT
-                              ).returncode
+        return subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
 
 
 def migrate(cfg: Settings) -> None:
@@ -70,7 +78,7 @@ def migrate(cfg: Settings) -> None:
         return
     cfg.airflow_home.mkdir(parents=True, exist_ok=True)
     log = cfg.airflow_home / "migrate.log"
-    if _airflow(cfg, "db", "migrate", log=log) != 0:
+    if command(cfg, "db", "migrate", log=log) != 0:
         raise CrmwhError("`airflow db migrate` failed", f"see {log}")
     marker.touch()
 
@@ -100,4 +108,4 @@ def dbt_manifest(cfg: Settings) -> Path:
 
 def run_dag(cfg: Settings, logical_date: str, log: Path) -> int:
     """Run ``crm_nightly`` for one logical date through Airflow; return its exit code."""
-    return _airflow(cfg, "dags", "test", DAG_ID, logical_date, log=log)
+    return command(cfg, "dags", "test", DAG_ID, logical_date, log=log)

@@ -13,6 +13,11 @@ billing drops its files into), ``CRM_SERVICE_URL`` and ``CRM_SERVICE_TOKEN``
 maps a system's own tables, files and columns onto the source contract
 (docs/own_data_mapping.md). A source neither set, mapped nor simulated in the home is
 absent and skipped (:mod:`crmwh.extract.presence`).
+
+Under the real scheduler (``crmwh scheduler start``) Airflow keeps its metadata in
+``CRM_AIRFLOW_DB_DSN`` (unset: database ``airflow`` of role ``airflow`` on the embedded
+server), serves its API and UI on 127.0.0.1:``CRM_AIRFLOW_API_PORT`` and runs up to
+``CRM_AIRFLOW_PARALLELISM`` tasks at once.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ EMBEDDED_SALES_DB = "crm_sales"
 DEFAULT_PG_PORT = 54329
 DEFAULT_SERVICE_PORT = 8765
 DEFAULT_SERVICE_TOKEN = "demo-token"
+# Airflow's metadata database on the embedded server (under the scheduler)
+EMBEDDED_AIRFLOW_USER = "airflow"
+EMBEDDED_AIRFLOW_PASSWORD = "airflow"
+EMBEDDED_AIRFLOW_DB = "airflow"
+DEFAULT_AIRFLOW_API_PORT = 8080
 # the setting that points each source at a real system
 SOURCE_SETTINGS = {"sales": "CRM_SALES_DSN", "billing": "CRM_BILLING_DIR",
                    "service": "CRM_SERVICE_URL"}
@@ -55,6 +65,10 @@ class Settings:
     sources_file: Path
     park_days: int  # nights a row waits in quarantine.parked for its parent
     orphan_reject_share: float  # above this share of orphans a batch is rejected whole
+    airflow_db_dsn: str  # Airflow's metadata database under the scheduler
+    airflow_db_embedded: bool  # ... is the embedded server's (crmwh creates role and database)
+    airflow_api_port: int  # the api-server (UI, and the execution API the tasks call)
+    airflow_parallelism: int  # tasks the scheduler's LocalExecutor runs at once
     # the sources whose setting (CRM_SALES_DSN, CRM_BILLING_DIR, CRM_SERVICE_URL) is set
     configured: frozenset[str] = frozenset()
 
@@ -87,8 +101,9 @@ class Settings:
         return PROJECT_ROOT / "dags"
 
 
-def embedded_dsn(port: int, database: str = EMBEDDED_DB) -> str:
-    return f"postgresql://{EMBEDDED_USER}:{EMBEDDED_PASSWORD}@127.0.0.1:{port}/{database}"
+def embedded_dsn(port: int, database: str = EMBEDDED_DB, user: str = EMBEDDED_USER,
+                 password: str = EMBEDDED_PASSWORD) -> str:
+    return f"postgresql://{user}:{password}@127.0.0.1:{port}/{database}"
 
 
 def whole_setting(name: str, default: int, least: int, most: int | None = None,
@@ -113,6 +128,20 @@ def choice_setting(name: str, choices: tuple[str, ...], default: str) -> str:
 
         raise CrmwhError(f"{name}={text!r} is not one of {', '.join(choices)}",
                          f"set {name} to one of {', '.join(choices)} (default {default})")
+    return text
+
+
+def schedule_setting(name: str, default: str) -> str | None:
+    """A cron schedule (five fields) from the environment, or None for ``none`` (triggered
+    runs only); else one clear error."""
+    text = " ".join((_env(name) or default).split())
+    if text.lower() == "none":
+        return None
+    if len(text.split()) != 5:
+        from crmwh.errors import CrmwhError
+
+        raise CrmwhError(f"{name}={text!r} is not a cron schedule of five fields",
+                         f"set {name} to e.g. '0 2 * * *' (the default) or 'none'")
     return text
 
 
@@ -153,6 +182,12 @@ def load() -> Settings:
         configured=frozenset(source for source, name in SOURCE_SETTINGS.items() if _env(name)),
         park_days=whole_setting("CRM_PARK_DAYS", 3, 1, what="a whole number of days"),
         orphan_reject_share=share_setting("CRM_ORPHAN_REJECT_SHARE", 0.5),
+        airflow_db_dsn=_env("CRM_AIRFLOW_DB_DSN") or embedded_dsn(
+            pg_port, EMBEDDED_AIRFLOW_DB, EMBEDDED_AIRFLOW_USER, EMBEDDED_AIRFLOW_PASSWORD),
+        airflow_db_embedded=_env("CRM_AIRFLOW_DB_DSN") is None,
+        airflow_api_port=whole_setting("CRM_AIRFLOW_API_PORT", DEFAULT_AIRFLOW_API_PORT, 1,
+                                       65535, "a TCP port number"),
+        airflow_parallelism=whole_setting("CRM_AIRFLOW_PARALLELISM", 4, 1),
     )
 
 

@@ -139,6 +139,20 @@ def test_a_bad_retries_setting_is_a_clear_import_error(cfg, monkeypatch):
     assert "CRM_TASK_RETRIES='many' is not a whole number from 0 or more" in errors
 
 
+def test_the_schedule_is_a_setting(cfg, monkeypatch):
+    """``CRM_NIGHTLY_SCHEDULE=none``: triggered runs only (the scheduler starts no night)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("CRM_NIGHTLY_SCHEDULE", "none")
+    dag = DagBag(dag_folder=str(cfg.dags_dir)).dags["crm_nightly"]
+    assert dag.schedule is None
+    monkeypatch.setenv("CRM_NIGHTLY_SCHEDULE", "every night")
+    bag = DagBag(dag_folder=str(cfg.dags_dir))
+    assert "crm_nightly" not in bag.dags
+    assert "CRM_NIGHTLY_SCHEDULE='every night' is not a cron" in "\n".join(
+        bag.import_errors.values())
+
+
 def test_local_execution_runs_one_dbt_invocation_per_model(cfg, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 

@@ -12,13 +12,15 @@ import sys
 import pytest
 
 from crmwh_devkit.bench import nightly
-from crmwh_devkit.bench.nightly_args import executions
+from crmwh_devkit.bench.nightly_args import executions, orchestrators
 from crmwh_devkit.bench.nightly_probe import (
     PeakMemory,
     children_except,
+    most_at_once,
     parents,
     run_ids,
     span_seconds,
+    task_records,
     task_times,
     tree,
 )
@@ -61,8 +63,29 @@ def test_task_times_of_one_run_slowest_first(tmp_path):
         ("publish_marts", "upstream_failed", None),
     ]
     assert span_seconds(tasks) == 17.25
+    assert most_at_once(tasks) == 1  # one after another, as `airflow dags test` runs them
     assert task_times(db, "crm_nightly", "manual__none") == []
     assert span_seconds([]) is None
+
+
+def test_tasks_side_by_side_from_the_schedulers_rows():
+    """Rows as crmwh.airflow_metadata reads them from Postgres (ISO time stamps in UTC)."""
+    rows = [("extract_sales", -1, "success", "2026-12-06T10:00:00+00:00",
+             "2026-12-06T10:00:20+00:00", 20.0),
+            ("extract_billing", -1, "success", "2026-12-06T10:00:01+00:00",
+             "2026-12-06T10:00:10+00:00", 9.0),
+            ("extract_service", -1, "success", "2026-12-06T10:00:02+00:00",
+             "2026-12-06T10:00:05+00:00", 3.0),
+            # starts the instant extract_service ends: not at the same time as it
+            ("gate_service", -1, "success", "2026-12-06T10:00:05+00:00",
+             "2026-12-06T10:00:06+00:00", 1.0),
+            ("dbt_staging", -1, "success", "2026-12-06T10:00:21+00:00",
+             "2026-12-06T10:00:30+00:00", 9.0)]
+    tasks = task_records(rows)
+    assert [t["task_id"] for t in tasks][:2] == ["extract_sales", "extract_billing"]
+    assert most_at_once(tasks) == 3
+    assert span_seconds(tasks) == 30.0
+    assert most_at_once([]) == 0
 
 
 def test_tree_follows_children_and_leaves_out_skipped_trees():
@@ -99,19 +122,23 @@ def test_execution_list():
     assert executions("watcher,watcher") == ("watcher",)
     with pytest.raises(argparse.ArgumentTypeError, match="local, watcher"):
         executions("local,cosmos")
+    assert orchestrators("test,scheduler") == ("test", "scheduler")
+    with pytest.raises(argparse.ArgumentTypeError, match="test, scheduler"):
+        orchestrators("celery")
 
 
 def _result(customers: int, full_s: float, plain_s: float) -> dict:
     def night(kind, wall, tasks):
         return {"night": kind, "ok": True, "wall_s": wall, "warehouse_mb": 50.0,
+                "most_tasks_at_once": 3,
                 "peak_memory_mb": {"worker": {"rss_mb": 900.0}, "postgres": {"rss_mb": 300.0}},
                 "tasks": tasks}
     tasks = [{"task_id": f"t{i}", "seconds": 20 - i, "state": "success"} for i in range(12)]
     return {"customers": customers, "days": 90, "started_at": "2026-12-06T12:00:00+00:00",
             "commit": "0123456789abcdef", "sources": {"reused": True},
             "machine": {"cpus": 2, "load_before": [3.0, 2, 1], "load_after": [4.0, 2, 1]},
-            "dag": [{"execution": "watcher", "nights": [night("full", full_s, tasks),
-                                                        night("next_day", 30.0, tasks)]}],
+            "dag": [{"orchestrator": "test", "execution": "watcher",
+                     "nights": [night("full", full_s, tasks), night("next_day", 30.0, tasks)]}],
             "plain": {"nights": [night("full", plain_s, []), night("next_day", 25.0, [])]}}
 
 
@@ -123,8 +150,8 @@ def test_summary_against_the_goals():
     assert (next_day["goal_s"], next_day["goal_met"], next_day["overhead_met"]) == (60, True, False)
     assert [t["task_id"] for t in full["slowest_tasks"]] == [f"t{i}" for i in range(10)]
     text = nightly.markdown(missed)
-    assert "| watcher | full | yes | 300.0 | 250.0 | 1.2 | 240 | **no** |" in text
-    assert "Slowest tasks, watcher full: t0 20 s" in text
+    assert "| test | watcher | full | yes | 300.0 | 250.0 | 1.2 | 240 | **no** | 3 |" in text
+    assert "Slowest tasks, test watcher full: t0 20 s" in text
 
     met = nightly.summarise(_result(2_000, 40.0, 20.0))
     assert [r["goal_met"] for r in met["summary"]] == [True, True]
@@ -145,3 +172,4 @@ def test_record_writes_json_and_appends_markdown(tmp_path):
 def test_help():
     done = crmwh("bench", "nightly", "--help")
     assert done.returncode == 0 and "--execution" in done.stdout
+    assert "--orchestrator" in done.stdout

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from crmwh import settings
+from crmwh.errors import CrmwhError
 from tests.support.cli import assert_one_clear_line, crmwh
 from tests.support.ports import free_port
 
 
 @pytest.mark.parametrize("command", [[], ["db"], ["generate"], ["run"], ["sql"], ["service-api"],
-                                     ["demo"]])
+                                     ["demo"], ["scheduler"]])
 def test_help_on_every_command(command):
     done = crmwh(*command, "--help")
     assert done.returncode == 0
@@ -99,6 +100,41 @@ def test_whole_number_settings_take_their_bounds(monkeypatch):
     monkeypatch.setenv("CRM_PG_PORT", "65535")
     got = settings.load()
     assert (got.sales_lookback_minutes, got.load_workers, got.pg_port) == (0, 3, 65535)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("CRM_AIRFLOW_API_PORT", "0"), ("CRM_AIRFLOW_API_PORT", "http"),
+    ("CRM_AIRFLOW_PARALLELISM", "0")])
+def test_bad_scheduler_setting_is_one_line(name, value):
+    done = crmwh("scheduler", "status", **{name: value})
+    assert_one_clear_line(done, name)
+
+
+def test_scheduler_settings_default_to_the_embedded_server(monkeypatch):
+    monkeypatch.setenv("CRM_PG_PORT", "54400")
+    got = settings.load()
+    assert got.airflow_db_embedded
+    assert got.airflow_db_dsn == "postgresql://airflow:airflow@127.0.0.1:54400/airflow"
+    assert (got.airflow_api_port, got.airflow_parallelism) == (8080, 4)
+    monkeypatch.setenv("CRM_AIRFLOW_DB_DSN", "postgresql://af:secret@db.example:5432/meta")
+    got = settings.load()
+    assert not got.airflow_db_embedded and got.airflow_db_dsn.endswith("@db.example:5432/meta")
+
+
+@pytest.mark.parametrize(("value", "schedule"), [
+    (None, "0 2 * * *"), ("none", None), (" NONE ", None), ("30  1 * * 1-5", "30 1 * * 1-5")])
+def test_nightly_schedule_setting(monkeypatch, value, schedule):
+    if value is None:
+        monkeypatch.delenv("CRM_NIGHTLY_SCHEDULE", raising=False)
+    else:
+        monkeypatch.setenv("CRM_NIGHTLY_SCHEDULE", value)
+    assert settings.schedule_setting("CRM_NIGHTLY_SCHEDULE", "0 2 * * *") == schedule
+
+
+def test_a_bad_nightly_schedule_names_the_setting(monkeypatch):
+    monkeypatch.setenv("CRM_NIGHTLY_SCHEDULE", "nightly")
+    with pytest.raises(CrmwhError, match="CRM_NIGHTLY_SCHEDULE='nightly' is not a cron"):
+        settings.schedule_setting("CRM_NIGHTLY_SCHEDULE", "0 2 * * *")
 
 
 def test_devkit_commands_come_from_its_plugin():

@@ -359,6 +359,15 @@ def test_airflow_components_share_secrets_and_auth(services: dict) -> None:
         assert env.get("AIRFLOW__COSMOS__CACHE_DIR") == "/tmp/cosmos"
 
 
+def test_scheduler_preloads_what_crmwh_scheduler_preloads(services: dict) -> None:
+    from crmwh import scheduler
+
+    env = env_of(services["airflow-scheduler"])
+    assert env.get("AIRFLOW__SCHEDULER__MP_START_METHOD") == "forkserver"
+    assert env.get("AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD", "").split(",") == list(
+        scheduler.PRELOAD)
+
+
 def test_dags_mount_targets_the_dags_folder(services: dict) -> None:
     for name in AIRFLOW_SERVICES:
         service = services[name]

@@ -30,6 +30,8 @@ LAYERS: list[tuple[str, ...]] = [
     # the run's as-of date
     ("crmwh.database", "crmwh.pgcopy", "crmwh.source_entities", "crmwh.airflow_env",
      "crmwh.dbt_runner", "crmwh.as_of", "crmwh.mapping"),
+    # Airflow's real scheduler: its metadata database, its processes, a run triggered in it
+    ("crmwh.airflow_metadata", "crmwh.scheduler", "crmwh.triggered_run"),
     # warehouse objects created outside dbt
     ("crmwh.warehouse",),
     # the steps of the nightly

@@ -50,8 +50,10 @@ def test_backfill_dates_refuses_bad_ranges():
         backfill_dates(D("2026-02-01"), D("2026-03-01"), "year")
 
 
-def ns(date=None, first=None, last=None, every=None) -> argparse.Namespace:  # noqa: A002
-    return argparse.Namespace(date=date, first=first, last=last, every=every)
+def ns(date=None, first=None, last=None, every=None,  # noqa: A002
+       scheduler=False) -> argparse.Namespace:
+    return argparse.Namespace(date=date, first=first, last=last, every=every,
+                              scheduler=scheduler)
 
 
 def test_run_dates_keeps_the_given_dates_in_order():
@@ -76,6 +78,14 @@ def test_resume_command_starts_at_the_failed_date(every, failed, expected):
     # the command runs exactly the dates not run yet
     resumed = ns(first=dates[failed], last=D(last), every=every)
     assert run_dates(resumed) == dates[failed:]
+
+
+def test_resume_command_keeps_the_scheduler():
+    args = ns(date=[D("2026-02-01"), D("2026-02-02")], scheduler=True)
+    assert resume_command(args, run_dates(args), 1) == "crmwh run --date 2026-02-02 --scheduler"
+    args = ns(first=D("2026-02-01"), last=D("2026-02-03"), scheduler=True)
+    assert resume_command(args, run_dates(args), 1) == (
+        "crmwh run --from 2026-02-02 --to 2026-02-03 --scheduler")
 
 
 def test_resume_command_lists_dates_when_a_range_cannot_say_them():

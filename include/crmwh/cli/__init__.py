@@ -10,12 +10,23 @@ import logging
 import sys
 import warnings
 
-from crmwh.cli import churn, db, imports, plugins, quarantine, run, serving, sources, sql
+from crmwh.cli import (
+    churn,
+    db,
+    imports,
+    plugins,
+    quarantine,
+    run,
+    scheduler,
+    serving,
+    sources,
+    sql,
+)
 from crmwh.errors import CrmwhError
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-GROUPS = (db, run, sources, imports, sql, quarantine, serving, churn)
+GROUPS = (db, run, scheduler, sources, imports, sql, quarantine, serving, churn)
 
 
 def build_parser() -> argparse.ArgumentParser:

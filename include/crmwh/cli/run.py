@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="last logical date of a backfill (always run)")
     run.add_argument("--every", default=None, metavar="|".join(EVERY),
                      help="step of a backfill (default: day)")
+    run.add_argument("--scheduler", action="store_true",
+                     help="trigger each run in the running scheduler (`crmwh scheduler start`) "
+                          "and wait for its end, instead of `airflow dags test`")
     run.set_defaults(func=cmd_run)
 
 
@@ -78,41 +81,55 @@ def run_dates(args: argparse.Namespace) -> list[date]:
 def resume_command(args: argparse.Namespace, days: list[date], failed: int) -> str:
     """The command that runs ``days[failed:]`` again."""
     rest = days[failed:]
+    how = " --scheduler" if args.scheduler else ""
     if args.first is not None:
         every = args.every or "day"
         command = f"crmwh run --from {rest[0]} --to {args.last}" + (
             f" --every {every}" if every != "day" else "")
         if backfill_dates(rest[0], args.last, every) == rest:
-            return command
-    return "crmwh run " + " ".join(f"--date {day}" for day in rest)
+            return command + how
+    return "crmwh run " + " ".join(f"--date {day}" for day in rest) + how
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from crmwh import airflow_env, warehouse
+    from crmwh import airflow_env, triggered_run, warehouse
     from crmwh.extract import mapping_check
     from crmwh.mapping import model
 
     days = run_dates(args)  # argument errors before anything starts
     cfg = settings.load()
     model.load(cfg)  # a mistake in the mapping file before anything starts
+    if args.scheduler:
+        triggered_run.check_ready(cfg)
     warehouse.ensure_warehouse(cfg)
     mapping_check.check(cfg)  # and against the live sources (the embedded ones are up now)
     plugins.prepare_run(cfg)
-    say("preparing Airflow (db migrate, dbt manifest)")
-    airflow_env.migrate(cfg)
-    airflow_env.dbt_manifest(cfg)
     log_dir = cfg.home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    if args.scheduler:
+        say("preparing the run (dbt manifest)")
+        manifest = cfg.dbt_project_dir / "target" / "manifest.json"
+        before = manifest.stat().st_mtime if manifest.exists() else None
+        if airflow_env.dbt_manifest(cfg).stat().st_mtime != before:
+            say("the dbt project changed: the scheduler parses the DAG again")
+            triggered_run.reparse(cfg, log_dir / "reserialize.log")
+    else:
+        say("preparing Airflow (db migrate, dbt manifest)")
+        airflow_env.migrate(cfg)
+        airflow_env.dbt_manifest(cfg)
     for n, day in enumerate(days):
         log = log_dir / f"crm_nightly_{day}.log"
         log.unlink(missing_ok=True)
-        say(f"[{n + 1}/{len(days)}] {day}: running DAG crm_nightly through Airflow (log: {log})")
+        how = ("triggering crm_nightly in the scheduler" if args.scheduler
+               else "running DAG crm_nightly through Airflow")
+        say(f"[{n + 1}/{len(days)}] {day}: {how} (log: {log})")
         t = time.monotonic()
         before = _last_summary(cfg, day)
-        code = airflow_env.run_dag(cfg, day.isoformat(), log)
-        if code != 0 or _last_summary(cfg, day) in (None, before):
-            failure = (_first_failure(log) if code != 0 else
-                       "Airflow ran no task (is the date before the DAG's start_date?)")
+        failure = (_triggered(cfg, day, log) if args.scheduler
+                   else _tested(cfg, day, log))
+        if failure is None and _last_summary(cfg, day) in (None, before):
+            failure = "Airflow ran no task (is the date before the DAG's start_date?)"
+        if failure is not None:
             say(f"[{n + 1}/{len(days)}] {day}: crm_nightly FAILED after "
                 f"{time.monotonic() - t:.0f} s: {failure}")
             say(f"to resume: {resume_command(args, days, n)}")
@@ -121,6 +138,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{time.monotonic() - t:.0f} s")
         _print_run(cfg, day)
     return 0
+
+
+def _tested(cfg: settings.Settings, day: date, log: Path) -> str | None:
+    """One night through ``airflow dags test``; None, or what failed."""
+    from crmwh import airflow_env
+
+    code = airflow_env.run_dag(cfg, day.isoformat(), log)
+    return None if code == 0 else _first_failure(log)
+
+
+def _triggered(cfg: settings.Settings, day: date, log: Path) -> str | None:
+    """One night triggered in the scheduler and followed to its end; None, or what failed."""
+    from crmwh import triggered_run
+
+    run_id = triggered_run.trigger(cfg, day, log)
+    say(f"  run {run_id} queued")
+    run = triggered_run.follow(cfg, run_id, progress=say)
+    return None if run["state"] == "success" else triggered_run.first_failure(cfg, run)
 
 
 def _last_summary(cfg: settings.Settings, day: date):

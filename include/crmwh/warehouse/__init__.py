@@ -9,6 +9,7 @@
 - ``ml``              the tables the model fits write (and ``audit.model_runs``)
 - ``publication``     write-audit-publish's marker table and publication log
 - ``roles``           the reading roles and their privileges
+- ``ddl``             idempotent DDL that locks nothing when the index or column exists
 
 :func:`ensure_warehouse` reaches (or starts) the server and creates everything;
 :func:`ensure_schemas` creates everything on an open connection. Both are idempotent.
@@ -44,14 +45,23 @@ def ensure_warehouse(settings: Settings) -> str:
 
 
 def ensure_schemas(conn: psycopg.Connection) -> None:
-    """Create schemas, raw tables, audit, quarantine and model tables idempotently."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(727001)")
+    """Create schemas, raw tables, audit, quarantine and model tables idempotently.
+
+    On an autocommit connection (as :func:`ensure_warehouse` opens) each statement commits
+    on its own and what exists already is not locked (:mod:`crmwh.warehouse.ddl`): every
+    extract task calls this while the other sources' extracts may be landing, and one
+    transaction holding locks on many tables deadlocked with them. Concurrent callers wait
+    for each other on an advisory lock."""
+    conn.execute("select pg_advisory_lock(727001)")
+    try:
         schemas.create_schemas(conn)
         raw.create_tables(conn)
         audit.create_tables(conn)
         quarantine.create_tables(conn)
         parking.create_tables(conn)
-        raw_migrations.migrate(conn)  # the row hash became 16 bytes
+        with conn.transaction():
+            raw_migrations.migrate(conn)  # the row hash became 16 bytes
+    finally:
+        conn.execute("select pg_advisory_unlock(727001)")
     # ml.clv_predictions, ml.churn_scores and audit.model_runs are dbt sources of the marts
     ml.ensure_tables(conn)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import psycopg
 
+from crmwh.warehouse import ddl
+
 MODEL_RUNS = "audit.model_runs"
 
 DDL = (
@@ -120,6 +122,6 @@ MODEL_RUNS_DDL = (
 
 def create_tables(conn: psycopg.Connection) -> None:
     """The audit tables but ``audit.model_runs`` (:mod:`crmwh.warehouse.ml` creates that one
-    with the tables the fits write); inside the caller's transaction."""
+    with the tables the fits write)."""
     for statement in DDL:
-        conn.execute(statement)
+        ddl.execute(conn, statement)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import psycopg
 
-from crmwh.warehouse import audit
+from crmwh.warehouse import audit, ddl
 
 PREDICTIONS = "ml.clv_predictions"
 SCORES = "ml.churn_scores"
@@ -100,7 +100,7 @@ def _run(conn: psycopg.Connection, lock: int, statements: tuple[str, ...]) -> No
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (lock,))
         for statement in statements:
-            conn.execute(statement)
+            ddl.execute(conn, statement)
 
 
 def ensure_clv_tables(conn: psycopg.Connection) -> None:

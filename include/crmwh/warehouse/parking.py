@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import psycopg
 
+from crmwh.warehouse import ddl
+
 DDL = (
     """create table if not exists quarantine.parked (
         id bigserial primary key,
@@ -36,6 +38,6 @@ DDL = (
 
 
 def create_tables(conn: psycopg.Connection) -> None:
-    """``quarantine.parked`` and its indexes (inside the caller's transaction)."""
+    """``quarantine.parked`` and its indexes."""
     for statement in DDL:
-        conn.execute(statement)
+        ddl.execute(conn, statement)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
+from crmwh.warehouse import ddl
+
 DDL = (
     """create table if not exists quarantine.rows (
         id bigserial primary key,
@@ -23,11 +25,11 @@ RELEASED_BATCH_DDL = "alter table quarantine.rows add column if not exists relea
 
 
 def create_tables(conn: psycopg.Connection) -> None:
-    """``quarantine.rows`` and its index (inside the caller's transaction)."""
+    """``quarantine.rows`` and its index."""
     for statement in DDL:
-        conn.execute(statement)
+        ddl.execute(conn, statement)
 
 
 def ensure_release_column(conn: psycopg.Connection) -> None:
     """``quarantine.rows.released_batch_id``, which releasing rows needs."""
-    conn.execute(RELEASED_BATCH_DDL)
+    ddl.execute(conn, RELEASED_BATCH_DDL)

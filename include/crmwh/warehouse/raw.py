@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from crmwh.source_entities import ENTITIES, META_COLUMNS, PG_TYPES, Entity
+from crmwh.warehouse import ddl
 
 
 def table_ddl(entity: Entity) -> str:
@@ -15,12 +16,13 @@ def table_ddl(entity: Entity) -> str:
 
 
 def create_tables(conn: psycopg.Connection) -> None:
-    """Every raw table with its indexes (inside the caller's transaction)."""
+    """Every raw table with its indexes (each statement in the caller's transaction, or in
+    its own when the connection autocommits)."""
     for entity in ENTITIES:
         conn.execute(table_ddl(entity))
         # batches are appended in one piece: a BRIN index finds one cheaply
-        conn.execute(f"create index if not exists {entity.table}_batch_idx "
-                     f"on {entity.qualified} using brin (_batch_id)")
+        ddl.execute(conn, f"create index if not exists {entity.table}_batch_idx "
+                          f"on {entity.qualified} using brin (_batch_id)")
         # an identical row version lands once (look-back re-reads, reruns, re-deliveries)
-        conn.execute(f"create unique index if not exists {entity.table}_row_hash_uidx "
-                     f"on {entity.qualified} (_row_hash)")
+        ddl.execute(conn, f"create unique index if not exists {entity.table}_row_hash_uidx "
+                          f"on {entity.qualified} (_row_hash)")

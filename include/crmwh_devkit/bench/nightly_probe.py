@@ -1,5 +1,7 @@
 """What the nightly benchmark reads while and after a night runs: the memory of process trees
-(sampled from ``/proc``) and the task instances of Airflow's SQLite metadata database."""
+(sampled from ``/proc``) and the task instances of Airflow's metadata database (SQLite under
+``airflow dags test``; the scheduler's Postgres rows come from :mod:`crmwh.airflow_metadata`
+and are read by :func:`task_records` alike)."""
 
 from __future__ import annotations
 
@@ -139,12 +141,18 @@ def _parse(stamp: str | None) -> datetime | None:
 
 
 def task_times(db: Path, dag_id: str, run_id: str) -> list[dict]:
-    """Each task instance of one run: task id, state, start, end and wall seconds (from
-    ``duration``, else end - start), slowest first."""
+    """Each task instance of one run in the SQLite metadata database ``db``
+    (:func:`task_records`)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         rows = conn.execute(
             """select task_id, map_index, state, start_date, end_date, duration
                from task_instance where dag_id = ? and run_id = ?""", (dag_id, run_id)).fetchall()
+    return task_records(rows)
+
+
+def task_records(rows: Iterable[tuple]) -> list[dict]:
+    """Task instances given as (task id, map index, state, start, end, duration): task id,
+    state, start, end and wall seconds (from ``duration``, else end - start), slowest first."""
     out = []
     for task_id, map_index, state, start, end, duration in rows:
         started, ended = _parse(start), _parse(end)
@@ -163,3 +171,15 @@ def span_seconds(tasks: list[dict]) -> float | None:
     if not starts or not ends:
         return None
     return round((max(ends) - min(starts)).total_seconds(), 2)
+
+
+def most_at_once(tasks: list[dict]) -> int:
+    """The largest number of tasks that ran at one moment (from their start and end)."""
+    edges = sorted([(_parse(t["start"]), 1) for t in tasks if t["start"] and t["end"]]
+                   + [(_parse(t["end"]), -1) for t in tasks if t["start"] and t["end"]],
+                   key=lambda edge: (edge[0], edge[1]))  # an end before a start at one instant
+    now = best = 0
+    for _, step in edges:
+        now += step
+        best = max(best, now)
+    return best
