@@ -106,3 +106,168 @@
             or customer_key in (select {{ orders_cte }}.customer_key from {{ orders_cte }})
         )
 {%- endmacro %}
+
+{#- int_customer_value__monthly's inputs, as CTEs (the model and its pre-hook's fingerprints
+    read the same): orders, credit_notes, tickets (valued as of the as-of date), customers (the
+    population), months (first month with an order .. the as-of month, each with its period
+    end) and activity (per customer and month of the spine: revenue, gross margin, orders, last
+    order, credit notes, cost to serve). -#}
+{% macro customer_value_monthly_inputs() -%}
+orders as (
+
+    select
+        customer_key,
+        order_date,
+        cast(date_trunc('month', order_date) as date) as month_start,
+        net_revenue,
+        gross_margin
+
+    from {{ ref('fct_orders') }}
+    where
+        {{ valued_orders_filter() }}
+
+),
+
+credit_notes as (
+
+    select
+        customer_key,
+        cast(date_trunc('month', issued_on) as date) as month_start,
+        amount
+
+    from {{ ref('fct_credit_notes') }}
+    where issued_on <= {{ as_of_date() }} and customer_key is not null
+
+),
+
+tickets as (
+
+    select
+        customer_key,
+        cast(date_trunc('month', created_on) as date) as month_start,
+        {{ ticket_cost('ticket_type') }} as ticket_cost
+
+    from {{ ref('fct_tickets') }}
+    where created_on <= {{ as_of_date() }} and customer_key is not null
+
+),
+
+customers as (
+
+    select
+        customer_key,
+        {{ to_business_date('created_at') }} as created_on
+
+    from {{ ref('dim_customer') }}
+    where
+        {{ value_population_filter('orders') }}
+
+),
+
+months as (
+
+    select
+        cast(month_start as date) as month_start,
+        cast(month_start + interval '1 month' - interval '1 day' as date) as month_end,
+        least(
+            cast(month_start + interval '1 month' - interval '1 day' as date), {{ as_of_date() }}
+        ) as period_end
+
+    from generate_series(
+        coalesce(
+            (select date_trunc('month', min(order_date)) from orders),
+            date_trunc('month', {{ as_of_date() }})
+        ),
+        date_trunc('month', {{ as_of_date() }}),
+        interval '1 month'
+    ) as month_start
+
+),
+
+activity as (
+
+    -- months before the spine (credit notes or tickets before the first order) count nowhere
+    select
+        customer_key,
+        month_start,
+        sum(revenue) as revenue,
+        sum(gross_margin) as gross_margin,
+        sum(orders) as orders,
+        max(last_order_date) as last_order_date,
+        sum(credit_notes) as credit_notes,
+        sum(cost_to_serve) as cost_to_serve
+
+    from (
+        select
+            customer_key, month_start, net_revenue as revenue, gross_margin, 1 as orders,
+            order_date as last_order_date, 0 as credit_notes, 0 as cost_to_serve
+        from orders
+        union all
+        select customer_key, month_start, 0, 0, 0, null, amount, 0
+        from credit_notes
+        union all
+        select customer_key, month_start, 0, 0, 0, null, 0, ticket_cost
+        from tickets
+    ) as unioned
+    where month_start >= (select min(month_start) from months)
+    group by customer_key, month_start
+
+)
+{%- endmacro %}
+
+{#- int_customer_value__monthly's part fingerprints (its pre-hook, macro rebuild_plan): per
+    month of the spine, its period end, the activity rows of the month, the customers who join
+    the population in it (the month of their creation or first order, if earlier; with their
+    creation date) and the recipe. A month's rows depend on these of it and every month before. -#}
+{% macro customer_value_monthly_fingerprints() -%}
+with
+
+{{ customer_value_monthly_inputs() }},
+
+first_orders as (
+
+    select customer_key, min(order_date) as first_order_date
+    from orders
+    group by customer_key
+
+),
+
+month_rows as (
+
+    select
+        month_start,
+        {{ row_hash(['customer_key', 'revenue', 'gross_margin', 'orders', 'last_order_date',
+                     'credit_notes', 'cost_to_serve']) }} as row_hash
+    from activity
+
+    union all
+
+    select
+        greatest(
+            (select min(month_start) from months),
+            cast(date_trunc('month', least(customers.created_on, first_orders.first_order_date))
+                as date)
+        ),
+        {{ row_hash(['customers.customer_key', 'customers.created_on']) }}
+    from customers
+    left join first_orders on customers.customer_key = first_orders.customer_key
+
+),
+
+month_parts as (
+
+    select
+        'month' as part,
+        to_char(months.month_start, 'YYYY-MM-DD') as key,
+        {{ fingerprint_of('month_rows.row_hash', ['months.period_end', recipe([
+            'value_tier_key_share', 'value_tier_ordinary_share', 'pareto_value_share',
+            'rfm_window_months', 'ticket_cost_by_type', 'reporting_timezone'])]) }} as fingerprint
+
+    from months
+    left join month_rows on months.month_start = month_rows.month_start
+    group by months.month_start, months.period_end
+
+)
+
+select part, key, fingerprint, fingerprint as compared from month_parts
+{%- endmacro %}
