@@ -131,13 +131,15 @@ customer_rows as (
 
     select
         value_rows.customer_key,
-        case when value_rows.month_end < covered.compared_before then {{ row_hash([
-            'value_rows.month_end', 'value_rows.value_tier', 'value_rows.rfm_segment',
-            'value_rows.net_profit']) }} end,
-        case when value_rows.month_end < covered.stored_before then {{ row_hash([
-            'value_rows.month_end', 'value_rows.value_tier', 'value_rows.rfm_segment',
-            'value_rows.net_profit']) }} end
-    from {{ ref('int_customer_value__monthly') }} as value_rows
+        case when value_rows.month_end < covered.compared_before then value_rows.row_hash end,
+        case when value_rows.month_end < covered.stored_before then value_rows.row_hash end
+    from (
+        select
+            customer_key,
+            month_end,
+            {{ row_hash(['month_end', 'value_tier', 'rfm_segment', 'net_profit']) }} as row_hash
+        from {{ ref('int_customer_value__monthly') }}
+    ) as value_rows
     cross join covered
     where
         value_rows.month_end

@@ -1,7 +1,7 @@
 {#-
     Incremental models that rebuild only the parts whose inputs changed
-    (int_customer_value__monthly, int_churn__customer_months) keep, beside their table, what
-    each part was built from: the table <model>__inputs in the model's schema, one row per part:
+    (int_churn__customer_months) keep, beside their table, what each part was built from: the
+    table <model>__inputs in the model's schema, one row per part:
       part         'month' (key = its month_start, YYYY-MM-DD) or 'customer' (key = customer_key)
       fingerprint  of the inputs the part's rows are computed from (fingerprint_of; the model
                    says which inputs and adds what else they depend on, such as the period end)
@@ -20,11 +20,10 @@
     hashtextextended(cast(row({{ expressions | join(', ') }}) as text), 0)
 {%- endmacro %}
 
-{#- The fingerprint of a part: count and sum of its rows' hashes (an aggregate; order-free)
-    over the rows passing `filter`, then the listed extras (as text). -#}
-{% macro fingerprint_of(hash, extras=[], filter='true') -%}
-    concat_ws(':', count({{ hash }}) filter (where {{ filter }}),
-        coalesce(sum({{ hash }}) filter (where {{ filter }}), 0)
+{#- The fingerprint of a part: count and sum of its rows' hashes (an aggregate, so the rows'
+    order does not matter; null hashes are left out), then the listed extras (as text). -#}
+{% macro fingerprint_of(hash, extras=[]) -%}
+    concat_ws(':', count({{ hash }}), coalesce(sum({{ hash }}), 0)
         {%- for extra in extras %}, {{ extra }}{% endfor %})
 {%- endmacro %}
 
@@ -56,8 +55,7 @@
         part text not null,
         key text not null,
         fingerprint text not null,
-        rebuild boolean not null,
-        primary key (part, key)
+        rebuild boolean not null
     );
     create temporary table {{ plan }} on commit drop as
     with

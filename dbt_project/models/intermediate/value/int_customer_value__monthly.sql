@@ -1,13 +1,8 @@
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='fail',
+        materialized='table',
         schema='intermediate',
-        pre_hook=[
-            "set local work_mem = '{{ var('value_models_work_mem') }}'",
-            "{{ rebuild_plan(customer_value_monthly_fingerprints()) }}",
-        ],
+        pre_hook="set local work_mem = '{{ var('value_models_work_mem') }}'",
     )
 }}
 -- Customer value per month-end (DOMAIN §2). Grain: one row per month and customer, for every
@@ -25,38 +20,112 @@
 -- RFM (DOMAIN §2, project default): recency = days from the last order to period_end, frequency
 -- = orders and monetary = revenue in the trailing var('rfm_window_months') months, each scored
 -- 1-5 by percent rank among customers who ever ordered; segments per macro rfm_segment.
--- Incremental, by whole months (ranks and tiers compare all customers of a month): a month's
--- rows are a function of the population, each customer's activity (orders, credit notes,
--- tickets) in that month and the months before it, its period end and the rules' vars. The
--- pre-hook (macro rebuild_plan) fingerprints these per month (macro
--- customer_value_monthly_fingerprints; stored in int_customer_value__monthly__inputs) and
--- rebuilds every month from the first whose fingerprint changed; earlier months are kept, as
--- nothing they are computed from changed. A next-day night rebuilds the as-of month (its period
--- end moved), or the last two on the first of a month; a late or changed row dated in an earlier
--- month, a customer deleted or created back-dated, rebuild from its month on; a rebuild as of an
--- earlier date drops the later months and rebuilds from the first month whose rows differ. Rebuilt
--- months start their trailing windows from the kept months' activity. --full-refresh rebuilds
--- every month; both give the same rows (tested).
+-- Rebuilt in full every run, not incrementally: each row carries its month's customer_count and
+-- ranks across every customer live on the as-of date, so a customer who leaves (deleted, or
+-- merged into another by identity resolution) changes every row of every month since it joined,
+-- and such a night is the rule (benchmarks/incremental_months.md). int_churn__customer_months,
+-- whose rows depend on one customer each, is the incremental one.
 
 {%- set window = var('rfm_window_months') | int %}
-{#- months a trailing window reaches back, the month itself included -#}
-{%- set reach = [12, window] | max %}
 
 with
 
-{{ customer_value_monthly_inputs() }},
+orders as (
 
-first_built as (
-
-    -- the first month this run builds: every month on a full build, else the first month the
-    -- pre-hook marked for a rebuild (none: 'infinity')
     select
-        {% if is_incremental() -%}
-        coalesce((select cast(min(key) as date) from ({{ rebuilt_parts('month') }}) as rebuilt),
-            cast('infinity' as date))
-        {%- else -%}
-        cast('-infinity' as date)
-        {%- endif %} as month_start
+        customer_key,
+        order_date,
+        cast(date_trunc('month', order_date) as date) as month_start,
+        net_revenue,
+        gross_margin
+
+    from {{ ref('fct_orders') }}
+    where
+        {{ valued_orders_filter() }}
+
+),
+
+credit_notes as (
+
+    select
+        customer_key,
+        cast(date_trunc('month', issued_on) as date) as month_start,
+        amount
+
+    from {{ ref('fct_credit_notes') }}
+    where issued_on <= {{ as_of_date() }} and customer_key is not null
+
+),
+
+tickets as (
+
+    select
+        customer_key,
+        cast(date_trunc('month', created_on) as date) as month_start,
+        {{ ticket_cost('ticket_type') }} as ticket_cost
+
+    from {{ ref('fct_tickets') }}
+    where created_on <= {{ as_of_date() }} and customer_key is not null
+
+),
+
+customers as (
+
+    select
+        customer_key,
+        {{ to_business_date('created_at') }} as created_on
+
+    from {{ ref('dim_customer') }}
+    where
+        {{ value_population_filter('orders') }}
+
+),
+
+months as (
+
+    select
+        cast(month_start as date) as month_start,
+        cast(month_start + interval '1 month' - interval '1 day' as date) as month_end,
+        least(
+            cast(month_start + interval '1 month' - interval '1 day' as date), {{ as_of_date() }}
+        ) as period_end
+
+    from generate_series(
+        coalesce(
+            (select date_trunc('month', min(order_date)) from orders),
+            date_trunc('month', {{ as_of_date() }})
+        ),
+        date_trunc('month', {{ as_of_date() }}),
+        interval '1 month'
+    ) as month_start
+
+),
+
+activity as (
+
+    select
+        customer_key,
+        month_start,
+        sum(revenue) as revenue,
+        sum(gross_margin) as gross_margin,
+        sum(orders) as orders,
+        max(last_order_date) as last_order_date,
+        sum(credit_notes) as credit_notes,
+        sum(cost_to_serve) as cost_to_serve
+
+    from (
+        select
+            customer_key, month_start, net_revenue as revenue, gross_margin, 1 as orders,
+            order_date as last_order_date, 0 as credit_notes, 0 as cost_to_serve
+        from orders
+        union all
+        select customer_key, month_start, 0, 0, 0, null, amount, 0
+        from credit_notes
+        union all
+        select customer_key, month_start, 0, 0, 0, null, 0, ticket_cost
+        from tickets
+    ) as unioned
+    group by customer_key, month_start
 
 ),
 
@@ -71,7 +140,6 @@ grid as (
 
     from customers
     cross join months
-    where months.month_start >= (select month_start from first_built)
 
 ),
 
@@ -79,7 +147,6 @@ monthly as (
 
     select
         grid.*,
-        true as is_built,
         coalesce(activity.revenue, 0) as revenue_in_month,
         coalesce(activity.gross_margin, 0) as gross_margin_in_month,
         coalesce(activity.orders, 0) as orders_in_month,
@@ -93,32 +160,6 @@ monthly as (
             grid.customer_key = activity.customer_key
             and grid.month_start = activity.month_start
 
-    {% if is_incremental() -%}
-    union all
-
-    -- what the trailing windows of the built months reach back to in kept months: the activity
-    -- of the {{ reach - 1 }} months before the first built month, and each customer's last
-    -- order before those (a row of its own, out of every window's reach)
-    select
-        customer_key, null, month_start, null, null, false,
-        revenue, gross_margin, orders, last_order_date, credit_notes, cost_to_serve
-    from activity
-    where
-        month_start < (select month_start from first_built)
-        and month_start >= (select month_start from first_built) - interval '{{ reach - 1 }} months'
-
-    union all
-
-    select
-        customer_key, null,
-        cast((select month_start from first_built) - interval '{{ reach }} months' as date),
-        null, null, false, 0, 0, 0, max(last_order_date), 0, 0
-    from activity
-    where
-        month_start < (select month_start from first_built) - interval '{{ reach - 1 }} months'
-    group by customer_key
-    {%- endif %}
-
 ),
 
 trailing_sums as (
@@ -129,7 +170,6 @@ trailing_sums as (
         month_start,
         month_end,
         period_end,
-        is_built,
         revenue_in_month,
         gross_margin_in_month,
         sum(revenue_in_month) over trailing_12 as revenue,
@@ -142,13 +182,9 @@ trailing_sums as (
 
     from monthly
     window
-        trailing_12 as (
-            partition by customer_key order by month_start
-            range between interval '11 months' preceding and current row
-        ),
+        trailing_12 as (partition by customer_key order by month_start rows 11 preceding),
         trailing_rfm as (
-            partition by customer_key order by month_start
-            range between interval '{{ window - 1 }} months' preceding and current row
+            partition by customer_key order by month_start rows {{ window - 1 }} preceding
         ),
         to_date as (partition by customer_key order by month_start rows unbounded preceding)
 
@@ -163,7 +199,7 @@ existing as (
         period_end - last_order_date as recency_days
 
     from trailing_sums
-    where is_built and (created_on <= period_end or last_order_date is not null)
+    where created_on <= period_end or last_order_date is not null
 
 ),
 
