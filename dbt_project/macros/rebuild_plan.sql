@@ -44,11 +44,12 @@
     span that moved since: see int_churn__customer_months). A part changed when the two differ,
     it is new, or it is gone (a customer left, the months after an earlier as-of date). Rebuilt:
     every month from the first one that changed (a month's rows depend on the months before it)
-    or from `rebuild_from` (a SQL date), if earlier, and every customer that changed. On an
+    or from `rebuild_from` (a SQL date), if earlier, and every customer that changed (all its
+    months). On an
     incremental run their rows are deleted here and the model's SQL builds the parts marked
     `rebuild`; a full build rebuilds all. The new fingerprints replace the stored ones; without
     stored ones everything is rebuilt. -#}
-{% macro rebuild_plan(fingerprints, parts=['month'], rebuild_from=none) -%}
+{% macro rebuild_plan(fingerprints, rebuild_from) -%}
     {%- set inputs = inputs_relation(this) -%}
     {%- set plan = this.identifier ~ '__plan' -%}
     create table if not exists {{ inputs }} (
@@ -74,10 +75,8 @@
     ),
     first_month as (
         select least(
-            (select min(key) from compared where part = 'month' and changed)
-            {%- if rebuild_from is not none %},
+            (select min(key) from compared where part = 'month' and changed),
             to_char({{ rebuild_from }}, 'YYYY-MM-DD')
-            {%- endif %}
         ) as key
     )
     select
@@ -97,9 +96,7 @@
         month_start >= (
             select cast(min(key) as date) from {{ plan }} where part = 'month' and rebuild
         )
-        {%- if 'customer' in parts %}
-        or customer_key in (select key from {{ plan }} where part = 'customer' and changed)
-        {%- endif %};
+        or customer_key in (select key from {{ plan }} where part = 'customer' and changed);
     {%- endif %}
     delete from {{ inputs }};
     insert into {{ inputs }} (part, key, fingerprint, rebuild)

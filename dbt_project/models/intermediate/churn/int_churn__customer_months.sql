@@ -4,8 +4,8 @@
         incremental_strategy='append',
         on_schema_change='fail',
         schema='intermediate',
-        pre_hook="{{ rebuild_plan(churn_customer_months_fingerprints(), parts=['month', 'customer'],
-                                  rebuild_from=churn_customer_months_rebuild_from()) }}",
+        pre_hook="{{ rebuild_plan(churn_customer_months_fingerprints(),
+                                  churn_customer_months_rebuild_from()) }}",
     )
 }}
 -- Customer x month churn states (DOMAIN §4), the base of mart_churn_monthly,
