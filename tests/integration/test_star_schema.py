@@ -13,35 +13,20 @@ import pandas as pd
 import psycopg
 import pytest
 
-from crmwh import database, pipeline
-from tests.support import dbt_runner
+from crmwh import database
 from tests.support.databases import drop_database, fresh_database
-from tests.support.databases import frame as read
 from tests.support.demo import LAST_DAY
+from tests.support.warehouse import Warehouse
 
 DAY_A = LAST_DAY - timedelta(days=5)
 DAY_B = DAY_A + timedelta(days=1)
 LATE_ORDER_STATUS = "cancelled"
 
 
-class Star:
+class Star(Warehouse):
     def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
+        super().__init__(dsn)
         self.late: tuple[int, int] | None = None  # (order id, customer id) changed late
-
-    def land(self, day: date) -> None:
-        for source in pipeline.SOURCES:
-            pipeline.extract_and_land(source, day, f"star-{day}")
-
-    def dbt(self, command: str, day: date, *args: str) -> str:
-        return dbt_runner.ok(self.dsn, command, *args, as_of_date=day)
-
-    def frame(self, sql: str) -> pd.DataFrame:
-        return read(self.dsn, sql)
-
-    def execute(self, sql: str, params: tuple = ()) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as c:
-            c.execute(sql, params)
 
 
 # private, not the shared served warehouse: other as-of dates, and the tests change raw
@@ -74,7 +59,7 @@ def truth_frame(cfg) -> pd.DataFrame:
 
 
 def test_build_is_green_and_identity_resolution_meets_the_bar(star, cfg):
-    star.land(DAY_A)
+    star.land(DAY_A, "star")
     star.dbt("build", DAY_A)
 
     got = star.frame("select source_entity, source_id, sales_customer_id, is_matched "
@@ -133,7 +118,7 @@ FACTS = {
 def test_incremental_run_equals_full_refresh(star):
     before = {name: table(star, name, order) for name, order in FACTS.items()}
     order_id, _ = star.late = inject_late_changes(star, DAY_B)
-    star.land(DAY_B)
+    star.land(DAY_B, "star")
     star.dbt("run", DAY_B, "--select", "staging")  # the views snapshots read are as-of views
     star.dbt("snapshot", DAY_B)
     out = star.dbt("run", DAY_B)

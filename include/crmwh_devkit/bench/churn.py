@@ -25,7 +25,8 @@ from crmwh.churn import labels, nightly, train
 from crmwh.settings import dbt_vars
 
 TEXT_KEYS = {"customer_key", "customer_version_key", "contract_key", "contract_version_key",
-             "contract_id", "renewal_of_contract_id", "invoice_id", "billing_account_id"}
+             "contract_id", "renewal_of_contract_id", "invoice_id", "billing_account_id",
+             "credit_note_id"}
 INT_KEYS = {"order_id", "ticket_id", "survey_id", "sales_customer_id"}
 TABLES = ("core.dim_customer", "core.dim_contract", "core.fct_orders", "core.fct_invoices",
           "core.fct_tickets", "core.fct_surveys", "intermediate.int_customer_value__monthly")

@@ -1,4 +1,13 @@
-{{ config(materialized='table', schema='intermediate') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        schema='intermediate',
+        pre_hook="{{ rebuild_plan(churn_customer_months_fingerprints(),
+                                  churn_customer_months_rebuild_from()) }}",
+    )
+}}
 -- Customer x month churn states (DOMAIN §4), the base of mart_churn_monthly,
 -- mart_cohort_retention and mart_crm_kpis. Grain: one row per (month_start, customer_key) for
 -- every month from the customer's acquisition month to the month of var('as_of_date').
@@ -7,68 +16,38 @@
 -- from. The month's base = customers active at the end of the day before month_start; the as-of
 -- month ends at the as-of date (period_end). Tiers and RFM come from the value helper's
 -- int_customer_value__monthly: at the start of the month = the previous month-end's.
--- Materialised as a table: three marts read it.
+-- Materialised (a table, built incrementally): three marts read it.
+-- Incremental: a row depends on its month's period end and on its own customer only (the
+-- acquisition, the customer's churn episodes, the customer's value helper rows of that month
+-- and the month before), never on other customers. The pre-hook (macro rebuild_plan, with
+-- churn_customer_months_fingerprints; stored in int_churn__customer_months__inputs) rebuilds
+-- every customer's rows of the as-of month (of the last build's as-of month on, if earlier: a
+-- next-day night rebuilds one month, two on the first of a month; a rebuild as of an earlier
+-- date from that date's month, the later months dropped), and every month of a customer whose
+-- acquisition, episodes dated before that month or value rows before it changed (a new episode
+-- or return dated in the rebuilt months changes nothing kept), and drops the rows of customers
+-- no longer live or acquired. Every other row is kept: nothing it is computed from changed.
+-- --full-refresh rebuilds all; both give the same rows (tested).
 
 with
 
-customers as (
+{{ churn_customer_months_inputs() }},
 
-    select customer_key, acquisition_channel
-    from {{ ref('dim_customer') }}
-    where is_current and not is_deleted
+{% if is_incremental() -%}
+rebuilt_months as (
 
-),
-
-first_orders as (
-
-    select customer_key, min(order_date) as first_order_date
-    from {{ ref('fct_orders') }}
-    where
-        {{ valued_orders_filter() }}
-    group by customer_key
+    -- the parts the pre-hook marked for this run
+    select cast(key as date) as month_start from ({{ rebuilt_parts('month') }}) as rebuilt
 
 ),
 
-first_contracts as (
+rebuilt_customers as (
 
-    select customer_key, min(start_date) as first_contract_date
-    from {{ ref('dim_contract') }}
-    where
-        {{ recurring_contracts_filter() }}
-    group by customer_key
+    select key as customer_key from ({{ rebuilt_parts('customer') }}) as rebuilt
 
 ),
 
-acquired as (
-
-    select
-        customers.customer_key,
-        customers.acquisition_channel,
-        least(first_orders.first_order_date, first_contracts.first_contract_date)
-            as acquisition_date,
-        first_contracts.customer_key is not null as is_contract_customer
-
-    from customers
-    left join first_orders on customers.customer_key = first_orders.customer_key
-    left join first_contracts on customers.customer_key = first_contracts.customer_key
-    where coalesce(first_orders.first_order_date, first_contracts.first_contract_date) is not null
-
-),
-
-months as (
-
-    select
-        cast(month_ts as date) as month_start,
-        cast(month_ts + interval '1 month' - interval '1 day' as date) as month_end
-
-    from generate_series(
-        (select date_trunc('month', min(acquisition_date)) from acquired),
-        date_trunc('month', {{ as_of_date() }}),
-        interval '1 month'
-    ) as spine (month_ts)
-
-),
-
+{% endif -%}
 panel as (
 
     select
@@ -83,6 +62,11 @@ panel as (
 
     from acquired
     inner join months on months.month_start >= date_trunc('month', acquired.acquisition_date)
+    {%- if is_incremental() %}
+    where
+        months.month_start >= (select min(month_start) from rebuilt_months)
+        or acquired.customer_key in (select customer_key from rebuilt_customers)
+    {%- endif %}
 
 ),
 
@@ -117,6 +101,11 @@ value_monthly as (
 
     select month_end, customer_key, value_tier, rfm_segment, net_profit
     from {{ ref('int_customer_value__monthly') }}
+    {%- if is_incremental() %}
+    where
+        month_end >= (select min(month_start) - 1 from rebuilt_months)
+        or customer_key in (select customer_key from rebuilt_customers)
+    {%- endif %}
 
 ),
 

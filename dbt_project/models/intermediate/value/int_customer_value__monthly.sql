@@ -20,6 +20,11 @@
 -- RFM (DOMAIN §2, project default): recency = days from the last order to period_end, frequency
 -- = orders and monetary = revenue in the trailing var('rfm_window_months') months, each scored
 -- 1-5 by percent rank among customers who ever ordered; segments per macro rfm_segment.
+-- Rebuilt in full every run, not incrementally: each row carries its month's customer_count and
+-- ranks across every customer live on the as-of date, so a customer who leaves (deleted, or
+-- merged into another by identity resolution) changes every row of every month since it joined,
+-- and such a night is the rule (benchmarks/incremental_months.md). int_churn__customer_months,
+-- whose rows depend on one customer each, is the incremental one.
 
 {%- set window = var('rfm_window_months') | int %}
 
