@@ -49,7 +49,8 @@ LAYERS = ("unit", "integration", "e2e")
 # workers finish together instead of one waiting on the last long module
 SLOW_FIRST = ("test_wap.py", "test_any_date_range.py", "test_mart_value.py",
               "test_churn_warehouse.py", "test_star_schema.py",
-              "test_pipeline_e2e.py", "test_import_cdnow.py", "test_own_mapping_e2e.py")
+              "test_scheduler_e2e.py", "test_pipeline_e2e.py", "test_import_cdnow.py",
+              "test_own_mapping_e2e.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
