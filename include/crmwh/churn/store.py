@@ -31,4 +31,7 @@ def write_scores(conn: psycopg.Connection, as_of_date: date, run_model_id: str,
         cur.execute(f"insert into {SCORES} (as_of_date, model_run_id, {', '.join(names)}) "
                     f"select %s, %s, {', '.join(names)} from churn_scratch",
                     (as_of_date, run_model_id))
-        return cur.rowcount
+        written = cur.rowcount
+        # statistics now: the marts read this date's rows next, before autovacuum would
+        cur.execute(f"analyze {SCORES}")
+        return written

@@ -168,6 +168,8 @@ def _write(conn: psycopg.Connection, as_of_date: date, predictions_run_id: str,
         cur.execute(INSERT_FROM_SCRATCH, {"as_of_date": as_of_date,
                                         "model_run_id": predictions_run_id})
         written = cur.rowcount
+        # statistics now: the marts read this date's rows next, before autovacuum would
+        cur.execute(f"analyze {PREDICTIONS}")
         for row in runs:
             cur.execute(UPSERT, row)
     return written
