@@ -171,8 +171,10 @@ def test_10_overdue_tickets_to_escalate(served, tickets):
     overdue = tickets[tickets["is_overdue_open"]]
     expected = overdue.groupby(["priority", "ticket_type"]).agg(
         n=("ticket_id", "size"), complaints=("is_complaint", "sum"))
-    assert {(r.priority, r.ticket_type): (r.overdue_open_tickets, r.overdue_open_complaints)
-            for r in got.itertuples()} == {k: (v.n, v.complaints) for k, v in expected.iterrows()}
+    assert {(r.priority, r.ticket_type): (int(r.overdue_open_tickets),
+                                          int(r.overdue_open_complaints))
+            for r in got.itertuples()} == {k: (int(v.n), int(v.complaints))
+                                           for k, v in expected.iterrows()}
     order = ["urgent", "high", "normal", "low"]
     ranks = [order.index(p) for p in got["priority"]]
     assert ranks == sorted(ranks)
@@ -211,7 +213,7 @@ def test_12_are_key_customers_served_first(served, tickets):
     late = t.groupby("value_tier")["late"].sum()
     assert list(got.index)[:3] == ["key", "ordinary", "small"]
     for tier, row in per.iterrows():
-        assert (got.loc[tier, "customers"], got.loc[tier, "tickets"],
-                got.loc[tier, "complaints"]) == (row.customers, row.tickets, row.complaints)
+        assert (int(got.loc[tier, "customers"]), int(got.loc[tier, "tickets"]),
+                int(got.loc[tier, "complaints"])) == (row.customers, row.tickets, row.complaints)
         assert float(got.loc[tier, "late_first_response_share"]) == pytest.approx(
             late[tier] / row.due, abs=1e-4)
