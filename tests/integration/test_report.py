@@ -97,20 +97,15 @@ def test_the_report_renders_in_chromium(written, cfg):
     of an axis overlapping, no e+ notation, no NaN; the screenshot is kept as a CI artifact
     ($CRM_TEST_ARTIFACTS, else the test home's artifacts/); the page stays under 2 MB."""
     path, _ = written
-    assert path.stat().st_size < 2_000_000
     artifacts = Path(os.environ.get("CRM_TEST_ARTIFACTS") or cfg.home / "artifacts")
     png = rendering.screenshot(path, artifacts / "nightly_report.png")
     print(f"report screenshot: {png}")
     page = rendering.measure(path)
     assert page.sections == {k: "ok" for k in SECTIONS}
     assert set(page.charts) == CHARTS
-    for name, chart in page.charts.items():
-        assert chart["width"] > 300 and chart["height"] > 80, (name, chart)
-        assert chart["texts"] >= 5, name
     assert page.charts["churn_trend"]["axes_1x"] >= 4  # months labelled, not all dropped
-    assert page.overlaps == [], page.overlaps[:5]
-    assert not re.search(r"\d[eE][+-]\d", page.text)
-    assert "NaN" not in page.text and "nan %" not in page.text and "undefined" not in page.text
+    assert rendering.problems(path, page) == []
+    assert path.stat().st_size < 2_000_000
 
 
 def test_churn_and_retention_trend_match_the_churn_mart(report, served):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -92,8 +93,11 @@ def screenshot(page: Path, png: Path, width: int = 1100, height: int = 9000) -> 
 
 
 def measure(page: Path, width: int = 1100) -> Measured:
-    """Lay ``page`` out at ``width`` px and measure it (on a copy carrying the script)."""
-    probe = page.with_name(page.stem + ".measure.html")
+    """Lay ``page`` out at ``width`` px and measure it (on a copy carrying the script, in a
+    folder of its own)."""
+    import tempfile
+
+    probe = Path(tempfile.mkdtemp(prefix="crmwh-measure-")) / page.name
     html = page.read_text(encoding="utf-8")
     probe.write_text(html.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
     dom = _run(f"--window-size={width},2000", "--dump-dom", probe.resolve().as_uri())
@@ -103,3 +107,41 @@ def measure(page: Path, width: int = 1100) -> Measured:
 
     out = json.loads(html_lib.unescape(raw))
     return Measured(dict(out["sections"]), out["charts"], out["overlaps"], out["text"])
+
+
+def problems(page: Path, m: Measured) -> list[str]:
+    """What a reader would see wrong: a missing section, a chart drawn too small, overlapping
+    tick labels, ``e+`` notation, NaN, a page of 2 MB or more."""
+    size = page.stat().st_size
+    found = [f"section {k} is {v}" for k, v in m.sections.items() if v != "ok"]
+    found += [f"chart {k} drawn {c['width']:.0f}x{c['height']:.0f} with {c['texts']} texts"
+              for k, c in m.charts.items()
+              if c["width"] < 300 or c["height"] < 80 or c["texts"] < 5]
+    found += [f"overlapping labels in {o[0]} ({o[1]}): {o[2]!r} / {o[3]!r}"
+              for o in m.overlaps]
+    found += ["e+ notation in the text"] * bool(re.search(r"\d[eE][+-]\d", m.text))
+    found += ["NaN in the text"] * ("NaN" in m.text or "nan %" in m.text)
+    found += [f"page is {size:,} bytes (limit 2,000,000)"] * (size >= 2_000_000)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.support.rendering REPORT.html [SCREENSHOT.png]``: the rendering test's
+    checks on any written report (e.g. a benchmark warehouse's): prints what it found, exit 1
+    on a problem."""
+    import sys
+
+    args = argv if argv is not None else sys.argv[1:]
+    page = Path(args[0])
+    png = screenshot(page, Path(args[1]) if len(args) > 1 else page.with_suffix(".png"))
+    m = measure(page)
+    found = problems(page, m)
+    print(f"{page}: {page.stat().st_size:,} bytes, {len(m.sections)} sections, "
+          f"{len(m.charts)} charts, screenshot {png}")
+    for p in found:
+        print("PROBLEM:", p)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,23 +7,41 @@ with
 
 tickets as (
 
+    -- only a ticket unresolved beyond the SLA hours can be overdue at some month's end
     select * from {{ ref('int_service__tickets') }}
+    where resolved_at is null
+       or resolved_at - created_at > interval '{{ var("complaint_response_sla_hours") }} hours'
 
 ),
 
-months as (
+candidate_months as (
 
+    -- the months from the one in which the ticket turned overdue to the one it was resolved
+    -- in (or the as-of month): linear in the months a ticket stays open
     select
-        cast(month_start as date) as month_start,
+        tickets.ticket_id,
+        tickets.ticket_type,
+        tickets.is_complaint,
+        tickets.channel,
+        tickets.priority,
+        tickets.agent,
+        tickets.created_at,
+        tickets.resolved_at,
+        cast(spine.month_start as date) as month_start,
         least(
-            cast(month_start + interval '1 month' as timestamp)
+            cast(spine.month_start + interval '1 month' as timestamp)
                 at time zone '{{ var("reporting_timezone") }}',
             {{ as_of_end() }}
         ) as month_end_at
 
-    from generate_series(
-        (select min(month_start) from tickets),
-        cast(date_trunc('month', {{ as_of_date() }}) as date),
+    from tickets
+    cross join lateral generate_series(
+        date_trunc('month', (tickets.created_at
+            + interval '{{ var("complaint_response_sla_hours") }} hours')
+            at time zone '{{ var("reporting_timezone") }}'),
+        date_trunc('month', least(coalesce(tickets.resolved_at, {{ as_of_end() }}),
+                                  {{ as_of_end() }} - interval '1 microsecond')
+            at time zone '{{ var("reporting_timezone") }}'),
         interval '1 month'
     ) as spine(month_start)
 
@@ -32,20 +50,19 @@ months as (
 final as (
 
     select
-        months.month_start,
-        tickets.ticket_id,
-        tickets.ticket_type,
-        tickets.is_complaint,
-        tickets.channel,
-        tickets.priority,
-        tickets.agent
+        month_start,
+        ticket_id,
+        ticket_type,
+        is_complaint,
+        channel,
+        priority,
+        agent
 
-    from months
-    inner join tickets
-        on tickets.created_at < months.month_end_at
-        and (tickets.resolved_at is null or tickets.resolved_at >= months.month_end_at)
-        and months.month_end_at - tickets.created_at
-            > interval '{{ var("complaint_response_sla_hours") }} hours'
+    from candidate_months
+    where created_at < month_end_at
+      and (resolved_at is null or resolved_at >= month_end_at)
+      and month_end_at - created_at
+        > interval '{{ var("complaint_response_sla_hours") }} hours'
 
 )
 
