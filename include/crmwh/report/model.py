@@ -56,9 +56,5 @@ class Section:
     def state(self) -> str:
         return "missing" if self.missing else "ok"
 
-    @property
-    def charts(self) -> list[Chart]:
-        return [b for b in self.blocks if isinstance(b, Chart)]
-
     def note(self, text: str | Markup, tone: str = "") -> None:
         self.blocks.append(Note(text if isinstance(text, Markup) else Markup.escape(text), tone))
