@@ -161,7 +161,7 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
 
     cfg = settings.load()
     outcomes, failed = [], []
-    docs = data_docs.run_dir(cfg.home, run_id)  # GX Data Docs of this run
+    docs = data_docs.run_dir(cfg.home, run_id)  # the run's one GX Data Docs site
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
         for batch in batches:
             entity = source_entities.BY_TABLE[f"{batch['source']}__{batch['entity']}"]
@@ -172,12 +172,11 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
             if settled is not None:
                 log.info("settled parked rows of %s: %s", entity.table, settled)
                 if settled.rows_loaded and _judged(conn, entity, settled.batch_id, run_id,
-                                                   docs / f"{entity.table}__parked", failed):
+                                                   docs, failed):
                     outcomes.append({"batch_id": settled.batch_id,
                                      "rows_released": settled.rows_loaded,
                                      "rows_expired": settled.rows_quarantined})
-            result = _judged(conn, entity, batch["batch_id"], run_id, docs / entity.table,
-                             failed)
+            result = _judged(conn, entity, batch["batch_id"], run_id, docs, failed)
             if result is None:
                 continue
             parked = parking.Parked(0, 0)
@@ -195,7 +194,7 @@ def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
                 }
             )
     if docs.exists():
-        log.info("GX Data Docs: %s", data_docs.write_run_index(docs, f"crm_nightly {run_id}"))
+        log.info("GX Data Docs: %s", data_docs.finish_run(docs, f"crm_nightly {run_id}"))
     if failed:
         if len(failed) == 1:
             raise failed[0]

@@ -69,6 +69,7 @@ class Settings:
     airflow_db_embedded: bool  # ... is the embedded server's (crmwh creates role and database)
     airflow_api_port: int  # the api-server (UI, and the execution API the tasks call)
     airflow_parallelism: int  # tasks the scheduler's LocalExecutor runs at once
+    keep_runs: int  # reports, logs and GX Data Docs kept: the last N runs (crmwh.retention)
     # the sources whose setting (CRM_SALES_DSN, CRM_BILLING_DIR, CRM_SERVICE_URL) is set
     configured: frozenset[str] = frozenset()
 
@@ -188,6 +189,7 @@ def load() -> Settings:
         airflow_api_port=whole_setting("CRM_AIRFLOW_API_PORT", DEFAULT_AIRFLOW_API_PORT, 1,
                                        65535, "a TCP port number"),
         airflow_parallelism=whole_setting("CRM_AIRFLOW_PARALLELISM", 4, 1),
+        keep_runs=whole_setting("CRM_KEEP_RUNS", 30, 1, what="a whole number of runs"),
     )
 
 

@@ -163,4 +163,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
     last = args.start + timedelta(days=args.days - 1)
     # the initial load up to the day before the last, then the nightly increment
     return run.cmd_run(argparse.Namespace(date=[last - timedelta(days=1), last], first=None,
-                                          last=None, every=None))
+                                          last=None, every=None, scheduler=False))

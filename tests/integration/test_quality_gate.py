@@ -4,6 +4,7 @@ themselves: tests/unit/test_quality_gate.py.)"""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import uuid
 from decimal import Decimal
@@ -351,3 +352,48 @@ def test_contract_column_missing_from_raw_table_fails_blocking(pg_server, batch_
     assert "does not exist" in failed["expect_column_values_to_not_be_null(channel)"]
     with pytest.raises(QualityGateFailed, match="expect_table_columns_to_match_set missing"):
         enforce(result, ORDERS, batch_id)
+
+
+# --------------------------------------------------------------------------- Data Docs
+
+
+def test_one_data_docs_site_per_run_offline_and_linked_from_each_check(pg_conn, pg_server,
+                                                                      tmp_path):
+    """Two entities' batches of one run write one GX site (one static/ folder) under the
+    run's name; each check records its validation page; the pages load nothing remote and
+    the run's index lists every validation."""
+    from crmwh.quality import data_docs
+
+    run_id = "scheduled__2026-03-01T02:00:00+00:00"
+    site = data_docs.run_dir(tmp_path, run_id)
+    orders, accounts = f"b{uuid.uuid4().hex[:10]}", f"b{uuid.uuid4().hex[:10]}"
+    rows = order_rows(30)
+    rows[0]["channel"] = "tiktok"
+    land(pg_conn, ORDERS, orders, rows)
+    land(pg_conn, ACCOUNTS, accounts, account_rows(20))
+    validate_batch(pg_conn, ORDERS, orders, run_id=run_id, docs_dir=site)
+    validate_batch(pg_conn, ACCOUNTS, accounts, run_id=run_id, docs_dir=site)
+    index = data_docs.finish_run(site, f"crm_nightly {run_id}")
+
+    assert [p.name for p in tmp_path.joinpath("data_docs").iterdir()] == [site.name]
+    assert len(list(site.rglob("static"))) == 1  # one copy of GX's assets, not one per entity
+    pages = sorted(p.relative_to(site).as_posix() for p in site.glob("validations/*/*/*/*.html"))
+    # (their profile suites are skipped: a bare batch has no load history to compare with)
+    assert {p.split("/")[1] for p in pages} == {"sales__orders", "billing__accounts"}
+    assert {p.split("/")[2] for p in pages} == {run_id}  # the run's name, not __none__
+    for page in site.rglob("*.html"):
+        if "static" in page.relative_to(site).parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"""<(link|script|img)\b[^>]*(src|href)=["']?(https?:)?//""",
+                             text), page
+    listed = index.read_text(encoding="utf-8")
+    assert listed.count('">validation</a>') == len(pages)
+
+    recorded = audit_rows(pg_server, orders)
+    failed = next(r for r in recorded
+                  if r["check_name"] == "expect_column_values_to_be_in_set(channel)")
+    assert failed["status"] == "fail"
+    assert failed["docs_page"].startswith(f"{site.name}/validations/sales__orders/{run_id}/")
+    assert (tmp_path / "data_docs" / failed["docs_page"]).is_file()
+    assert all(r["docs_page"] for r in recorded if r["status"] != "skipped")

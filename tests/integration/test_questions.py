@@ -6,10 +6,12 @@ form: tests/unit/test_questions.py.)
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 import pytest
 
-from crmwh.settings import PROJECT_ROOT
+from crmwh.settings import PROJECT_ROOT, dbt_vars
 from tests.support.serving_truth import LAPSED_DAYS, Truth
 from tests.support.value_tiers import tier_sizes
 
@@ -126,3 +128,92 @@ def test_08_is_churn_rising(served):
     for got_rising, r, p in zip(got["is_rising"], rate, prior, strict=True):
         assert got_rising is (None if pd.isna(p) else bool(r > p))
     assert got["churned_customers"].sum() > 0
+
+
+# --- the service desk's questions (DOMAIN §6): known answers computed with pandas from the
+# tickets fact (core.fct_tickets) the service marts summarise --------------------------------
+
+SLA = pd.Timedelta(hours=dbt_vars()["complaint_response_sla_hours"])
+
+
+@pytest.fixture(scope="module")
+def tickets(served) -> pd.DataFrame:
+    t = served.frame("select * from core.fct_tickets")
+    for col in ("created_at", "first_response_at", "resolved_at"):
+        t[col] = pd.to_datetime(t[col], utc=True)
+    t["month_start"] = pd.to_datetime(t["created_on"]).dt.to_period("M").dt.start_time.dt.date
+    end = pd.Timestamp(served.as_of_date + timedelta(days=1), tz="UTC")
+    t["sla_due"] = t["first_response_at"].notna() | (end - t["created_at"] > SLA)
+    t["within_sla"] = t["first_response_at"].notna() & (
+        t["first_response_at"] - t["created_at"] <= SLA)
+    return t
+
+
+def test_09_complaints_answered_within_24h(served, tickets):
+    got = ask(served, "09_complaints_answered_within_24h.sql")
+    c = tickets[tickets["is_complaint"]]
+    expected = c.groupby("month_start").agg(complaints=("ticket_id", "size"),
+                                            due=("sla_due", "sum"), within=("within_sla", "sum"))
+    expected = expected.sort_index(ascending=False)
+    assert list(got["month_start"]) == list(expected.index)
+    assert list(got["complaints"]) == list(expected["complaints"])
+    assert list(got["answered_within_24h"]) == list(expected["within"])
+    for rate, within, due in zip(got["sla_rate"], expected["within"], expected["due"],
+                                 strict=True):
+        assert (rate is None) if due == 0 else float(rate) == pytest.approx(within / due,
+                                                                            abs=1e-4)
+    assert list(got["is_partial_month"]).count(True) <= 1
+    assert 0 < got["sla_rate"].dropna().astype(float).min() < 1
+
+
+def test_10_overdue_tickets_to_escalate(served, tickets):
+    got = ask(served, "10_overdue_tickets_to_escalate.sql")
+    overdue = tickets[tickets["is_overdue_open"]]
+    expected = overdue.groupby(["priority", "ticket_type"]).agg(
+        n=("ticket_id", "size"), complaints=("is_complaint", "sum"))
+    assert {(r.priority, r.ticket_type): (int(r.overdue_open_tickets),
+                                          int(r.overdue_open_complaints))
+            for r in got.itertuples()} == {k: (int(v.n), int(v.complaints))
+                                           for k, v in expected.iterrows()}
+    order = ["urgent", "high", "normal", "low"]
+    ranks = [order.index(p) for p in got["priority"]]
+    assert ranks == sorted(ranks)
+
+
+def test_11_complaint_root_causes(served, tickets):
+    got = ask(served, "11_complaint_root_causes.sql")
+    month = got["month_start"].iloc[0]
+    assert set(got["month_start"]) == {month}
+    # the last complete month
+    assert month == (pd.Timestamp(served.as_of_date + timedelta(days=1)).to_period("M")
+                     - 1).start_time.date()
+    c = tickets[tickets["is_complaint"] & (tickets["month_start"] == month)]
+    counts = c["root_cause"].value_counts()
+    assert dict(zip(got["root_cause"], got["complaints"], strict=True)) == {
+        k: counts.get(k, 0) for k in got["root_cause"]}
+    assert set(counts.index) <= set(got["root_cause"])
+    assert [float(v) for v in got["complaint_share"]] == pytest.approx(
+        [counts.get(k, 0) / len(c) for k in got["root_cause"]], abs=1e-6)
+    assert list(got["complaints"]) == sorted(got["complaints"], reverse=True)
+
+
+def test_12_are_key_customers_served_first(served, tickets):
+    got = ask(served, "12_are_key_customers_served_first.sql").set_index("value_tier")
+    window = dbt_vars()["service_customer_window_days"]
+    t = tickets[tickets["customer_key"].notna() & (pd.to_datetime(tickets["created_on"])
+                > pd.Timestamp(served.as_of_date) - pd.Timedelta(days=window))].copy()
+    tiers = served.frame("select customer_key, value_tier from marts.mart_customer_value"
+                         ).set_index("customer_key")["value_tier"]
+    t["value_tier"] = t["customer_key"].map(tiers).fillna("unranked")
+    per = t.groupby("value_tier").agg(customers=("customer_key", "nunique"),
+                                      tickets=("ticket_id", "size"),
+                                      complaints=("is_complaint", "sum"),
+                                      due=("sla_due", "sum"))
+    t["late"] = t["sla_due"] & ~t["within_sla"]
+    late = t.groupby("value_tier")["late"].sum()
+    assert list(got.index)[:3] == ["key", "ordinary", "small"]
+    for tier, row in per.iterrows():
+        assert (int(got.loc[tier, "customers"]), int(got.loc[tier, "tickets"]),
+                int(got.loc[tier, "complaints"])) == (row.customers, row.tickets, row.complaints)
+        assert float(got.loc[tier, "late_first_response_share"]) == pytest.approx(
+            late[tier] / row.due, abs=1e-4)

@@ -38,7 +38,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("crmwh.extract", "crmwh.load", "crmwh.imports", "crmwh.quality", "crmwh.modelling",
      "crmwh.clv", "crmwh.churn", "crmwh.publish"),
     # orchestration and what is served from the warehouse
-    ("crmwh.pipeline", "crmwh.report", "crmwh.dbt_docs", "crmwh.contract_page"),
+    ("crmwh.pipeline", "crmwh.report", "crmwh.dbt_docs", "crmwh.contract_page",
+     "crmwh.retention"),
     # the command line
     ("crmwh.cli",),
     # the devkit sits on top of the runtime

@@ -87,7 +87,7 @@ def validate_batch(
         profile_df = profile.profile_frame(conn, entity, batch_id, len(df))
         bounds = profile.suite_bounds(conn, entity, batch_id, suite, as_of_date)
 
-    checks = run_suite(entity, suite, df, profile_df, bounds, docs_dir)
+    checks = run_suite(entity, suite, df, profile_df, bounds, docs_dir, run_id)
     checks += quarantined_checks(conn, entity, batch_id)
     record(conn, entity, batch_id, run_id, checks, as_of_date)
     result = result_of(checks, len(df), time.perf_counter() - started)

@@ -13,8 +13,8 @@ from crmwh.source_entities import Entity
 INSERT_SQL = """
 insert into audit.dq_results
   (run_id, batch_id, source, entity, check_name, object_name, severity, status, observed, expected,
-   as_of_date)
-values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+   as_of_date, docs_page)
+values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 
@@ -51,6 +51,7 @@ class Check:
     status: str  # pass | fail | skipped
     observed: str
     expected: str
+    docs_page: str | None = None  # its GX page, relative to $CRM_HOME/data_docs
 
 
 def record(
@@ -72,6 +73,7 @@ def record(
             c.observed,
             c.expected,
             as_of_date,
+            c.docs_page,
         )
         for c in checks
     ]

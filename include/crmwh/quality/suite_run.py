@@ -34,17 +34,21 @@ def run_suite(
     profile_df,
     bounds: list[profile.Bounds],
     docs_dir: Path | None,
+    run_name: str | None = None,
 ) -> list[Check]:
-    """The checks of the suite's row expectations, then of its profile expectations."""
+    """The checks of the suite's row expectations, then of its profile expectations. With
+    ``docs_dir`` (the run's Data Docs site) each validation's page is written under the run's
+    name and each check records its page."""
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    docs = None
     if docs_dir is not None:
         data_docs.add_site(context, docs_dir)
-    docs = docs_dir is not None
+        docs = data_docs.Target(docs_dir, run_name or docs_dir.name)
     if len(df) == 0:
         checks = [Check(check_name="batch_row_count", object_name=entity.qualified,
                         severity="warning", status="skipped", observed="0 rows",
@@ -77,9 +81,13 @@ def _gx_suite(gx: Any, name: str, declared: list[dict[str, Any]], kwargs_at: lis
     return gx_suite
 
 
-def _validate(context: Any, gx: Any, name: str, gx_suite: Any, df, docs: bool) -> dict[int, dict]:
-    """Run one suite on one frame through a GX checkpoint (which also feeds Data Docs)."""
+def _validate(context: Any, gx: Any, name: str, gx_suite: Any, df,
+              docs: data_docs.Target | None) -> tuple[dict[int, dict], str | None]:
+    """Run one suite on one frame through a GX checkpoint (which also feeds Data Docs);
+    the results by expectation index and the validation's page (relative to the Data Docs
+    root), if written."""
     from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
 
     batch_def = (
         context.data_sources.add_pandas(f"raw_{name}")
@@ -97,17 +105,20 @@ def _validate(context: Any, gx: Any, name: str, gx_suite: Any, df, docs: bool) -
                                                         site_names=[data_docs.SITE])],
                           result_format=RESULT_FORMAT)
         )
-        run = checkpoint.run(batch_parameters={"dataframe": df})
+        run = checkpoint.run(batch_parameters={"dataframe": df},
+                             run_id=RunIdentifier(run_name=docs.run_name))
         validations = list(run.run_results.values())
+        page = next((docs.page(key.to_tuple()) for key in run.run_results), None)
     else:
         batch = batch_def.get_batch(batch_parameters={"dataframe": df})
         validations = [batch.validate(gx_suite, result_format=RESULT_FORMAT)]
+        page = None
     by_index: dict[int, dict[str, Any]] = {}
     for validation in validations:
         for r in validation.results:
             d = r.to_json_dict()
             by_index[d["expectation_config"]["meta"]["crmwh_index"]] = d
-    return by_index
+    return by_index, page
 
 
 def _names(entity: Entity, exp: dict[str, Any], spec: dict[str, str] | None) -> tuple[str, str]:
@@ -124,7 +135,7 @@ def _names(entity: Entity, exp: dict[str, Any], spec: dict[str, str] | None) -> 
 
 
 def _row_checks(context: Any, gx: Any, entity: Entity, suite: dict[str, Any], df,
-                docs: bool) -> list[Check]:
+                docs: data_docs.Target | None) -> list[Check]:
     """The row expectations on a non-empty batch frame, one check each in suite order."""
     derived = suite.get("derived_columns") or {}
     declared = suite["expectations"]
@@ -132,7 +143,7 @@ def _row_checks(context: Any, gx: Any, entity: Entity, suite: dict[str, Any], df
     small = {i for i, e in enumerate(declared) if len(df) < e["meta"].get("min_rows", 0)}
     runnable = [e for i, e in enumerate(declared) if i not in small]
     gx_suite = _gx_suite(gx, entity.table, runnable, [{} for _ in runnable])
-    found = _validate(context, gx, entity.table, gx_suite, df, docs)
+    found, page = _validate(context, gx, entity.table, gx_suite, df, docs)
     positions = [i for i in range(len(declared)) if i not in small]
     by_index = {positions[j]: d for j, d in found.items()}
     key_values = df[entity.key] if entity.key in df.columns else None
@@ -156,21 +167,23 @@ def _row_checks(context: Any, gx: Any, entity: Entity, suite: dict[str, Any], df
                 seen = observed(exp, d, key_values, entity.key)
         checks.append(Check(check_name=check_name, object_name=object_name,
                             severity=exp["meta"]["severity"], status=status,
-                            observed=short(seen), expected=short(expected(exp["kwargs"]))))
+                            observed=short(seen), expected=short(expected(exp["kwargs"])),
+                            docs_page=page))
     return checks
 
 
 def _profile_checks(context: Any, gx: Any, entity: Entity, suite: dict[str, Any], profile_df,
-                    bounds: list[profile.Bounds], docs: bool) -> list[Check]:
+                    bounds: list[profile.Bounds], docs: data_docs.Target | None) -> list[Check]:
     """The profile expectations (volume, freshness) on the profile frame, one check each."""
     declared = suite.get("profile_expectations") or []
     runnable = [i for i, b in enumerate(bounds) if b.skip_reason is None]
-    by_index = {}
+    by_index, page = {}, None
     if runnable:
         chosen = [declared[i] for i in runnable]
         gx_suite = _gx_suite(gx, f"{entity.table}__profile", chosen,
                              [bounds[i].kwargs for i in runnable])
-        found = _validate(context, gx, f"{entity.table}__profile", gx_suite, profile_df, docs)
+        found, page = _validate(context, gx, f"{entity.table}__profile", gx_suite, profile_df,
+                                docs)
         by_index = {runnable[j]: d for j, d in found.items()}
     checks = []
     for i, exp in enumerate(declared):
@@ -188,5 +201,5 @@ def _profile_checks(context: Any, gx: Any, entity: Entity, suite: dict[str, Any]
         d = by_index.get(i)
         status = "fail" if d is None or not d["success"] else "pass"
         checks.append(Check(check_name, object_name, meta["severity"], status,
-                            short(profile_value(profile_df, column)), wanted))
+                            short(profile_value(profile_df, column)), wanted, docs_page=page))
     return checks

@@ -1,168 +1,193 @@
-"""Inline SVG charts for the nightly report: no dependencies, no JavaScript.
+"""The report's charts, drawn by matplotlib as SVG inlined in the page (no JavaScript, no
+network: the page opens from disk).
 
-Each chart is an ``<svg>`` carrying ``data-chart`` (its name) and one ``<title>`` per mark with
-the exact value (hover text in a browser; what tests read back).
+Text stays text (``svg.fonttype = none``) so a browser lays it out and a test can measure it.
+Axes say their unit (percent, count, money, hours); percent axes never pass 100 %; month axes
+label every n-th month so labels never overlap. Each chart keeps the numbers it draws
+(:class:`~crmwh.report.model.Mark`), listed under it on the page.
 """
 
 from __future__ import annotations
 
+import io
+import math
+import re
 from collections.abc import Sequence
-from html import escape
 
-PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#57606a")
-FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+from markupsafe import Markup
+from matplotlib import rc_context, ticker
+from matplotlib.figure import Figure
 
+from crmwh.report import formats
+from crmwh.report.model import Chart, Mark
 
-def _fmt(value: float, percent: bool) -> str:
-    return f"{value * 100:.1f} %" if percent else f"{value:,.2f}"
+BLUE, ORANGE, GREEN, RED, AMBER, GREY, PURPLE = ("#1f6feb", "#bc4c00", "#1a7f37", "#cf222e",
+                                                  "#bf8700", "#8c959f", "#8250df")
+SERIES = (BLUE, ORANGE, PURPLE, GREEN, GREY)
+WIDTH_IN, DPI = 9.0, 72  # 648 px wide at the page's scale
+MONTH_LABEL_PX = 64  # room one "2024-04*" label needs, with a gap
 
+RC = {
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.edgecolor": "#8c959f",
+    "axes.grid": True,
+    "grid.color": "#eaeef2",
+    "axes.axisbelow": True,
+    "legend.frameon": False,
+    "axes.formatter.useoffset": False,
+}
 
-def _svg(name: str, width: int, height: int, body: list[str], label: str) -> str:
-    return (f'<svg data-chart="{escape(name)}" role="img" aria-label="{escape(label)}" '
-            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-            f'xmlns="http://www.w3.org/2000/svg" {FONT}>' + "".join(body) + "</svg>")
-
-
-def line_chart(name: str, x_labels: Sequence[str], series: dict[str, Sequence[float | None]],
-               *, percent: bool = True, label: str = "", width: int = 640,
-               height: int = 260) -> str:
-    """One line per series over shared x labels; None leaves a gap."""
-    left, right, top, bottom = 48, 120, 14, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
-    values = [v for s in series.values() for v in s if v is not None]
-    hi = max(values + [0.0]) or 1.0
-    hi = hi * 1.1
-    n = max(len(x_labels), 1)
-
-    def x(i: int) -> float:
-        return left + (plot_w * (i + 0.5) / n)
-
-    def y(v: float) -> float:
-        return top + plot_h * (1 - v / hi)
-
-    body = [f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
-            'stroke="#8c959f"/>']
-    for k in range(5):
-        v = hi * k / 4
-        body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-                    'stroke="#eaeef2"/>')
-        body.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end">'
-                    f'{escape(_fmt(v, percent))}</text>')
-    step = max(1, n // 12)
-    for i, lab in enumerate(x_labels):
-        if i % step == 0:
-            body.append(f'<text x="{x(i):.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
-                        f'{escape(lab)}</text>')
-    for s_i, (s_name, vals) in enumerate(series.items()):
-        color = PALETTE[s_i % len(PALETTE)]
-        points = [(x(i), y(v)) for i, v in enumerate(vals) if v is not None]
-        if len(points) > 1:
-            path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-            body.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" '
-                        f'points="{path}"/>')
-        for i, v in enumerate(vals):
-            if v is None:
-                continue
-            body.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{color}" '
-                        f'data-series="{escape(s_name)}" data-x="{escape(x_labels[i])}" '
-                        f'data-value="{v:.6f}"><title>{escape(s_name)} {escape(x_labels[i])}: '
-                        f'{escape(_fmt(v, percent))}</title></circle>')
-        ly = top + 14 + s_i * 16
-        body.append(f'<rect x="{left + plot_w + 10}" y="{ly - 9}" width="10" height="10" '
-                    f'fill="{color}"/><text x="{left + plot_w + 24}" y="{ly}">'
-                    f'{escape(s_name)}</text>')
-    return _svg(name, width, height, body, label or name)
+AXES = {
+    "percent": lambda decimals: ticker.PercentFormatter(xmax=1, decimals=decimals),
+    "count": lambda _d: ticker.FuncFormatter(lambda v, _p: f"{v:,.0f}"),
+    "money": lambda _d: ticker.FuncFormatter(lambda v, _p: formats.compact_money(v)),
+    "hours": lambda _d: ticker.FuncFormatter(lambda v, _p: f"{v:,.0f} h"),
+}
+TEXT = {"percent": formats.percent, "count": formats.count, "money": formats.money,
+        "hours": formats.hours}
 
 
-def bar_chart(name: str, categories: Sequence[str], series: dict[str, Sequence[float]],
-              *, percent: bool = True, label: str = "", width: int = 640,
-              height: int = 260) -> str:
-    """Grouped vertical bars: one group per category, one bar per series (negatives hang
-    below the zero line)."""
-    left, right, top, bottom = 48, 140, 18, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
-    values = [v for s in series.values() for v in s]
-    hi, lo = max(values + [0.0]), min(values + [0.0])
-    span = (hi - lo) * 1.15 or 1.0
-
-    def y(v: float) -> float:
-        return top + plot_h * (hi * 1.1 - v) / span
-
-    zero = y(0.0)
-    group_w = plot_w / max(len(categories), 1)
-    bar_w = group_w * 0.8 / max(len(series), 1)
-    body = [f'<line x1="{left}" y1="{zero:.1f}" x2="{left + plot_w}" y2="{zero:.1f}" '
-            'stroke="#8c959f"/>']
-    for c_i, cat in enumerate(categories):
-        gx = left + c_i * group_w + group_w * 0.1
-        body.append(f'<text x="{left + (c_i + 0.5) * group_w:.1f}" y="{top + plot_h + 16}" '
-                    f'text-anchor="middle">{escape(cat)}</text>')
-        for s_i, (s_name, vals) in enumerate(series.items()):
-            v = vals[c_i]
-            y0, y1 = sorted((zero, y(v)))
-            bx = gx + s_i * bar_w
-            body.append(f'<rect x="{bx:.1f}" y="{y0:.1f}" width="{bar_w - 2:.1f}" '
-                        f'height="{y1 - y0:.1f}" fill="{PALETTE[s_i % len(PALETTE)]}" '
-                        f'data-series="{escape(s_name)}" data-x="{escape(cat)}" '
-                        f'data-value="{v:.6f}"><title>{escape(s_name)} {escape(cat)}: '
-                        f'{escape(_fmt(v, percent))}</title></rect>')
-            ty = y0 - 3 if v >= 0 else y1 + 11
-            body.append(f'<text x="{bx + bar_w / 2:.1f}" y="{ty:.1f}" '
-                        f'text-anchor="middle">{escape(_fmt(v, percent))}</text>')
-    for s_i, s_name in enumerate(series):
-        ly = top + 14 + s_i * 16
-        body.append(f'<rect x="{left + plot_w + 10}" y="{ly - 9}" width="10" height="10" '
-                    f'fill="{PALETTE[s_i % len(PALETTE)]}"/><text x="{left + plot_w + 24}" '
-                    f'y="{ly}">{escape(s_name)}</text>')
-    return _svg(name, width, height, body, label or name)
+def _render(name: str, fig, label: str) -> Markup:
+    """The figure as an inline ``<svg>``, its ids prefixed with the chart's name (several
+    charts share one page)."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
+    svg = re.sub(r'id="([^"]+)"', rf'id="{name}-\1"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{name}-\1)", svg)
+    svg = re.sub(r'xlink:href="#([^"]+)"', rf'xlink:href="#{name}-\1"', svg)
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{Markup.escape(label)}" ', 1)
+    return Markup(svg)
 
 
-def hbar_chart(name: str, labels: Sequence[str], values: Sequence[float], *,
-               percent: bool = False, label: str = "", width: int = 640) -> str:
-    """Horizontal bars, largest first as given."""
-    left, row_h, top = 180, 22, 8
-    plot_w = width - left - 80
-    height = top * 2 + row_h * max(len(labels), 1)
-    hi = max(list(values) + [0.0]) or 1.0
-    body = []
-    for i, (lab, v) in enumerate(zip(labels, values, strict=True)):
-        yy = top + i * row_h
-        w = plot_w * v / hi
-        body.append(f'<text x="{left - 6}" y="{yy + 15}" text-anchor="end">{escape(lab)}</text>')
-        body.append(f'<rect x="{left}" y="{yy + 4}" width="{w:.1f}" height="{row_h - 8}" '
-                    f'fill="{PALETTE[1]}" data-x="{escape(lab)}" data-value="{v:.6f}">'
-                    f'<title>{escape(lab)}: {escape(_fmt(v, percent))}</title></rect>')
-        body.append(f'<text x="{left + w + 4:.1f}" y="{yy + 15}">{escape(_fmt(v, percent))}'
-                    '</text>')
-    return _svg(name, width, height, body, label or name)
+def _figure(height_in: float):
+    fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI)
+    return fig, fig.subplots()
 
 
-def heatmap(name: str, row_labels: Sequence[str], col_labels: Sequence[str],
-            cells: dict[tuple[str, str], float], *, label: str = "", cell: int = 30) -> str:
-    """Rows x columns of shares 0..1 (cohort retention); missing cells stay blank."""
-    left, top = 70, 28
-    width = left + cell * max(len(col_labels), 1) + 10
-    height = top + cell * max(len(row_labels), 1) + 10
-    body = []
-    for j, col in enumerate(col_labels):
-        body.append(f'<text x="{left + j * cell + cell / 2:.1f}" y="{top - 8}" '
-                    f'text-anchor="middle">{escape(col)}</text>')
-    for i, row in enumerate(row_labels):
-        body.append(f'<text x="{left - 6}" y="{top + i * cell + cell / 2 + 4:.1f}" '
-                    f'text-anchor="end">{escape(row)}</text>')
-        for j, col in enumerate(col_labels):
-            v = cells.get((row, col))
-            if v is None:
-                continue
-            shade = max(0.0, min(1.0, v))
-            # white (0) to deep blue (1)
-            r, g, b = (int(255 - (255 - c) * shade) for c in (9, 105, 218))
-            text = "#ffffff" if shade > 0.55 else "#24292f"
-            x, y = left + j * cell, top + i * cell
-            body.append(f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
-                        f'fill="rgb({r},{g},{b})" data-row="{escape(row)}" '
-                        f'data-col="{escape(col)}" data-value="{v:.6f}"><title>{escape(row)} '
-                        f'+{escape(col)}: {v * 100:.1f} %</title></rect>')
-            body.append(f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" '
-                        f'text-anchor="middle" fill="{text}" font-size="9">{v * 100:.0f}</text>')
-    return _svg(name, width, height, body, label or name)
+def _month_ticks(ax, labels: Sequence[str], plot_px: float) -> None:
+    """Label every n-th month so the labels fit side by side, always the last one."""
+    n = len(labels)
+    step = max(1, math.ceil(n * MONTH_LABEL_PX / plot_px))
+    shown = list(range(n - 1, -1, -step))[::-1]
+    ax.set_xticks(shown, [labels[i] for i in shown])
+    ax.set_xlim(-0.5, n - 0.5)
+    ax.grid(axis="x", visible=False)
+
+
+def line(name: str, labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
+         axis: str, label: str, y_label: str, lower: float | None = 0.0,
+         upper: float | None = None, decimals: int = 0, colors: Sequence[str] = SERIES
+         ) -> Chart:
+    """One line per series over months; ``None`` leaves a gap. ``upper`` caps the axis
+    (percent axes: 1.0)."""
+    with rc_context(RC):
+        fig, ax = _figure(2.6)
+        marks = []
+        for color, (s_name, values) in zip(colors, series.items(), strict=False):
+            xs = [i for i, v in enumerate(values) if v is not None]
+            ys = [float(values[i]) for i in xs]
+            ax.plot(xs, ys, color=color, linewidth=2, marker="o", markersize=3, label=s_name)
+            marks += [Mark({"series": s_name, "x": labels[i]}, float(values[i]),
+                           TEXT[axis](values[i])) for i in xs]
+        values = [m.value for m in marks] or [0.0]
+        top = max(values) * 1.12 or 1.0
+        if upper is not None:
+            top = min(top, upper)
+        bottom = lower if lower is not None else min(values) - (top - min(values)) * 0.15
+        if upper is not None and bottom >= top:
+            bottom = top - 0.05
+        ax.set_ylim(bottom, top)
+        ax.yaxis.set_major_formatter(AXES[axis](decimals))
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(5))
+        ax.set_ylabel(y_label)
+        _month_ticks(ax, labels, WIDTH_IN * DPI * 0.85)
+        if len(series) > 1:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        return Chart(name, _render(name, fig, label), label, marks)
+
+
+def bars(name: str, categories: Sequence[str], series: dict[str, Sequence[float]], *,
+         axis: str, label: str, y_label: str, colors: Sequence[str] = SERIES) -> Chart:
+    """Grouped vertical bars with their value printed on each; negatives hang below zero."""
+    with rc_context(RC):
+        fig, ax = _figure(2.8)
+        width = 0.8 / max(len(series), 1)
+        marks = []
+        for s_i, (color, (s_name, values)) in enumerate(zip(colors, series.items(),
+                                                            strict=False)):
+            xs = [c + (s_i - (len(series) - 1) / 2) * width for c in range(len(categories))]
+            drawn = ax.bar(xs, [float(v) for v in values], width * 0.95, color=color,
+                           label=s_name)
+            texts = [TEXT[axis](v) for v in values]
+            ax.bar_label(drawn, labels=texts, padding=2, fontsize=8)
+            marks += [Mark({"series": s_name, "x": c}, float(v), t)
+                      for c, v, t in zip(categories, values, texts, strict=True)]
+        ax.axhline(0, color="#57606a", linewidth=0.8)
+        lo = min([m.value for m in marks] + [0.0])
+        hi = max([m.value for m in marks] + [0.0])
+        pad = (hi - lo) * 0.15 or 0.1
+        ax.set_ylim(lo - (pad if lo < 0 else 0), hi + pad)
+        ax.yaxis.set_major_formatter(AXES[axis](0))
+        ax.set_xticks(range(len(categories)), list(categories))
+        ax.grid(axis="x", visible=False)
+        ax.set_ylabel(y_label)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        return Chart(name, _render(name, fig, label), label, marks)
+
+
+def hbars(name: str, labels: Sequence[str], values: Sequence[float], *, axis: str,
+          label: str, x_label: str, colors: Sequence[str] | None = None) -> Chart:
+    """Horizontal bars in the order given (largest first), each with its value."""
+    with rc_context(RC):
+        fig, ax = _figure(0.5 + 0.28 * max(len(labels), 1))
+        ys = list(range(len(labels)))[::-1]
+        drawn = ax.barh(ys, [float(v) for v in values], 0.7,
+                        color=list(colors) if colors else BLUE)
+        texts = [TEXT[axis](v) for v in values]
+        ax.bar_label(drawn, labels=texts, padding=3, fontsize=8)
+        ax.set_yticks(ys, list(labels))
+        ax.set_xlim(0, max([float(v) for v in values] + [0.0]) * 1.18 or 1.0)
+        ax.xaxis.set_major_formatter(AXES[axis](0))
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel(x_label)
+        marks = [Mark({"x": lab}, float(v), t) for lab, v, t in zip(labels, values, texts,
+                                                                     strict=True)]
+        return Chart(name, _render(name, fig, label), label, marks)
+
+
+def heatmap(name: str, rows: Sequence[str], cols: Sequence[str],
+            cells: dict[tuple[str, str], float], *, label: str, x_label: str, y_label: str,
+            legend: str) -> Chart:
+    """Rows x columns of shares 0..1, each cell printed in percent, with a colour legend;
+    missing cells stay blank."""
+    import numpy as np
+
+    with rc_context(RC):
+        fig, ax = _figure(0.9 + 0.3 * max(len(rows), 1))
+        grid = np.full((len(rows), len(cols)), np.nan)
+        for (r, c), v in cells.items():
+            grid[rows.index(r), cols.index(c)] = v
+        image = ax.imshow(grid, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        for i, j in zip(*np.nonzero(~np.isnan(grid)), strict=True):
+            v = grid[i, j]
+            ax.text(j, i, f"{v * 100:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if v > 0.6 else "#24292f")
+        ax.set_xticks(range(len(cols)), list(cols))
+        ax.set_yticks(range(len(rows)), list(rows))
+        ax.grid(False)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02,
+                           format=ticker.PercentFormatter(xmax=1, decimals=0))
+        bar.set_label(legend)
+        marks = [Mark({"row": r, "col": c}, v, formats.percent(v))
+                 for (r, c), v in sorted(cells.items())]
+        return Chart(name, _render(name, fig, label), label, marks)

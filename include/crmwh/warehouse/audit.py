@@ -84,6 +84,8 @@ DDL = (
         as_of_date date
     )""",
     "alter table audit.dq_results add column if not exists as_of_date date",
+    # the check's Great Expectations page, relative to $CRM_HOME/data_docs (GX gate checks)
+    "alter table audit.dq_results add column if not exists docs_page text",
     # rows of the batch waiting for their parent in quarantine.parked (crmwh.quality.parking)
     "alter table audit.load_batches add column if not exists rows_parked bigint not null default 0",
     "alter table audit.run_summary add column if not exists rows_parked bigint not null default 0",
