@@ -16,7 +16,7 @@ from psycopg import sql
 
 from crmwh import database
 from crmwh.errors import CrmwhError
-from crmwh.settings import Settings, embedded_dsn
+from crmwh.settings import Settings
 
 
 def sqlalchemy_urls(dsn: str) -> dict[str, str]:
@@ -36,7 +36,7 @@ def ensure(cfg: Settings) -> None:
         parts = urlsplit(cfg.airflow_db_dsn)
         role, password = unquote(parts.username or ""), unquote(parts.password or "")
         name = parts.path.lstrip("/")
-        with database.connect(embedded_dsn(cfg.pg_port, "postgres"), autocommit=True) as conn:
+        with database.connect(cfg.embedded_admin_dsn(), autocommit=True) as conn:
             exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
             conn.execute(sql.SQL("{} role {} login password {}").format(
                 sql.SQL("alter" if exists else "create"), sql.Identifier(role),

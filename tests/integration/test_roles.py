@@ -28,9 +28,10 @@ def denied(dsn: str, sql: str) -> None:
         run(dsn, sql)
 
 
-def test_roles_are_created_idempotently_and_are_not_administrators(served):
+def test_roles_are_created_idempotently_and_are_not_administrators(served, cfg):
     with database.connect(served.dsn, autocommit=True) as conn:
-        assert roles.ensure_roles(conn) == roles.ensure_roles(conn)  # twice: no error, same
+        # twice: no error, the same
+        assert roles.ensure_roles(conn, cfg.secrets) == roles.ensure_roles(conn, cfg.secrets)
         flags = conn.execute(
             """select rolname, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin from pg_roles
                where rolname = any(%s) order by 1""",
@@ -118,7 +119,7 @@ def test_tables_rebuilt_by_dbt_stay_readable_and_pii_stays_masked(served):
     denied(an, "select tax_id_normalised from core.dim_customer limit 1")
 
 
-def test_a_swapped_in_marts_schema_is_readable_after_ensure_roles(served):
+def test_a_swapped_in_marts_schema_is_readable_after_ensure_roles(served, cfg):
     """Write-audit-publish builds the marts in another schema and renames it to marts: the
     pipeline re-runs ensure_roles after the swap (the nightly's last step does)."""
     bi = served.login_dsn(roles.BI_READER)
@@ -129,12 +130,12 @@ def test_a_swapped_in_marts_schema_is_readable_after_ensure_roles(served):
         conn.execute("alter schema marts rename to marts_prev")
         conn.execute("alter schema marts_wap rename to marts")
         try:
-            roles.ensure_roles(conn)
+            roles.ensure_roles(conn, cfg.secrets)
             assert run(bi, "select answer from marts.mart_probe") == [(42,)]
             denied(bi, "select 1 from marts_prev.mart_sales_daily limit 1")  # old marts closed
         finally:
             conn.execute("alter schema marts rename to marts_wap")
             conn.execute("alter schema marts_prev rename to marts")
             conn.execute("drop schema marts_wap cascade")
-            roles.ensure_roles(conn)
+            roles.ensure_roles(conn, cfg.secrets)
     assert run(bi, "select count(*) from marts.mart_sales_daily")[0][0] > 0

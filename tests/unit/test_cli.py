@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -114,7 +115,10 @@ def test_scheduler_settings_default_to_the_embedded_server(monkeypatch):
     monkeypatch.setenv("CRM_PG_PORT", "54400")
     got = settings.load()
     assert got.airflow_db_embedded
-    assert got.airflow_db_dsn == "postgresql://airflow:airflow@127.0.0.1:54400/airflow"
+    meta = urlsplit(got.airflow_db_dsn)
+    assert (meta.username, meta.hostname, meta.port, meta.path) == (
+        "airflow", "127.0.0.1", 54400, "/airflow")
+    assert meta.password == got.secrets["airflow"] != "airflow"  # generated in the home
     assert (got.airflow_api_port, got.airflow_parallelism) == (8080, 4)
     monkeypatch.setenv("CRM_AIRFLOW_DB_DSN", "postgresql://af:secret@db.example:5432/meta")
     got = settings.load()

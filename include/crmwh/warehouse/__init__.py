@@ -40,7 +40,7 @@ def ensure_warehouse(settings: Settings) -> str:
     with database.connect(settings.warehouse_dsn, autocommit=True) as conn:
         ensure_schemas(conn)
         if settings.warehouse_embedded:  # a managed Postgres's admin runs `crmwh roles`
-            roles.ensure_roles(conn)
+            roles.ensure_roles(conn, settings.secrets)
     return settings.warehouse_dsn
 
 

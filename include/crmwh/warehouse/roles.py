@@ -19,10 +19,10 @@ default privileges for the roles that create tables keep new tables readable, an
 
 from __future__ import annotations
 
-import os
-
 import psycopg
 from psycopg import sql
+
+from crmwh.credentials import required
 
 BI_READER = "bi_reader"
 ANALYST = "analyst"
@@ -38,12 +38,6 @@ PII_COLUMNS = {
 }
 # statement timeout of the reading roles: a runaway dashboard query stops, the night goes on
 READER_STATEMENT_TIMEOUT = "120s"
-
-
-def passwords() -> dict[str, str]:
-    """Login passwords: ``CRM_<ROLE>_PASSWORD``, else the role name (embedded demo only)."""
-    return {role: os.environ.get(f"CRM_{role.upper()}_PASSWORD", "").strip() or role
-            for role in (BI_READER, ANALYST, PIPELINE)}
 
 
 def _role_exists(conn: psycopg.Connection, role: str) -> bool:
@@ -65,17 +59,19 @@ def _ensure_login(conn: psycopg.Connection, role: str, password: str) -> None:
     conn.execute(sql.SQL(verb + " role {} with ").format(sql.Identifier(role)) + options)
 
 
-def ensure_roles(conn: psycopg.Connection, *, table_creators: tuple[str, ...] = ()) -> list[str]:
+def ensure_roles(conn: psycopg.Connection, secrets: dict[str, str], *,
+                 table_creators: tuple[str, ...] = ()) -> list[str]:
     """Create or update the three roles and their privileges; return the statements' summary.
 
-    ``table_creators``: roles whose new tables must stay readable (default privileges are per
-    creating role); the connected user and ``crm_pipeline`` are always included.
-    Needs a connection as a role that may create roles (the embedded ``crm`` superuser, or
-    the managed database's admin). Idempotent; takes an advisory lock so concurrent tasks
-    do not race.
+    ``secrets``: the roles' passwords (``Settings.secrets``: generated in the home on the
+    embedded warehouse, ``CRM_<ROLE>_PASSWORD`` on any other). ``table_creators``: roles
+    whose new tables must stay readable (default privileges are per creating role); the
+    connected user and ``crm_pipeline`` are always included. Needs a connection as a role
+    that may create roles (the embedded ``crm`` superuser, or the managed database's admin).
+    Idempotent; takes an advisory lock so concurrent tasks do not race.
     """
     done: list[str] = []
-    pw = passwords()
+    pw = {role: required(secrets, role) for role in (BI_READER, ANALYST, PIPELINE)}
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(727008)")
         me = conn.execute("select current_user").fetchone()[0]

@@ -1,0 +1,67 @@
+"""Who can log into the warehouse, as an unprivileged local user would try it: no role takes a
+guessable password, the generated ones are kept private in the home, and the roles the
+command line uses by default can neither write nor run programs. (Each role's reach inside the
+warehouse: tests/integration/test_roles.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from crmwh import credentials
+from crmwh.warehouse import roles
+
+LOGINS = ("crm", roles.BI_READER, roles.ANALYST, roles.PIPELINE)
+GUESSES = ("crm", "postgres", "password", "admin", "demo-token", "crmwh")
+
+
+def _login(cfg, user: str, password: str) -> None:
+    with psycopg.connect(host="127.0.0.1", port=cfg.pg_port, user=user, password=password,
+                         dbname="crm", connect_timeout=5) as conn:
+        conn.execute("select 1")
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("user", LOGINS)
+def test_no_role_takes_a_guessable_password(cfg, user):
+    for guess in (*GUESSES, user):
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            _login(cfg, user, guess)
+    secret = cfg.secrets[credentials.ADMIN if user == "crm" else user]
+    _login(cfg, user, secret)  # the generated password is the one the server knows
+
+
+def test_the_generated_secrets_are_random_and_private(cfg):
+    kept = cfg.home / credentials.FILE_NAME
+    assert _mode(kept) == 0o600
+    secrets = credentials.generated(cfg.home)
+    assert len(set(secrets.values())) == len(secrets)  # no two alike
+    assert all(len(value) >= 24 for value in secrets.values())
+    assert cfg.service_token == secrets[credentials.SERVICE_TOKEN]
+    assert urlsplit(cfg.warehouse_dsn).password == secrets[credentials.ADMIN]
+
+
+def test_the_home_is_closed_to_other_users(cfg):
+    home = cfg.home.stat()
+    assert stat.S_IMODE(home.st_mode) & 0o067 == 0  # others nothing, the group at most passes
+    if home.st_mode & stat.S_IXGRP:
+        assert home.st_gid != 0  # ... and only the server's own group, never root's
+
+
+def test_the_embedded_server_runs_outside_the_root_group(cfg):
+    pid = int((cfg.pgdata / "postmaster.pid").read_text().splitlines()[0])
+    status = dict(line.split(":", 1) for line in
+                  Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    gids = {int(g) for g in status["Gid"].split()} | {int(g) for g in status["Groups"].split()}
+    assert 0 not in gids, status["Gid"] + " / " + status["Groups"]
+    if os.geteuid() == 0:  # started by root: as the server's own account
+        assert int(status["Uid"].split()[0]) != 0
