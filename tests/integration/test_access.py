@@ -16,6 +16,7 @@ import pytest
 
 from crmwh import credentials
 from crmwh.warehouse import roles
+from tests.support.cli import assert_one_clear_line, crmwh
 
 LOGINS = ("crm", roles.BI_READER, roles.ANALYST, roles.PIPELINE)
 GUESSES = ("crm", "postgres", "password", "admin", "demo-token", "crmwh")
@@ -65,3 +66,41 @@ def test_the_embedded_server_runs_outside_the_root_group(cfg):
     assert 0 not in gids, status["Gid"] + " / " + status["Groups"]
     if os.geteuid() == 0:  # started by root: as the server's own account
         assert int(status["Uid"].split()[0]) != 0
+
+
+def _user(dsn: str) -> str:
+    return urlsplit(dsn).username
+
+
+def test_the_cli_hands_out_a_readers_dsn_unless_asked(cfg):
+    assert _user(crmwh("db", "url").stdout.strip()) == roles.BI_READER
+    for option, role in (("analyst", roles.ANALYST), ("pipeline", roles.PIPELINE),
+                         ("admin", "crm")):
+        done = crmwh("db", "url", "--role", option)
+        assert _user(done.stdout.strip()) == role
+    _login(cfg, roles.BI_READER, urlsplit(crmwh("db", "url").stdout.strip()).password)
+
+
+def test_cli_sql_runs_read_only_as_analyst_one_statement_at_a_time(cfg):
+    done = crmwh("sql", "select current_user as who")
+    assert done.returncode == 0 and "analyst" in done.stdout, done.stderr
+    with psycopg.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+        conn.execute(f"drop table if exists {roles.ANALYST_SANDBOX}.cli_probe, public.cli_probe")
+    # a second statement is refused, not run unseen
+    done = crmwh("sql", "select 1 as first; create table public.cli_probe (x int)")
+    assert_one_clear_line(done, "one statement")
+    # writing needs --write, and then only where analyst may write
+    assert_one_clear_line(crmwh("sql", f"create table {roles.ANALYST_SANDBOX}.cli_probe (x int)"),
+                          "--write")
+    assert_one_clear_line(crmwh("sql", "--write", "create table public.cli_probe (x int)"),
+                          "permission denied")
+    done = crmwh("sql", "--write", f"create table {roles.ANALYST_SANDBOX}.cli_probe (x int)")
+    assert done.returncode == 0, done.stderr
+    # no program runs on the server, read-only or not
+    assert_one_clear_line(crmwh("sql", "--write", "copy (select 1) to program 'id'"),
+                          "permission denied")
+    with psycopg.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+        made = conn.execute("select to_regclass('public.cli_probe'), "
+                            f"to_regclass('{roles.ANALYST_SANDBOX}.cli_probe')").fetchone()
+        conn.execute(f"drop table if exists {roles.ANALYST_SANDBOX}.cli_probe")
+    assert made == (None, f"{roles.ANALYST_SANDBOX}.cli_probe")
