@@ -1,20 +1,24 @@
 """Warehouse roles for the people and tools that read the marts.
 
 Three roles, created idempotently by :func:`ensure_roles` (``crmwh roles`` and every
-``ensure_warehouse`` on the embedded default):
+``ensure_warehouse`` on the embedded default), each with a password of its own
+(:mod:`crmwh.credentials`):
 
 * ``bi_reader``  — BI tools on a schedule: reads ``marts`` and nothing else.
-* ``analyst``    — people writing SQL: reads ``core`` and ``marts`` and owns the sandbox
-  schema ``sandbox_analyst``; the PII columns of ``core`` (``PII_COLUMNS``) are not granted
-  to it (column privileges), the masked copies in ``marts.mart_customer_directory`` are.
+* ``analyst``    — people writing SQL: reads ``core`` and ``marts`` and creates tables in the
+  sandbox schema ``sandbox_analyst``, which it does not own (so it cannot open it to anyone);
+  the PII columns of ``core`` (``PII_COLUMNS``: customers' and staff's) are not granted to
+  it (column privileges), the masked copies in ``marts.mart_customer_directory`` are.
 * ``crm_pipeline`` — the pipeline's own role: reads and writes every warehouse schema,
   but is no superuser and cannot create roles or databases. On the embedded default the
   pipeline runs as the bootstrap user ``crm``; on a managed Postgres it logs in as
   ``crm_pipeline`` (docs/serving.md).
 
-Tables are rebuilt nightly by dbt (and the marts schema may be swapped by write-audit-publish):
-default privileges for the roles that create tables keep new tables readable, and
-:func:`ensure_roles` re-grants schema usage, so calling it after a swap is enough.
+No reader holds a privilege outside its schemas, on a schema or on a table in it.
+Tables are rebuilt nightly by dbt (and the marts schema is swapped by write-audit-publish):
+default privileges in the readers' schemas keep new tables readable; the schema swapped out
+is closed to the readers in the swap (:func:`close_to_readers`), and :func:`ensure_roles`
+re-grants schema usage, so calling it after a swap is enough.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ ANALYST_SCHEMAS = ("core", "marts")
 # versions live in marts.mart_customer_directory.
 PII_COLUMNS = {
     "core.dim_customer": ("email_normalised", "phone_normalised", "tax_id_normalised"),
+    "core.dim_sales_rep": ("email_normalised",),  # staff are people too
 }
 # statement timeout of the reading roles: a runaway dashboard query stops, the night goes on
 READER_STATEMENT_TIMEOUT = "120s"
@@ -108,29 +113,44 @@ def ensure_roles(conn: psycopg.Connection, secrets: dict[str, str], *,
                     ident(schema), ident(role)))
                 conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(
                     ident(schema), ident(role)))
-            # and nothing in the others (a schema swap or an old grant must not widen access)
-            for schema in warehouse:
-                if schema not in schemas:
-                    conn.execute(sql.SQL("revoke all on schema {} from {}").format(
-                        ident(schema), ident(role)))
-        done.append("schema grants")
-
-        # the analyst's sandbox
+        # the analyst's sandbox: analyst creates tables in it but does not own it, so it
+        # cannot open it (or what it holds) to anyone else
         conn.execute(sql.SQL("create schema if not exists {} authorization {}").format(
-            ident(ANALYST_SANDBOX), ident(ANALYST)))
+            ident(ANALYST_SANDBOX), ident(me)))
+        conn.execute(sql.SQL("alter schema {} owner to {}").format(
+            ident(ANALYST_SANDBOX), ident(me)))
         conn.execute(sql.SQL("revoke all on schema {} from public").format(
             ident(ANALYST_SANDBOX)))
+        conn.execute(sql.SQL("grant usage, create on schema {} to {}").format(
+            ident(ANALYST_SANDBOX), ident(ANALYST)))
+        # and nothing in the others, neither the schema nor any table in it (a schema swap,
+        # an old grant or an analyst's grant on its sandbox tables must not widen access)
+        for role, schemas in ((BI_READER, BI_SCHEMAS), (ANALYST, ANALYST_SCHEMAS)):
+            for schema in sorted(set(_schemas(conn)) - {*schemas, *_own(role)}):
+                conn.execute(sql.SQL("revoke all on schema {} from {}").format(
+                    ident(schema), ident(role)))
+                conn.execute(sql.SQL("revoke all on all tables in schema {} from {}").format(
+                    ident(schema), ident(role)))
+        done.append("schema grants")
         mask_pii(conn)
         done.append("pii masked")
 
-        # tables created later (dbt rebuilds them nightly) stay readable: default privileges
-        # are per creating role and global (no IN SCHEMA), so they follow a renamed schema;
-        # which schemas a reader sees is decided by the usage grants above.
+        # tables created later (dbt rebuilds them nightly) stay readable where the reader may
+        # read: default privileges per creating role in each reader schema. A schema swapped
+        # in as marts has none of its own: write-audit-publish grants it before the swap
+        # (grant_marts), and the next call here sets its defaults.
         creators = dict.fromkeys((me, PIPELINE, *table_creators))
         for creator in creators:
-            conn.execute(sql.SQL("alter default privileges for role {} grant select on tables "
-                                 "to {}, {}").format(ident(creator), ident(BI_READER),
-                                                     ident(ANALYST)))
+            # none outside the readers' schemas (older versions granted them everywhere)
+            conn.execute(sql.SQL("alter default privileges for role {} revoke select on tables "
+                                 "from {}, {}").format(ident(creator), ident(BI_READER),
+                                                       ident(ANALYST)))
+            for role, schemas in ((BI_READER, BI_SCHEMAS), (ANALYST, ANALYST_SCHEMAS)):
+                for schema in schemas:
+                    if schema in existing:
+                        conn.execute(sql.SQL("alter default privileges for role {} in schema {} "
+                                             "grant select on tables to {}").format(
+                            ident(creator), ident(schema), ident(role)))
             if creator != PIPELINE:
                 conn.execute(sql.SQL(
                     "alter default privileges for role {} grant select, insert, update, delete, "
@@ -138,6 +158,23 @@ def ensure_roles(conn: psycopg.Connection, secrets: dict[str, str], *,
                                                                   ident(PIPELINE)))
         done.append("default privileges")
     return done
+
+
+def _own(role: str) -> tuple[str, ...]:
+    """The schemas ``role`` writes in besides reading its schemas."""
+    return (ANALYST_SANDBOX,) if role == ANALYST else ()
+
+
+def close_to_readers(conn: psycopg.Connection, schema: str) -> None:
+    """Take every privilege of ``bi_reader`` and ``analyst`` on ``schema`` and its tables
+    (a marts schema swapped out: the readers read ``marts`` only). No commit of its own."""
+    present = [r for (r,) in conn.execute("select rolname from pg_roles where rolname = any(%s)",
+                                          ([BI_READER, ANALYST],)).fetchall()]
+    for role in present:
+        conn.execute(sql.SQL("revoke all on schema {} from {}").format(
+            sql.Identifier(schema), sql.Identifier(role)))
+        conn.execute(sql.SQL("revoke all on all tables in schema {} from {}").format(
+            sql.Identifier(schema), sql.Identifier(role)))
 
 
 def grant_marts(conn: psycopg.Connection, schema: str) -> None:
