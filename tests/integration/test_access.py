@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,6 +57,15 @@ def test_the_home_is_closed_to_other_users(cfg):
     assert stat.S_IMODE(home.st_mode) & 0o067 == 0  # others nothing, the group at most passes
     if home.st_mode & stat.S_IXGRP:
         assert home.st_gid != 0  # ... and only the server's own group, never root's
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another OS user")
+def test_another_os_user_reads_nothing_in_the_home(cfg):
+    (cfg.home / "alerts.log").touch()
+    for path in (cfg.home / credentials.FILE_NAME, cfg.home / "alerts.log", cfg.home):
+        done = subprocess.run(["cat" if path.is_file() else "ls", str(path)], user="nobody",
+                              capture_output=True, text=True)
+        assert done.returncode != 0 and "Permission denied" in done.stderr, path
 
 
 def test_the_embedded_server_runs_outside_the_root_group(cfg):
