@@ -163,8 +163,8 @@ def start_embedded(settings: Settings) -> str:
             f"see {pgdata / 'server.log'}",
         )
     _set_superuser_password(pgdata, settings.pg_port, password)
-    _ensure_database(settings.warehouse_dsn, EMBEDDED_DB)
-    _ensure_database(settings.warehouse_dsn, EMBEDDED_SALES_DB)
+    _ensure_database(settings.admin_dsn, EMBEDDED_DB)
+    _ensure_database(settings.admin_dsn, EMBEDDED_SALES_DB)
     return settings.warehouse_dsn
 
 

@@ -33,6 +33,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSE_CONN_ID = "crm_warehouse"
 EMBEDDED_USER = "crm"  # the embedded server's superuser (its password: crmwh.credentials)
 EMBEDDED_DB = "crm"
+PIPELINE_ROLE = "crm_pipeline"  # the nightly's own login on the embedded warehouse
 EMBEDDED_SALES_DB = "crm_sales"
 DEFAULT_PG_PORT = 54329
 DEFAULT_SERVICE_PORT = 8765
@@ -54,7 +55,7 @@ def _env(name: str) -> str | None:
 class Settings:
     home: Path
     pg_port: int
-    warehouse_dsn: str
+    warehouse_dsn: str  # the pipeline's login (embedded: crm_pipeline; else CRM_WAREHOUSE_DSN)
     warehouse_embedded: bool
     sales_dsn: str
     billing_dir: Path
@@ -73,6 +74,9 @@ class Settings:
     configured: frozenset[str] = frozenset()
     # passwords and the service token known here (crmwh.credentials), by role or name
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    # the login that sets the warehouse up: roles, grants, databases (embedded: the server's
+    # superuser; else CRM_WAREHOUSE_DSN, whose admin runs `crmwh roles` once)
+    admin_dsn: str = ""
 
     def embedded_admin_dsn(self, database: str = "postgres") -> str:
         """The embedded server's superuser on ``database`` (its password from the home)."""
@@ -185,7 +189,8 @@ def load() -> Settings:
     return Settings(
         home=home,
         pg_port=pg_port,
-        warehouse_dsn=dsn or embedded_dsn(pg_port, admin),
+        warehouse_dsn=dsn or embedded_dsn(pg_port, known[PIPELINE_ROLE], user=PIPELINE_ROLE),
+        admin_dsn=dsn or embedded_dsn(pg_port, admin),
         warehouse_embedded=dsn is None,
         sales_dsn=_env("CRM_SALES_DSN") or embedded_dsn(pg_port, admin, EMBEDDED_SALES_DB),
         billing_dir=Path(_env("CRM_BILLING_DIR") or home / "sources" / "billing"),

@@ -49,7 +49,9 @@ def test_the_generated_secrets_are_random_and_private(cfg):
     assert len(set(secrets.values())) == len(secrets)  # no two alike
     assert all(len(value) >= 24 for value in secrets.values())
     assert cfg.service_token == secrets[credentials.SERVICE_TOKEN]
-    assert urlsplit(cfg.warehouse_dsn).password == secrets[credentials.ADMIN]
+    assert urlsplit(cfg.admin_dsn).password == secrets[credentials.ADMIN]
+    pipeline = urlsplit(cfg.warehouse_dsn)  # the nightly logs in as its own role
+    assert (pipeline.username, pipeline.password) == (roles.PIPELINE, secrets[roles.PIPELINE])
 
 
 def test_the_home_is_closed_to_other_users(cfg):
@@ -94,7 +96,7 @@ def test_the_cli_hands_out_a_readers_dsn_unless_asked(cfg):
 def test_cli_sql_runs_read_only_as_analyst_one_statement_at_a_time(cfg):
     done = crmwh("sql", "select current_user as who")
     assert done.returncode == 0 and "analyst" in done.stdout, done.stderr
-    with psycopg.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+    with psycopg.connect(cfg.admin_dsn, autocommit=True) as conn:
         conn.execute(f"drop table if exists {roles.ANALYST_SANDBOX}.cli_probe, public.cli_probe")
     # a second statement is refused, not run unseen
     done = crmwh("sql", "select 1 as first; create table public.cli_probe (x int)")
@@ -109,8 +111,32 @@ def test_cli_sql_runs_read_only_as_analyst_one_statement_at_a_time(cfg):
     # no program runs on the server, read-only or not
     assert_one_clear_line(crmwh("sql", "--write", "copy (select 1) to program 'id'"),
                           "permission denied")
-    with psycopg.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+    with psycopg.connect(cfg.admin_dsn, autocommit=True) as conn:
         made = conn.execute("select to_regclass('public.cli_probe'), "
                             f"to_regclass('{roles.ANALYST_SANDBOX}.cli_probe')").fetchone()
         conn.execute(f"drop table if exists {roles.ANALYST_SANDBOX}.cli_probe")
     assert made == (None, f"{roles.ANALYST_SANDBOX}.cli_probe")
+
+
+def test_the_nightly_logs_in_as_its_own_role_which_owns_the_warehouse(cfg):
+    from crmwh import airflow_env
+    from crmwh.warehouse import ensure_warehouse
+
+    env = airflow_env.environment(cfg)
+    assert _user(env["AIRFLOW_CONN_CRM_WAREHOUSE"]) == env["CRM_DBT_USER"] == roles.PIPELINE
+    with psycopg.connect(cfg.admin_dsn, autocommit=True) as conn:
+        conn.execute("drop table if exists audit.made_by_hand")
+        conn.execute("create table audit.made_by_hand (id serial, x int)")  # as the superuser
+    ensure_warehouse(cfg)  # hands what another role owns over to the pipeline
+    with psycopg.connect(cfg.warehouse_dsn) as conn:
+        assert conn.execute("select rolsuper or rolcreaterole or rolcreatedb from pg_roles "
+                            "where rolname = current_user").fetchone() == (False,)
+        foreign = conn.execute(
+            """select n.nspname || coalesce('.' || c.relname, '') from pg_namespace n
+               left join pg_class c on c.relnamespace = n.oid and c.relowner <> n.nspowner
+               where n.nspname not in ('public', %s, 'information_schema')
+                 and n.nspname not like 'pg\\_%%'
+                 and (n.nspowner <> current_user::regrole or c.oid is not null)""",
+            (roles.ANALYST_SANDBOX,)).fetchall()
+        conn.execute("drop table audit.made_by_hand")  # its own now
+    assert foreign == []

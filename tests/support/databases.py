@@ -17,11 +17,11 @@ def fresh_database(cfg: Settings, name: str, template: str | None = None,
                    warehouse: bool = True) -> str:
     """(Re)create database ``name`` on the test server, optionally copied from a template,
     with the warehouse schemas when ``warehouse`` (and no template). Returns its DSN."""
-    admin = database.with_database(cfg.warehouse_dsn, "postgres")
+    admin = database.with_database(cfg.admin_dsn, "postgres")
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute(f'drop database if exists "{name}" with (force)')
         c.execute(f'create database "{name}"' + (f' template "{template}"' if template else ""))
-    dsn = database.with_database(cfg.warehouse_dsn, name)
+    dsn = database.with_database(cfg.admin_dsn, name)
     if warehouse and template is None:
         with database.connect(dsn, autocommit=True) as c:
             ensure_schemas(c)
@@ -36,7 +36,7 @@ def home_dsn(env: dict[str, str]) -> str:
 
 
 def drop_database(cfg: Settings, name: str) -> None:
-    with psycopg.connect(database.with_database(cfg.warehouse_dsn, "postgres"),
+    with psycopg.connect(database.with_database(cfg.admin_dsn, "postgres"),
                          autocommit=True) as c:
         c.execute(f'drop database if exists "{name}" with (force)')
 

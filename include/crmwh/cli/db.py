@@ -26,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def role_dsn(cfg: settings.Settings, role: str) -> str:
-    """The warehouse DSN of one of :data:`ROLES`: ``admin`` is the warehouse's own login (the
+    """The warehouse DSN of one of :data:`ROLES`: ``admin`` is the login that sets it up (the
     embedded superuser, or ``CRM_WAREHOUSE_DSN``); the others log in as their role."""
-    return cfg.warehouse_dsn if role == "admin" else cfg.role_dsn(ROLES[role])
+    return cfg.admin_dsn if role == "admin" else cfg.role_dsn(ROLES[role])
 
 
 def cmd_db(args: argparse.Namespace) -> int:

@@ -34,13 +34,23 @@ from crmwh.warehouse import (
 
 
 def ensure_warehouse(settings: Settings) -> str:
-    """Make sure the warehouse is reachable (starting the embedded one) and set up."""
+    """Make sure the warehouse is reachable (starting the embedded one) and set up; return the
+    pipeline's DSN.
+
+    On the embedded default the superuser creates the roles and hands the warehouse to
+    ``crm_pipeline`` (:func:`roles.hand_over`), the pipeline creates what is missing (so it
+    owns it), and the superuser grants the readers their schemas. Elsewhere the DSN's login
+    creates what is missing and a managed Postgres's admin runs ``crmwh roles``."""
     if settings.warehouse_embedded:
         database.start_embedded(settings)
+        with database.connect(settings.admin_dsn, autocommit=True) as admin:
+            roles.ensure_logins(admin, settings.secrets)
+            roles.hand_over(admin)
     with database.connect(settings.warehouse_dsn, autocommit=True) as conn:
         ensure_schemas(conn)
-        if settings.warehouse_embedded:  # a managed Postgres's admin runs `crmwh roles`
-            roles.ensure_roles(conn, settings.secrets)
+    if settings.warehouse_embedded:
+        with database.connect(settings.admin_dsn, autocommit=True) as admin:
+            roles.ensure_roles(admin, settings.secrets)
     return settings.warehouse_dsn
 
 

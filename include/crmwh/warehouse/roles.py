@@ -9,10 +9,11 @@ Three roles, created idempotently by :func:`ensure_roles` (``crmwh roles`` and e
   sandbox schema ``sandbox_analyst``, which it does not own (so it cannot open it to anyone);
   the PII columns of ``core`` (``PII_COLUMNS``: customers' and staff's) are not granted to
   it (column privileges), the masked copies in ``marts.mart_customer_directory`` are.
-* ``crm_pipeline`` — the pipeline's own role: reads and writes every warehouse schema,
-  but is no superuser and cannot create roles or databases. On the embedded default the
-  pipeline runs as the bootstrap user ``crm``; on a managed Postgres it logs in as
-  ``crm_pipeline`` (docs/serving.md).
+* ``crm_pipeline`` — the pipeline's own role: owns, reads and writes every warehouse schema
+  (and may create schemas in the database: write-audit-publish swaps them), but is no
+  superuser and cannot create roles or databases. The nightly logs in as it, on the embedded
+  default and on a managed Postgres (docs/serving.md); the superuser only sets up
+  (:func:`hand_over`, :func:`ensure_roles`).
 
 No reader holds a privilege outside its schemas, on a schema or on a table in it.
 Tables are rebuilt nightly by dbt (and the marts schema is swapped by write-audit-publish):
@@ -27,10 +28,11 @@ import psycopg
 from psycopg import sql
 
 from crmwh.credentials import required
+from crmwh.settings import PIPELINE_ROLE
 
 BI_READER = "bi_reader"
 ANALYST = "analyst"
-PIPELINE = "crm_pipeline"
+PIPELINE = PIPELINE_ROLE
 ANALYST_SANDBOX = "sandbox_analyst"
 # The schemas each reader may read. Written to by the pipeline only.
 BI_SCHEMAS = ("marts",)
@@ -57,11 +59,18 @@ def _schemas(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _ensure_login(conn: psycopg.Connection, role: str, password: str) -> None:
-    options = sql.SQL("login nosuperuser nocreatedb nocreaterole noinherit password {}").format(
-        sql.Literal(password))
-    verb = "alter" if _role_exists(conn, role) else "create"
-    conn.execute(sql.SQL(verb + " role {} with ").format(sql.Identifier(role)) + options)
+def ensure_logins(conn: psycopg.Connection, secrets: dict[str, str]) -> None:
+    """Create the three roles, or update them, as logins with their passwords and nothing
+    more (no superuser, no role or database creation). Idempotent; needs a role-creating
+    login."""
+    pw = {role: required(secrets, role) for role in (BI_READER, ANALYST, PIPELINE)}
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(727008)")
+        for role, password in pw.items():
+            options = sql.SQL("login nosuperuser nocreatedb nocreaterole noinherit "
+                              "password {}").format(sql.Literal(password))
+            verb = "alter" if _role_exists(conn, role) else "create"
+            conn.execute(sql.SQL(verb + " role {} with ").format(sql.Identifier(role)) + options)
 
 
 def ensure_roles(conn: psycopg.Connection, secrets: dict[str, str], *,
@@ -76,13 +85,10 @@ def ensure_roles(conn: psycopg.Connection, secrets: dict[str, str], *,
     Idempotent; takes an advisory lock so concurrent tasks do not race.
     """
     done: list[str] = []
-    pw = {role: required(secrets, role) for role in (BI_READER, ANALYST, PIPELINE)}
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(727008)")
+        ensure_logins(conn, secrets)
         me = conn.execute("select current_user").fetchone()[0]
         database = conn.execute("select current_database()").fetchone()[0]
-        for role in (BI_READER, ANALYST, PIPELINE):
-            _ensure_login(conn, role, pw[role])
         done.append("roles")
         ident = sql.Identifier
         conn.execute(sql.SQL("grant connect on database {} to {}, {}, {}").format(
@@ -158,6 +164,37 @@ def ensure_roles(conn: psycopg.Connection, secrets: dict[str, str], *,
                                                                   ident(PIPELINE)))
         done.append("default privileges")
     return done
+
+
+def hand_over(conn: psycopg.Connection) -> None:
+    """Make ``crm_pipeline`` the owner of the warehouse: CREATE on the database, and every
+    schema but ``public`` and the sandbox, with the tables, views and sequences in them, that
+    another role owns (a warehouse built before the pipeline had its own login, or a table an
+    operator made). Idempotent; needs the superuser."""
+    ident = sql.Identifier
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(727008)")
+        database = conn.execute("select current_database()").fetchone()[0]
+        conn.execute(sql.SQL("grant connect, create, temporary on database {} to {}").format(
+            ident(database), ident(PIPELINE)))
+        foreign = [s for s in _schemas(conn) if s not in ("public", ANALYST_SANDBOX)]
+        for (schema,) in conn.execute(
+                """select nspname from pg_namespace where nspname = any(%s)
+                   and nspowner <> %s::regrole""", (foreign, PIPELINE)).fetchall():
+            conn.execute(sql.SQL("alter schema {} owner to {}").format(
+                ident(schema), ident(PIPELINE)))
+        kinds = {"r": "table", "p": "table", "f": "foreign table", "v": "view",
+                 "m": "materialized view", "S": "sequence"}
+        rows = conn.execute(
+            """select n.nspname, c.relname, c.relkind from pg_class c
+               join pg_namespace n on n.oid = c.relnamespace
+               where n.nspname = any(%s) and c.relkind = any(%s) and c.relowner <> %s::regrole
+                 and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
+                                 and d.objid = c.oid and d.deptype in ('a', 'i'))
+               order by c.relkind = 'S'""", (foreign, list(kinds), PIPELINE)).fetchall()
+        for schema, name, kind in rows:  # a table takes its own sequences along
+            conn.execute(sql.SQL("alter {} {} owner to {}").format(
+                sql.SQL(kinds[kind]), ident(schema, name), ident(PIPELINE)))
 
 
 def _own(role: str) -> tuple[str, ...]:
