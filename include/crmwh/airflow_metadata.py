@@ -2,7 +2,7 @@
 
 ``CRM_AIRFLOW_DB_DSN`` unset, it is database ``airflow`` of role ``airflow`` on the embedded
 server, created here by the server's superuser (the warehouse's role never owns it); any
-other DSN must exist already, as ``docker/postgres/init.sql`` creates it for compose. The
+other DSN must exist already, as ``docker/postgres/init.sh`` creates it for compose. The
 queries below read what the scheduler recorded: the DAG's parse, runs, task instances and
 the scheduler's heartbeat. Time stamps come back as ISO strings in UTC.
 """
