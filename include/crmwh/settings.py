@@ -192,7 +192,11 @@ def load() -> Settings:
         warehouse_dsn=dsn or embedded_dsn(pg_port, known[PIPELINE_ROLE], user=PIPELINE_ROLE),
         admin_dsn=dsn or embedded_dsn(pg_port, admin),
         warehouse_embedded=dsn is None,
-        sales_dsn=_env("CRM_SALES_DSN") or embedded_dsn(pg_port, admin, EMBEDDED_SALES_DB),
+        # the simulated sales system on the embedded server: the pipeline's login reads it
+        # (ensure_warehouse hands it over); beside a managed warehouse, the superuser's
+        sales_dsn=_env("CRM_SALES_DSN") or (
+            embedded_dsn(pg_port, known[PIPELINE_ROLE], EMBEDDED_SALES_DB, user=PIPELINE_ROLE)
+            if dsn is None else embedded_dsn(pg_port, admin, EMBEDDED_SALES_DB)),
         billing_dir=Path(_env("CRM_BILLING_DIR") or home / "sources" / "billing"),
         service_url=(_env("CRM_SERVICE_URL") or f"http://127.0.0.1:{DEFAULT_SERVICE_PORT}").rstrip(
             "/"

@@ -124,6 +124,10 @@ def test_the_nightly_logs_in_as_its_own_role_which_owns_the_warehouse(cfg):
 
     env = airflow_env.environment(cfg)
     assert _user(env["AIRFLOW_CONN_CRM_WAREHOUSE"]) == env["CRM_DBT_USER"] == roles.PIPELINE
+    assert _user(cfg.sales_dsn) == roles.PIPELINE  # the simulated sales system's reader too
+    with psycopg.connect(cfg.sales_dsn) as sales:
+        assert sales.execute("select pg_get_userbyid(datdba) from pg_database "
+                             "where datname = current_database()").fetchone() == (roles.PIPELINE,)
     with psycopg.connect(cfg.admin_dsn, autocommit=True) as conn:
         conn.execute("drop table if exists audit.made_by_hand")
         conn.execute("create table audit.made_by_hand (id serial, x int)")  # as the superuser

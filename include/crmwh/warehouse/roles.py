@@ -166,21 +166,28 @@ def ensure_roles(conn: psycopg.Connection, secrets: dict[str, str], *,
     return done
 
 
-def hand_over(conn: psycopg.Connection) -> None:
+def hand_over(conn: psycopg.Connection, *, whole_database: bool = False) -> None:
     """Make ``crm_pipeline`` the owner of the warehouse: CREATE on the database, and every
     schema but ``public`` and the sandbox, with the tables, views and sequences in them, that
     another role owns (a warehouse built before the pipeline had its own login, or a table an
-    operator made). Idempotent; needs the superuser."""
+    operator made). ``whole_database``: the database itself and ``public`` too (the simulated
+    sales system on the embedded server, which the pipeline reads and the simulator fills).
+    Idempotent; needs the superuser."""
     ident = sql.Identifier
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(727008)")
         database = conn.execute("select current_database()").fetchone()[0]
         conn.execute(sql.SQL("grant connect, create, temporary on database {} to {}").format(
             ident(database), ident(PIPELINE)))
-        foreign = [s for s in _schemas(conn) if s not in ("public", ANALYST_SANDBOX)]
+        if whole_database:
+            conn.execute(sql.SQL("alter database {} owner to {}").format(
+                ident(database), ident(PIPELINE)))
+        kept = () if whole_database else ("public", ANALYST_SANDBOX)
+        foreign = [s for s in _schemas(conn) if s not in kept]
         for (schema,) in conn.execute(
                 """select nspname from pg_namespace where nspname = any(%s)
-                   and nspowner <> %s::regrole""", (foreign, PIPELINE)).fetchall():
+                   and nspowner not in (%s::regrole, 'pg_database_owner'::regrole)""",
+                (foreign, PIPELINE)).fetchall():
             conn.execute(sql.SQL("alter schema {} owner to {}").format(
                 ident(schema), ident(PIPELINE)))
         kinds = {"r": "table", "p": "table", "f": "foreign table", "v": "view",
