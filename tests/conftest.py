@@ -126,5 +126,5 @@ def service_up(cfg, generated):
 def conn(cfg):
     from crmwh import database
 
-    with database.connect(cfg.warehouse_dsn, autocommit=True) as c:
+    with database.connect(cfg.admin_dsn, autocommit=True) as c:
         yield c

@@ -2,7 +2,7 @@
 
 ``CRM_AIRFLOW_DB_DSN`` unset, it is database ``airflow`` of role ``airflow`` on the embedded
 server, created here by the server's superuser (the warehouse's role never owns it); any
-other DSN must exist already, as ``docker/postgres/init.sql`` creates it for compose. The
+other DSN must exist already, as ``docker/postgres/init.sh`` creates it for compose. The
 queries below read what the scheduler recorded: the DAG's parse, runs, task instances and
 the scheduler's heartbeat. Time stamps come back as ISO strings in UTC.
 """
@@ -16,7 +16,7 @@ from psycopg import sql
 
 from crmwh import database
 from crmwh.errors import CrmwhError
-from crmwh.settings import Settings, embedded_dsn
+from crmwh.settings import Settings
 
 
 def sqlalchemy_urls(dsn: str) -> dict[str, str]:
@@ -36,7 +36,7 @@ def ensure(cfg: Settings) -> None:
         parts = urlsplit(cfg.airflow_db_dsn)
         role, password = unquote(parts.username or ""), unquote(parts.password or "")
         name = parts.path.lstrip("/")
-        with database.connect(embedded_dsn(cfg.pg_port, "postgres"), autocommit=True) as conn:
+        with database.connect(cfg.embedded_admin_dsn(), autocommit=True) as conn:
             exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
             conn.execute(sql.SQL("{} role {} login password {}").format(
                 sql.SQL("alter" if exists else "create"), sql.Identifier(role),

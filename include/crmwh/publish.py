@@ -190,6 +190,7 @@ def publish(conn: Any, as_of_date: date, run_id: str, models: list[MartModel]) -
         if _exists(conn, PUBLISHED):
             conn.execute(sql.SQL("alter schema {} rename to {}").format(
                 sql.Identifier(PUBLISHED), sql.Identifier(PREVIOUS)))
+            roles.close_to_readers(conn, PREVIOUS)  # readers read the published marts only
         conn.execute(sql.SQL("alter schema {} rename to {}").format(
             sql.Identifier(CANDIDATE), sql.Identifier(PUBLISHED)))
         comment = (f"CRM marts as of {as_of_date} (run {run_id}); published by "
@@ -225,6 +226,7 @@ def rollback(conn: Any) -> date | None:
         conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(CANDIDATE)))
         conn.execute(sql.SQL("alter schema {} rename to {}").format(
             sql.Identifier(PUBLISHED), sql.Identifier(CANDIDATE)))
+        roles.close_to_readers(conn, CANDIDATE)
         conn.execute(sql.SQL("alter schema {} rename to {}").format(
             sql.Identifier(PREVIOUS), sql.Identifier(PUBLISHED)))
     return published_as_of(conn)

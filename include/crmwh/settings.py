@@ -23,21 +23,22 @@ server), serves its API and UI on 127.0.0.1:``CRM_AIRFLOW_API_PORT`` and runs up
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from crmwh import credentials
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSE_CONN_ID = "crm_warehouse"
-EMBEDDED_USER = "crm"
-EMBEDDED_PASSWORD = "crm"
+EMBEDDED_USER = "crm"  # the embedded server's superuser (its password: crmwh.credentials)
 EMBEDDED_DB = "crm"
+PIPELINE_ROLE = "crm_pipeline"  # the nightly's own login on the embedded warehouse
 EMBEDDED_SALES_DB = "crm_sales"
 DEFAULT_PG_PORT = 54329
 DEFAULT_SERVICE_PORT = 8765
-DEFAULT_SERVICE_TOKEN = "demo-token"
 # Airflow's metadata database on the embedded server (under the scheduler)
 EMBEDDED_AIRFLOW_USER = "airflow"
-EMBEDDED_AIRFLOW_PASSWORD = "airflow"
 EMBEDDED_AIRFLOW_DB = "airflow"
 DEFAULT_AIRFLOW_API_PORT = 8080
 # the setting that points each source at a real system
@@ -54,7 +55,7 @@ def _env(name: str) -> str | None:
 class Settings:
     home: Path
     pg_port: int
-    warehouse_dsn: str
+    warehouse_dsn: str  # the pipeline's login (embedded: crm_pipeline; else CRM_WAREHOUSE_DSN)
     warehouse_embedded: bool
     sales_dsn: str
     billing_dir: Path
@@ -72,6 +73,25 @@ class Settings:
     keep_runs: int  # reports, logs and GX Data Docs kept: the last N runs (crmwh.retention)
     # the sources whose setting (CRM_SALES_DSN, CRM_BILLING_DIR, CRM_SERVICE_URL) is set
     configured: frozenset[str] = frozenset()
+    # passwords and the service token known here (crmwh.credentials), by role or name
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    # the login that sets the warehouse up: roles, grants, databases (embedded: the server's
+    # superuser; else CRM_WAREHOUSE_DSN, whose admin runs `crmwh roles` once)
+    admin_dsn: str = ""
+
+    def embedded_admin_dsn(self, database: str = "postgres") -> str:
+        """The embedded server's superuser on ``database`` (its password from the home)."""
+        return embedded_dsn(self.pg_port, self.secrets[credentials.ADMIN], database)
+
+    def role_dsn(self, role: str) -> str:
+        """The warehouse DSN logged in as ``role`` with its password (one clear error when
+        the password is not known here)."""
+        from crmwh.credentials import required
+
+        parts = urlsplit(self.warehouse_dsn)
+        netloc = f"{quote(role, safe='')}:{quote(required(self.secrets, role), safe='')}@" \
+                 f"{parts.hostname}:{parts.port or 5432}"
+        return parts._replace(netloc=netloc).geturl()
 
     @property
     def pgdata(self) -> Path:
@@ -102,9 +122,9 @@ class Settings:
         return PROJECT_ROOT / "dags"
 
 
-def embedded_dsn(port: int, database: str = EMBEDDED_DB, user: str = EMBEDDED_USER,
-                 password: str = EMBEDDED_PASSWORD) -> str:
-    return f"postgresql://{user}:{password}@127.0.0.1:{port}/{database}"
+def embedded_dsn(port: int, password: str, database: str = EMBEDDED_DB,
+                 user: str = EMBEDDED_USER) -> str:
+    return f"postgresql://{user}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
 
 
 def whole_setting(name: str, default: int, least: int, most: int | None = None,
@@ -165,17 +185,24 @@ def load() -> Settings:
     home = Path(_env("CRM_HOME") or PROJECT_ROOT / ".crmwh").resolve()
     pg_port = whole_setting("CRM_PG_PORT", DEFAULT_PG_PORT, 1, 65535, "a TCP port number")
     dsn = _env("CRM_WAREHOUSE_DSN")
+    known = credentials.resolve(home, embedded=dsn is None)
+    admin = known[credentials.ADMIN]
     return Settings(
         home=home,
         pg_port=pg_port,
-        warehouse_dsn=dsn or embedded_dsn(pg_port),
+        warehouse_dsn=dsn or embedded_dsn(pg_port, known[PIPELINE_ROLE], user=PIPELINE_ROLE),
+        admin_dsn=dsn or embedded_dsn(pg_port, admin),
         warehouse_embedded=dsn is None,
-        sales_dsn=_env("CRM_SALES_DSN") or embedded_dsn(pg_port, EMBEDDED_SALES_DB),
+        # the simulated sales system on the embedded server: the pipeline's login reads it
+        # (ensure_warehouse hands it over); beside a managed warehouse, the superuser's
+        sales_dsn=_env("CRM_SALES_DSN") or (
+            embedded_dsn(pg_port, known[PIPELINE_ROLE], EMBEDDED_SALES_DB, user=PIPELINE_ROLE)
+            if dsn is None else embedded_dsn(pg_port, admin, EMBEDDED_SALES_DB)),
         billing_dir=Path(_env("CRM_BILLING_DIR") or home / "sources" / "billing"),
         service_url=(_env("CRM_SERVICE_URL") or f"http://127.0.0.1:{DEFAULT_SERVICE_PORT}").rstrip(
             "/"
         ),
-        service_token=_env("CRM_SERVICE_TOKEN") or DEFAULT_SERVICE_TOKEN,
+        service_token=known[credentials.SERVICE_TOKEN],
         sales_lookback_minutes=whole_setting("CRM_SALES_LOOKBACK_MINUTES", 60, 0,
                                              what="a whole number of minutes"),
         load_workers=whole_setting("CRM_LOAD_WORKERS", 2, 1),
@@ -184,12 +211,13 @@ def load() -> Settings:
         park_days=whole_setting("CRM_PARK_DAYS", 3, 1, what="a whole number of days"),
         orphan_reject_share=share_setting("CRM_ORPHAN_REJECT_SHARE", 0.5),
         airflow_db_dsn=_env("CRM_AIRFLOW_DB_DSN") or embedded_dsn(
-            pg_port, EMBEDDED_AIRFLOW_DB, EMBEDDED_AIRFLOW_USER, EMBEDDED_AIRFLOW_PASSWORD),
+            pg_port, known[credentials.AIRFLOW], EMBEDDED_AIRFLOW_DB, EMBEDDED_AIRFLOW_USER),
         airflow_db_embedded=_env("CRM_AIRFLOW_DB_DSN") is None,
         airflow_api_port=whole_setting("CRM_AIRFLOW_API_PORT", DEFAULT_AIRFLOW_API_PORT, 1,
                                        65535, "a TCP port number"),
         airflow_parallelism=whole_setting("CRM_AIRFLOW_PARALLELISM", 4, 1),
         keep_runs=whole_setting("CRM_KEEP_RUNS", 30, 1, what="a whole number of runs"),
+        secrets=known,
     )
 
 

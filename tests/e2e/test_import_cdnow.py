@@ -27,8 +27,8 @@ import psycopg
 import pytest
 from scipy.special import hyp2f1
 
-from crmwh.settings import embedded_dsn
 from tests.support.cli import CRMWH, crmwh
+from tests.support.databases import home_dsn
 from tests.support.ports import free_port
 
 CDNOW = Path(importlib.util.find_spec("lifetimes").origin).parent / "datasets" / "CDNOW_master.txt"
@@ -52,7 +52,7 @@ def warehouse() -> Iterator[tuple[str, Path]]:
                              text=True, timeout=3600,
                              env={**os.environ, **env})
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        yield embedded_dsn(int(env["CRM_PG_PORT"])), Path(env["CRM_HOME"])
+        yield home_dsn(env), Path(env["CRM_HOME"])
     finally:
         crmwh("db", "stop", **env)
 

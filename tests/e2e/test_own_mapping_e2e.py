@@ -123,7 +123,7 @@ RUN_COLUMNS = ("clv_model_run_id",)  # names the run's own model fit
 
 def empty_warehouse(cfg) -> None:
     """Drop every warehouse schema and create them again: the next run is a first load."""
-    with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
+    with database.connect(cfg.admin_dsn, autocommit=True) as conn:
         schemas = [r[0] for r in conn.execute(
             "select nspname from pg_namespace where nspname <> 'public' "
             "and nspname !~ '^(pg_|information_schema)'").fetchall()]

@@ -48,11 +48,11 @@ def groups() -> dict[int, list[str]]:
 @pytest.fixture(scope="module")
 def night(cfg, generated, service_up) -> Iterator[dict]:
     """Start the scheduler, run one night in it, stop it; what the run left."""
-    admin = database.with_database(cfg.warehouse_dsn, "postgres")
+    admin = database.with_database(cfg.admin_dsn, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"drop database if exists {WAREHOUSE_DB} with (force)")
         conn.execute(f"create database {WAREHOUSE_DB}")
-    dsn = database.with_database(cfg.warehouse_dsn, WAREHOUSE_DB)
+    dsn = database.with_database(cfg.admin_dsn, WAREHOUSE_DB)
     with database.connect(dsn, autocommit=True) as conn:
         ensure_schemas(conn)
     env = {"CRM_WAREHOUSE_DSN": dsn, "CRM_NIGHTLY_SCHEDULE": "none",

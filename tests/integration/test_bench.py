@@ -23,14 +23,14 @@ def test_bench_reports_each_source_next_to_plain_copy_and_the_billing_floor(cfg,
             assert r["rows_per_s"] > 0 and r["copy_rows_per_s"] > 0 and r["ratio_to_copy"] > 0
 
     # the floor of billing's landing, on the files the bench just generated and landed
-    ways = floor.run(cfg.home / "bench" / "sources" / "billing", cfg.warehouse_dsn,
+    ways = floor.run(cfg.home / "bench" / "sources" / "billing", cfg.admin_dsn,
                      progress=lambda *_: None)["ways"]
     assert ways["copy_only"]["rows"] == ways["hash"]["rows"] >= ways["contract"]["rows"] > 0
     for got in ways.values():
         assert got["seconds"] > 0 and got["copy_seconds"] > 0 and got["ratio_to_copy"] > 0
     # its last way (the contract) computed the pipeline's row hash, and each row landed once
-    pipeline_db = database.with_database(cfg.warehouse_dsn, "crm_bench")
-    floor_db = database.with_database(cfg.warehouse_dsn, floor.DATABASE)
+    pipeline_db = database.with_database(cfg.admin_dsn, "crm_bench")
+    floor_db = database.with_database(cfg.admin_dsn, floor.DATABASE)
     for entity in ("payments", "accounts"):  # CSV entities without unknown fields
         table = f"raw.billing__{entity}"
         with psycopg.connect(floor_db) as conn:

@@ -20,11 +20,11 @@ def test_same_seed_same_sales_database(cfg, generated):
     again = generate(CONFIG)
     for name, frame in generated.sales.items():
         assert frame.equals(again.sales[name]), name
-    admin = database.with_database(cfg.warehouse_dsn, "postgres")
+    admin = database.with_database(cfg.admin_dsn, "postgres")
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute("drop database if exists crm_sales_again with (force)")
         c.execute("create database crm_sales_again")
-    other = database.with_database(cfg.warehouse_dsn, "crm_sales_again")
+    other = database.with_database(cfg.admin_dsn, "crm_sales_again")
     sales_db.write(other, again.sales)
     assert fill.sales_digest(other) == fill.sales_digest(cfg.sales_dsn)
 
@@ -35,11 +35,11 @@ def test_sales_database_written_chunk_by_chunk_is_that_of_all_rows_at_once(cfg):
     parts = list(generate_chunks(config))
     digests = []
     for name, pieces in (("crm_sales_chunked", parts), ("crm_sales_whole", [chunks.concat(parts)])):
-        admin = database.with_database(cfg.warehouse_dsn, "postgres")
+        admin = database.with_database(cfg.admin_dsn, "postgres")
         with psycopg.connect(admin, autocommit=True) as c:
             c.execute(f"drop database if exists {name} with (force)")
             c.execute(f"create database {name}")
-        dsn = database.with_database(cfg.warehouse_dsn, name)
+        dsn = database.with_database(cfg.admin_dsn, name)
         with sales_db.Writer(dsn) as writer:
             for part in pieces:
                 writer.append(part.sales)

@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from crmwh.settings import embedded_dsn
 from tests.support.cli import assert_one_clear_line, crmwh
+from tests.support.databases import home_dsn
 from tests.support.ports import free_port
 
 COLS = ("--customer-col", "cust", "--date-col", "day", "--amount-col", "amount")
@@ -37,7 +37,7 @@ def home() -> Iterator[dict[str, str]]:
 
 
 def _counts(env: dict[str, str]) -> dict[str, int]:
-    with psycopg.connect(embedded_dsn(int(env["CRM_PG_PORT"]))) as conn:
+    with psycopg.connect(home_dsn(env)) as conn:
         return {table: conn.execute(f"select count(*) from {table}").fetchone()[0]
                 for table in ("raw.sales__customers", "raw.sales__orders",
                               "raw.sales__order_lines", "raw.sales__products",
@@ -91,7 +91,7 @@ def test_a_file_failing_late_lands_nothing(home, tmp_path):
 
 
 def _batches(env: dict[str, str], run_id: str) -> dict[str, tuple]:
-    with psycopg.connect(embedded_dsn(int(env["CRM_PG_PORT"]))) as conn:
+    with psycopg.connect(home_dsn(env)) as conn:
         return {r[0]: r[1:] for r in conn.execute(
             """select entity, rows_extracted, rows_loaded, rows_unchanged, rows_quarantined
                from audit.load_batches where run_id = %s""", (run_id,))}
@@ -117,7 +117,7 @@ def test_bad_records_are_quarantined_and_a_reimport_lands_nothing_twice(home, tm
     assert first["products"] == (1, 1, 0, 0)
     for counts in first.values():
         assert counts[0] == counts[1] + counts[2] + counts[3]
-    with psycopg.connect(embedded_dsn(int(home["CRM_PG_PORT"]))) as conn:
+    with psycopg.connect(home_dsn(home)) as conn:
         reasons = sorted(r[0] for r in conn.execute(
             "select reason from quarantine.rows where source_ref = 'import:shop.csv'"))
         revenue = conn.execute(

@@ -255,7 +255,29 @@ def test_bad_email_is_a_warning_only(pg_conn, pg_server, batch_id):
     assert [(r["check_name"], r["severity"]) for r in failed] == [
         ("expect_column_values_to_match_regex(email)", "warning")
     ]
-    assert "'not-an-email'" in failed[0]["observed"]
+    assert "'xxxxxxxxxxxx'" in failed[0]["observed"]  # shown masked (next test)
+
+
+def test_personal_values_reach_no_result_log_or_data_docs(pg_conn, pg_server, batch_id,
+                                                           tmp_path, caplog):
+    rows = account_rows(20)
+    people = {"jane.doe@@example.com", "john smith@example.org", "mary.major@example"}
+    for row, address in zip(rows, sorted(people), strict=False):
+        row["email"] = address
+    land(pg_conn, ACCOUNTS, batch_id, rows)
+    with caplog.at_level("INFO"):
+        result = validate_batch(pg_conn, ACCOUNTS, batch_id, run_id="run-pii",
+                                docs_dir=tmp_path)
+    [warning] = result.warnings
+    # the defect stays visible, the person does not
+    assert "'xxxx.xxx@@xxxxxxx.xxx'" in warning.observed
+    assert "'xxxx xxxxx@xxxxxxx.xxx'" in warning.observed
+    pages = [p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()]
+    assert any("xxxx.xxx@@xxxxxxx.xxx" in page for page in pages)  # the docs show the defect
+    shown = [caplog.text, *pages, *(str(r) for r in audit_rows(pg_server, batch_id))]
+    for address in people:
+        for local in {address.split("@")[0], *address.split("@")[0].split()}:
+            assert not any(local in text for text in shown), local
 
 
 def test_empty_batch_passes_and_is_recorded_as_skipped(pg_conn, pg_server, batch_id):

@@ -1,17 +1,20 @@
 """The warehouse roles, proven by connecting as each of them to a dbt-built warehouse:
-bi_reader reads marts only; analyst reads core and marts without core's PII, and writes only in
-its sandbox; crm_pipeline writes the warehouse but is no administrator. Tables rebuilt by dbt
+bi_reader reads marts only, and holds no privilege on a table elsewhere; analyst reads core
+and marts without core's PII (customers' and staff's), writes only in its sandbox and cannot
+open it to anyone; crm_pipeline writes the warehouse but is no administrator. Tables rebuilt by dbt
 and a marts schema swapped in by write-audit-publish stay readable. (The dbt project's PII
 list against the roles module: tests/unit/test_roles.py.)
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import psycopg
 import pytest
 from psycopg import errors
 
-from crmwh import database
+from crmwh import database, publish
 from crmwh.warehouse import roles
 
 DENIED = errors.InsufficientPrivilege
@@ -28,9 +31,10 @@ def denied(dsn: str, sql: str) -> None:
         run(dsn, sql)
 
 
-def test_roles_are_created_idempotently_and_are_not_administrators(served):
+def test_roles_are_created_idempotently_and_are_not_administrators(served, cfg):
     with database.connect(served.dsn, autocommit=True) as conn:
-        assert roles.ensure_roles(conn) == roles.ensure_roles(conn)  # twice: no error, same
+        # twice: no error, the same
+        assert roles.ensure_roles(conn, cfg.secrets) == roles.ensure_roles(conn, cfg.secrets)
         flags = conn.execute(
             """select rolname, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin from pg_roles
                where rolname = any(%s) order by 1""",
@@ -64,9 +68,11 @@ def test_analyst_reads_core_and_marts_without_pii_and_writes_only_its_sandbox(se
     # core's PII columns are not granted; the rest of dim_customer is
     assert run(an, "select count(customer_key), count(customer_name), count(city) "
                    "from core.dim_customer")[0][0] > 0
-    for column in roles.PII_COLUMNS["core.dim_customer"]:
-        denied(an, f"select {column} from core.dim_customer limit 1")
-    denied(an, "select * from core.dim_customer limit 1")
+    assert run(an, "select count(sales_rep_name) from core.dim_sales_rep")[0][0] > 0
+    for table, columns in roles.PII_COLUMNS.items():  # customers' and staff's
+        for column in columns:
+            denied(an, f"select {column} from {table} limit 1")
+        denied(an, f"select * from {table} limit 1")
     # the marts show contact details masked only
     masked = run(an, "select email_masked, phone_masked from marts.mart_customer_directory "
                      "where email_masked is not null and phone_masked is not null limit 20")
@@ -89,6 +95,63 @@ def test_analyst_reads_core_and_marts_without_pii_and_writes_only_its_sandbox(se
     denied(an, "update marts.mart_customer_value set revenue = 0")
     denied(served.login_dsn(roles.BI_READER),
            f"select 1 from {roles.ANALYST_SANDBOX}.top_customers")
+
+
+def test_readers_hold_no_table_privilege_outside_their_schemas(served):
+    reach = {roles.BI_READER: ["marts"], roles.ANALYST: ["core", "marts", roles.ANALYST_SANDBOX]}
+    for role, schemas in reach.items():
+        with psycopg.connect(served.dsn) as conn:
+            outside = conn.execute(
+                """select n.nspname || '.' || c.relname from pg_class c
+                   join pg_namespace n on n.oid = c.relnamespace
+                   where c.relkind in ('r', 'v', 'm', 'p', 'f') and n.nspname not like 'pg\\_%%'
+                     and n.nspname <> 'information_schema' and not n.nspname = any(%s)
+                     and has_table_privilege(%s, c.oid, 'select')""", (schemas, role)).fetchall()
+        assert outside == [], f"{role} may select {len(outside)} tables outside {schemas}"
+
+
+def test_analyst_cannot_open_its_sandbox_or_core_to_others(served):
+    an, bi = served.login_dsn(roles.ANALYST), served.login_dsn(roles.BI_READER)
+    names = f"{roles.ANALYST_SANDBOX}.customer_names"
+    run(an, f"drop view if exists {names}")
+    run(an, f"create view {names} as select customer_name from core.dim_customer")
+    run(an, f"grant select on {names} to {roles.BI_READER}")  # its own view: allowed...
+    for grant in (f"grant usage on schema {roles.ANALYST_SANDBOX} to {roles.BI_READER}",
+                  f"grant select on core.dim_customer to {roles.BI_READER}"):
+        with contextlib.suppress(DENIED):  # refused, or "no privileges were granted"
+            run(an, grant)
+    denied(bi, f"select * from {names} limit 1")  # ... but bi_reader cannot reach it
+    denied(bi, "select customer_name from core.dim_customer limit 1")
+    run(an, f"drop view {names}")
+
+
+def test_the_marts_swapped_out_are_closed_to_the_readers(served):
+    readers = [served.login_dsn(roles.BI_READER), served.login_dsn(roles.ANALYST)]
+    with database.connect(served.dsn, autocommit=True) as conn:
+        tables = [t for (t,) in conn.execute(
+            "select tablename from pg_tables where schemaname = 'marts'").fetchall()]
+        conn.execute(f"drop schema if exists {publish.CANDIDATE} cascade")
+        conn.execute(f"create schema {publish.CANDIDATE}")
+        for table in tables:  # tonight's marts: a copy of the published ones
+            conn.execute(f"create table {publish.CANDIDATE}.{table} as table marts.{table}")
+        models = [publish.MartModel(table, table, "table") for table in tables]
+        swapped = False
+        try:
+            publish.publish(conn, served.as_of_date, "roles-swap", models)
+            swapped = True
+            for dsn in readers:
+                assert run(dsn, "select count(*) from marts.mart_sales_daily")[0][0] > 0
+                denied(dsn, f"select 1 from {publish.PREVIOUS}.mart_sales_daily limit 1")
+            publish.rollback(conn)  # the last version back, tonight's swapped out
+            swapped = False
+            for dsn in readers:
+                assert run(dsn, "select count(*) from marts.mart_sales_daily")[0][0] > 0
+                denied(dsn, f"select 1 from {publish.CANDIDATE}.mart_sales_daily limit 1")
+        finally:
+            if swapped:
+                publish.rollback(conn)
+            conn.execute(f"drop schema if exists {publish.CANDIDATE} cascade")
+            conn.execute("delete from audit.mart_publications where run_id = 'roles-swap'")
 
 
 def test_pipeline_role_writes_the_warehouse_but_administers_nothing(served):
@@ -118,7 +181,7 @@ def test_tables_rebuilt_by_dbt_stay_readable_and_pii_stays_masked(served):
     denied(an, "select tax_id_normalised from core.dim_customer limit 1")
 
 
-def test_a_swapped_in_marts_schema_is_readable_after_ensure_roles(served):
+def test_a_swapped_in_marts_schema_is_readable_after_ensure_roles(served, cfg):
     """Write-audit-publish builds the marts in another schema and renames it to marts: the
     pipeline re-runs ensure_roles after the swap (the nightly's last step does)."""
     bi = served.login_dsn(roles.BI_READER)
@@ -129,12 +192,12 @@ def test_a_swapped_in_marts_schema_is_readable_after_ensure_roles(served):
         conn.execute("alter schema marts rename to marts_prev")
         conn.execute("alter schema marts_wap rename to marts")
         try:
-            roles.ensure_roles(conn)
+            roles.ensure_roles(conn, cfg.secrets)
             assert run(bi, "select answer from marts.mart_probe") == [(42,)]
             denied(bi, "select 1 from marts_prev.mart_sales_daily limit 1")  # old marts closed
         finally:
             conn.execute("alter schema marts rename to marts_wap")
             conn.execute("alter schema marts_prev rename to marts")
             conn.execute("drop schema marts_wap cascade")
-            roles.ensure_roles(conn)
+            roles.ensure_roles(conn, cfg.secrets)
     assert run(bi, "select count(*) from marts.mart_sales_daily")[0][0] > 0

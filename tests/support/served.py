@@ -8,12 +8,13 @@ it to test_roles, test_questions, test_report, test_marts_documented and test_ch
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pandas as pd
 import pytest
 
-from crmwh import database, pipeline
+from crmwh import database, pipeline, settings
 from crmwh.settings import Settings
 from crmwh.warehouse import roles
 from tests.support import dbt_runner
@@ -38,12 +39,8 @@ class Served:
                              dbt_vars={"dq_run_id": RUN_ID})
 
     def login_dsn(self, role: str) -> str:
-        """The DSN of this database logged in as ``role`` (the roles' demo passwords)."""
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self.dsn)
-        netloc = f"{role}:{roles.passwords()[role]}@{parts.hostname}:{parts.port}"
-        return parts._replace(netloc=netloc).geturl()
+        """The DSN of this database logged in as ``role`` (its password from the home)."""
+        return replace(settings.load(), warehouse_dsn=self.dsn).role_dsn(role)
 
     def frame(self, sql: str, dsn: str | None = None) -> pd.DataFrame:
         return read(dsn or self.dsn, sql)
@@ -57,7 +54,7 @@ def build(cfg: Settings) -> Served:
         for source in pipeline.SOURCES:  # land and gate, as the nightly does
             pipeline.quality_gate(pipeline.extract_and_land(source, AS_OF, RUN_ID), RUN_ID)
     with database.connect(dsn, autocommit=True) as conn:
-        roles.ensure_roles(conn)
+        roles.ensure_roles(conn, cfg.secrets)
     warehouse = Served(dsn, AS_OF)
     # the nightly's order: core, the model fits (CLV, churn scores), then the marts
     warehouse.dbt("build", "--exclude", "path:models/marts")
@@ -66,5 +63,6 @@ def build(cfg: Settings) -> Served:
         warehouse.fitted = pipeline.fit_models(AS_OF, RUN_ID)
     warehouse.dbt("build", "--select", "path:models/marts")
     with database.connect(dsn, autocommit=True) as conn:
-        roles.ensure_roles(conn)  # what the nightly's last step does after the marts are published
+        # what the nightly's last step does after the marts are published
+        roles.ensure_roles(conn, cfg.secrets)
     return warehouse

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -24,7 +25,8 @@ def test_help_on_every_command(command):
 
 def test_unreachable_dsn_names_problem_and_fix():
     port = free_port()
-    done = crmwh("sql", "select 1", CRM_WAREHOUSE_DSN=f"postgresql://u:p@127.0.0.1:{port}/x")
+    done = crmwh("sql", "select 1", CRM_WAREHOUSE_DSN=f"postgresql://u:w@127.0.0.1:{port}/x",
+                 CRM_ANALYST_PASSWORD="p")
     assert_one_clear_line(done, "cannot connect", f"127.0.0.1:{port}", "CRM_WAREHOUSE_DSN")
     assert ":p@" not in done.stderr  # the password is not printed
 
@@ -114,7 +116,10 @@ def test_scheduler_settings_default_to_the_embedded_server(monkeypatch):
     monkeypatch.setenv("CRM_PG_PORT", "54400")
     got = settings.load()
     assert got.airflow_db_embedded
-    assert got.airflow_db_dsn == "postgresql://airflow:airflow@127.0.0.1:54400/airflow"
+    meta = urlsplit(got.airflow_db_dsn)
+    assert (meta.username, meta.hostname, meta.port, meta.path) == (
+        "airflow", "127.0.0.1", 54400, "/airflow")
+    assert meta.password == got.secrets["airflow"] != "airflow"  # generated in the home
     assert (got.airflow_api_port, got.airflow_parallelism) == (8080, 4)
     monkeypatch.setenv("CRM_AIRFLOW_DB_DSN", "postgresql://af:secret@db.example:5432/meta")
     got = settings.load()
@@ -157,3 +162,13 @@ def test_run_prepares_every_plugin(monkeypatch):
     monkeypatch.setattr(plugins, "load", lambda: (with_hook, without_hook))
     plugins.prepare_run("the settings")
     assert prepared == ["the settings"]
+
+
+def test_a_managed_warehouse_needs_each_roles_password_from_the_environment(tmp_path):
+    managed = {"CRM_HOME": str(tmp_path / "home"),
+               "CRM_WAREHOUSE_DSN": "postgresql://crm_pipeline:pw@db.example:5432/crm",
+               "CRM_ANALYST_PASSWORD": "", "CRM_BI_READER_PASSWORD": "s3cret"}
+    assert_one_clear_line(crmwh("db", "url", "--role", "analyst", **managed),
+                          "CRM_ANALYST_PASSWORD")
+    done = crmwh("db", "url", **managed)
+    assert done.stdout.strip() == "postgresql://bi_reader:s3cret@db.example:5432/crm"

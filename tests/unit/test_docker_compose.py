@@ -44,10 +44,13 @@ _INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<default>[^}]
 
 
 def resolve(value: object) -> str:
-    """Apply compose interpolation as if no variable were set (defaults win)."""
+    """Apply compose interpolation as if no variable were set (defaults win); a required
+    variable (``${NAME:?...}``) stays a placeholder ``${NAME}``: the value .env must give."""
 
     def sub(match: re.Match[str]) -> str:
         op = match.group("op") or ""
+        if op.endswith("?"):
+            return "${" + match.group("name") + "}"
         return match.group("default") if op.endswith("-") else ""
 
     text = str(value).replace("$$", "\0")
@@ -162,18 +165,23 @@ def postgres_init(services: dict) -> dict[str, dict]:
         scripts.extend(sorted(host.glob("*")) if host.is_dir() else [host])
     assert scripts, "postgres mounts no script into /docker-entrypoint-initdb.d"
     sql = "\n".join(p.read_text(encoding="utf-8") for p in scripts)
-    sql = re.sub(r"--[^\n]*", "", sql)
+    # psql variables set from the container's environment: -v name="$VARIABLE"
+    given = {m.group(1): "${" + m.group(2) + "}"
+             for m in re.finditer(r"-v\s+(\w+)=\"\$(\w+)\"", sql)}
+    sql = re.sub(r"(?m)^\s*(--|#)[^\n]*", "", sql)
     roles = {
-        m.group(1): m.group(2)
+        m.group(1): m.group(2) if m.group(2) is not None else given[m.group(3)]
         for m in re.finditer(
-            r"CREATE\s+(?:ROLE|USER)\s+\"?(\w+)\"?[^;]*?\bPASSWORD\s+'([^']*)'", sql, re.I
-        )
+            r"CREATE\s+(?:ROLE|USER)\s+\"?(\w+)\"?[^;]*?\bPASSWORD\s+(?:'([^']*)'|:'(\w+)')",
+            sql, re.I)
     }
     databases = {
         m.group(1): m.group(2)
         for m in re.finditer(r"CREATE\s+DATABASE\s+\"?(\w+)\"?\s+OWNER\s+\"?(\w+)\"?", sql, re.I)
     }
     postgres_env = env_of(services["postgres"])
+    for placeholder in given.values():  # the init script's variables reach its container
+        assert placeholder[2:-1] in postgres_env, f"postgres lacks {placeholder}"
     superuser = postgres_env.get("POSTGRES_USER", "postgres")
     roles.setdefault(superuser, postgres_env.get("POSTGRES_PASSWORD", ""))
     databases.setdefault(postgres_env.get("POSTGRES_DB", superuser), superuser)
@@ -417,8 +425,20 @@ def test_init_creates_the_expected_databases(postgres_init: dict) -> None:
     assert postgres_init["databases"].get("crm") == "crm"
     assert postgres_init["databases"].get("crm_sales") == "crm"
     assert postgres_init["databases"].get("airflow") == "airflow"
-    assert postgres_init["roles"].get("crm") == "crm"
-    assert postgres_init["roles"].get("airflow") == "airflow"
+    assert postgres_init["roles"].get("crm") == "${CRM_DB_PASSWORD}"
+    assert postgres_init["roles"].get("airflow") == "${AIRFLOW_DB_PASSWORD}"
+
+
+def test_no_password_secret_or_token_has_a_default(services: dict) -> None:
+    """Every secret is a variable .env must set: compose refuses to start without it."""
+    required = re.compile(r"\$\{\w+\}")
+    for name, service in services.items():
+        for key, value in env_of(service).items():
+            if value.startswith("postgresql"):  # a DSN: its password
+                value, key = urlsplit(value).password or "", f"{key} (password)"
+            elif not re.search(r"PASSWORD|SECRET|TOKEN", key) or key.endswith("_FILE"):
+                continue
+            assert required.fullmatch(value), f"{name}: {key} is {value!r}, not required"
 
 
 def test_postgres_healthcheck_waits_for_init(services: dict) -> None:

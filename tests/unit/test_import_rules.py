@@ -24,8 +24,8 @@ RUNTIME, DEVKIT = "crmwh", "crmwh_devkit"
 # An entry names a module or a package (then every module in it); the longest entry
 # that names a module decides its layer. Every module must have a layer.
 LAYERS: list[tuple[str, ...]] = [
-    # settings and the error type
-    ("crmwh.errors", "crmwh.settings"),
+    # settings, their secrets and the error type
+    ("crmwh.errors", "crmwh.settings", "crmwh.credentials"),
     # infrastructure: the server, COPY, the source contracts, the Airflow environment and
     # the run's as-of date
     ("crmwh.database", "crmwh.pgcopy", "crmwh.source_entities", "crmwh.airflow_env",

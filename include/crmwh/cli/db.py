@@ -8,13 +8,27 @@ import time
 from crmwh import settings
 from crmwh.cli.common import say
 
+# the roles whose DSN the CLI hands out, by the name the options take (crmwh.warehouse.roles)
+ROLES = {"bi_reader": "bi_reader", "analyst": "analyst", "pipeline": "crm_pipeline",
+         "admin": None}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="manage the warehouse database",
                         description="Start, stop or inspect the embedded PostgreSQL "
-                                    "(or check CRM_WAREHOUSE_DSN when set).")
+                                    "(or check CRM_WAREHOUSE_DSN when set); `url` prints a "
+                                    "DSN for a BI tool (--role bi_reader, the default), an "
+                                    "analyst's psql or notebook (--role analyst).")
     db.add_argument("action", choices=["start", "stop", "status", "url"])
+    db.add_argument("--role", choices=list(ROLES), default="bi_reader",
+                    help="url: whose DSN (default bi_reader, which reads the marts only)")
     db.set_defaults(func=cmd_db)
+
+
+def role_dsn(cfg: settings.Settings, role: str) -> str:
+    """The warehouse DSN of one of :data:`ROLES`: ``admin`` is the login that sets it up (the
+    embedded superuser, or ``CRM_WAREHOUSE_DSN``); the others log in as their role."""
+    return cfg.admin_dsn if role == "admin" else cfg.role_dsn(ROLES[role])
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -22,7 +36,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     cfg = settings.load()
     if args.action == "url":
-        print(cfg.warehouse_dsn)
+        print(role_dsn(cfg, args.role))
         return 0
     if not cfg.warehouse_embedded and args.action in ("start", "stop"):
         say(f"CRM_WAREHOUSE_DSN is set ({database.describe(cfg.warehouse_dsn)}): "

@@ -44,8 +44,8 @@ def cmd_roles(args: argparse.Namespace) -> int:
 
     cfg = settings.load()
     warehouse.ensure_warehouse(cfg)
-    with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
-        roles.ensure_roles(conn)
+    with database.connect(cfg.admin_dsn, autocommit=True) as conn:
+        roles.ensure_roles(conn, cfg.secrets)
         print(printout.table(["role", "schema", "privileges"], roles.describe(conn)))
     say("roles bi_reader, analyst, crm_pipeline ensured (docs/serving.md)")
     return 0

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import urlsplit
 
 from crmwh import as_of, database, settings
 
@@ -81,6 +82,12 @@ def failure_message(as_of_date: str | None, run_id: str, task_id: str,
     return Alert(f"{head}: {reason[:600]}; {marts}.", run_id, task_id, as_of_date)
 
 
+def _site(url: str) -> str:
+    """A webhook URL without what may be its secret: scheme and host, the rest hidden."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}/…" if parts.scheme else "(unparsable URL)"
+
+
 def send_alert(alert: Alert, cfg: settings.Settings | None = None) -> list[str]:
     """Record and deliver the alert; returns the channels it reached."""
     cfg = cfg or settings.load()
@@ -102,8 +109,9 @@ def send_alert(alert: Alert, cfg: settings.Settings | None = None) -> list[str]:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
                 response.read()
             reached.append("webhook")
-        except Exception as exc:
-            log.warning("alert webhook %s failed: %s", url, exc)
+        except Exception as exc:  # the URL may be the secret (Slack-style hooks): host only
+            where = _site(url)
+            log.warning("alert webhook %s failed: %s", where, str(exc).replace(url, where))
     to = os.environ.get("CRM_ALERT_EMAIL_TO", "").strip()
     if to:
         msg = EmailMessage()

@@ -76,8 +76,8 @@ def release(conn: Any, batch_id: str, reason: str | None = None, *, run_id: str 
         raise CrmwhError(
             f"no quarantined rows to release for batch {batch_id}"
             + (f" with a reason containing {reason!r}" if reason else ""),
-            "list them with: crmwh sql \"select batch_id, reason, count(*) from quarantine.rows "
-            "where released_at is null group by 1, 2\"")
+            "list them with: crmwh sql --role pipeline \"select batch_id, reason, count(*) "
+            "from quarantine.rows where released_at is null group by 1, 2\"")
     tables = {f"{s}__{e}" for _, s, e, _ in rows}
     if len(tables) != 1:
         raise CrmwhError(f"batch {batch_id} holds rows of {sorted(tables)}",

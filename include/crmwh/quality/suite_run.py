@@ -1,7 +1,8 @@
 """Running a batch's expectation suite through Great Expectations, one :class:`Check` each.
 
 The suite's row expectations run on the batch frame, its profile expectations on the
-one-row profile frame with the bounds :mod:`crmwh.quality.profile` filled in. Great
+one-row profile frame with the bounds :mod:`crmwh.quality.profile` filled in. Personal columns
+are masked first (:mod:`crmwh.quality.redact`): no raw e-mail reaches a result or Data Docs. Great
 Expectations is imported here only when a suite runs: the import takes seconds.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from crmwh.errors import CrmwhError
-from crmwh.quality import data_docs, profile
+from crmwh.quality import data_docs, profile, redact
 from crmwh.quality.observed import (
     expected,
     observed,
@@ -54,7 +55,7 @@ def run_suite(
                         severity="warning", status="skipped", observed="0 rows",
                         expected=f"suite {entity.table} skipped: the batch is empty")]
     else:
-        checks = _row_checks(context, gx, entity, suite, df, docs)
+        checks = _row_checks(context, gx, entity, suite, redact.masked(df), docs)
     return checks + _profile_checks(context, gx, entity, suite, profile_df, bounds, docs)
 
 

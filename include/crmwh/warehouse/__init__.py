@@ -20,7 +20,7 @@ from __future__ import annotations
 import psycopg
 
 from crmwh import database
-from crmwh.settings import Settings
+from crmwh.settings import EMBEDDED_SALES_DB, Settings
 from crmwh.warehouse import (
     audit,
     ml,
@@ -34,13 +34,28 @@ from crmwh.warehouse import (
 
 
 def ensure_warehouse(settings: Settings) -> str:
-    """Make sure the warehouse is reachable (starting the embedded one) and set up."""
+    """Make sure the warehouse is reachable (starting the embedded one) and set up; return the
+    pipeline's DSN.
+
+    On the embedded default the superuser creates the roles and hands the warehouse to
+    ``crm_pipeline`` (:func:`roles.hand_over`, with the simulated sales database), the
+    pipeline creates what is missing (so it owns it), and the superuser grants the readers
+    their schemas: no step of the nightly needs the superuser. Elsewhere the DSN's login
+    creates what is missing and a managed Postgres's admin runs ``crmwh roles``."""
     if settings.warehouse_embedded:
         database.start_embedded(settings)
+        with database.connect(settings.admin_dsn, autocommit=True) as admin:
+            roles.ensure_logins(admin, settings.secrets)
+            roles.hand_over(admin)
+        if "sales" not in settings.configured:  # the simulated sales system: the pipeline's too
+            sales = database.with_database(settings.admin_dsn, EMBEDDED_SALES_DB)
+            with database.connect(sales, autocommit=True) as admin:
+                roles.hand_over(admin, whole_database=True)
     with database.connect(settings.warehouse_dsn, autocommit=True) as conn:
         ensure_schemas(conn)
-        if settings.warehouse_embedded:  # a managed Postgres's admin runs `crmwh roles`
-            roles.ensure_roles(conn)
+    if settings.warehouse_embedded:
+        with database.connect(settings.admin_dsn, autocommit=True) as admin:
+            roles.ensure_roles(admin, settings.secrets)
     return settings.warehouse_dsn
 
 

@@ -70,7 +70,7 @@ def nightly_io(customers: int, seed: int) -> dict[str, Any]:
 
     cfg = settings.load()
     warehouse.ensure_warehouse(cfg)
-    admin = database.with_database(cfg.warehouse_dsn, "postgres")
+    admin = database.with_database(cfg.admin_dsn, "postgres")
     name = "crm_bench_clv"
     as_of_date = date(2026, 3, 31)
     orders = simulate.transactions(BG_TRUE, GG_TRUE, customers, as_of_date,
@@ -82,7 +82,7 @@ def nightly_io(customers: int, seed: int) -> dict[str, Any]:
         c.execute(f'drop database if exists "{name}" with (force)')
         c.execute(f'create database "{name}"')
     try:
-        with database.connect(database.with_database(cfg.warehouse_dsn, name),
+        with database.connect(database.with_database(cfg.admin_dsn, name),
                               autocommit=True) as conn:
             conn.execute("create schema core")
             conn.execute("create table core.fct_orders (order_id text primary key, "

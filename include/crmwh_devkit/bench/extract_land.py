@@ -122,8 +122,8 @@ def run(customers: int = 100_000, days: int = 90, seed: int = 42, progress=print
     base = settings.load()
     ensure_warehouse(base)
     bench_home = base.home / "bench"
-    warehouse = fresh_db(base.warehouse_dsn, "crm_bench")
-    sales = fresh_db(base.warehouse_dsn, "crm_bench_sales")
+    warehouse = fresh_db(base.admin_dsn, "crm_bench")
+    sales = fresh_db(base.admin_dsn, "crm_bench_sales")
     server = None
     saved = {k: os.environ.get(k) for k in ("CRM_HOME", "CRM_WAREHOUSE_DSN", "CRM_SALES_DSN",
                                             "CRM_BILLING_DIR", "CRM_SERVICE_URL",
@@ -151,7 +151,7 @@ def run(customers: int = 100_000, days: int = 90, seed: int = 42, progress=print
         for round_ in range(repeat):
             for n in counts:
                 if round_ or n != counts[0]:
-                    warehouse = fresh_db(base.warehouse_dsn, "crm_bench")
+                    warehouse = fresh_db(base.admin_dsn, "crm_bench")
                     os.environ["CRM_WAREHOUSE_DSN"] = warehouse
                 os.environ["CRM_LOAD_WORKERS"] = str(n)
                 _prepare(warehouse)

@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--billing-dir", type=Path,
                         default=cfg.home / "bench" / "sources" / "billing")
-    parser.add_argument("--dsn", default=cfg.warehouse_dsn, help="a server to create the "
+    parser.add_argument("--dsn", default=cfg.admin_dsn, help="a server to create the "
                         f"scratch database {DATABASE} on (default: the warehouse's)")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--record", action="store_true",

@@ -133,8 +133,8 @@ def _read_seconds(conn: psycopg.Connection, entity: Entity, work_mem: str, timeo
 
 def run(table: str, work_mems: list[str], timeout_s: int) -> dict:
     cfg = settings.load()
-    admin = database.with_database(cfg.warehouse_dsn, "postgres")
-    dsn = extract_land.fresh_db(cfg.warehouse_dsn, SCRATCH_DB)
+    admin = database.with_database(cfg.admin_dsn, "postgres")
+    dsn = extract_land.fresh_db(cfg.admin_dsn, SCRATCH_DB)
     entity = BY_TABLE[table]
     out: dict = {"table": table}
     try:

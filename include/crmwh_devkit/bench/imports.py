@@ -152,7 +152,7 @@ def run(rows: int, customers: int, progress=print) -> dict:
         t = time.perf_counter()
         size = write_file(path, rows, customers)
         progress(f"  {size / 1e6:,.0f} MB in {time.perf_counter() - t:.0f} s")
-        warehouse = fresh_db(cfg.warehouse_dsn, "crm_bench_imports")
+        warehouse = fresh_db(cfg.admin_dsn, "crm_bench_imports")
         ensure_warehouse(replace(cfg, warehouse_dsn=warehouse, warehouse_embedded=False))
         with psycopg.connect(warehouse, autocommit=True) as conn:
             checkpoint(conn)
@@ -160,7 +160,7 @@ def run(rows: int, customers: int, progress=print) -> dict:
         imported = time_import(path, warehouse)
         progress(f"  {imported['seconds']} s, peak RSS {imported['peak_rss_mb']} MB")
         progress("plain COPY of the same file into a bare table")
-        copied = time_copy(path, fresh_db(cfg.warehouse_dsn, "crm_bench_imports_copy"))
+        copied = time_copy(path, fresh_db(cfg.admin_dsn, "crm_bench_imports_copy"))
         progress(f"  {copied['seconds']} s")
     path.unlink()
     import_rps = rows / imported["seconds"]

@@ -95,7 +95,7 @@ def _fresh(admin: str, name: str, template: str | None = None) -> str:
 
 def run(day: date, factor: int = 1) -> dict:
     cfg = settings.load()
-    admin = database.with_database(cfg.warehouse_dsn, "postgres")
+    admin = database.with_database(cfg.admin_dsn, "postgres")
     dsn = _fresh(admin, DB)
     with database.connect(dsn, autocommit=True) as conn:
         from crmwh.warehouse import ensure_schemas

@@ -45,7 +45,7 @@ from crmwh import (
     warehouse,
 )
 from crmwh.errors import CrmwhError
-from crmwh.settings import PROJECT_ROOT, embedded_dsn
+from crmwh.settings import PROJECT_ROOT
 from crmwh.warehouse import roles
 from crmwh_devkit.bench import nightly_plain
 from crmwh_devkit.bench.nightly_args import add_arguments
@@ -102,7 +102,7 @@ def fresh_db(admin_dsn: str, name: str) -> str:
     dsn = database.with_database(admin_dsn, name)
     with database.connect(dsn, autocommit=True) as conn:
         warehouse.ensure_schemas(conn)
-        roles.ensure_roles(conn)
+        roles.ensure_roles(conn, settings.load().secrets)
     return dsn
 
 
@@ -157,7 +157,7 @@ def fresh_metadata(base: settings.Settings, name: str) -> str:
     bench server's ``airflow`` database, migrated once per bench home."""
     airflow_metadata.ensure(base)
     scheduler.migrate(base)
-    with psycopg.connect(embedded_dsn(base.pg_port, "postgres"), autocommit=True) as c:
+    with psycopg.connect(base.embedded_admin_dsn(), autocommit=True) as c:
         c.execute(f'drop database if exists "{name}" with (force)')
         c.execute(f'create database "{name}" template airflow owner airflow')
     return database.with_database(base.airflow_db_dsn, name)

@@ -39,8 +39,8 @@ def _timed(fn) -> float:
 
 def run(rows: int) -> dict:
     cfg = settings.load()
-    admin = database.with_database(cfg.warehouse_dsn, "postgres")
-    dsn = extract_land.fresh_db(cfg.warehouse_dsn, SCRATCH_DB)
+    admin = database.with_database(cfg.admin_dsn, "postgres")
+    dsn = extract_land.fresh_db(cfg.admin_dsn, SCRATCH_DB)
     out: dict = {"rows": rows}
     try:
         with database.connect(dsn, autocommit=True) as conn:

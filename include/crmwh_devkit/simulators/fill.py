@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from crmwh import database
+from crmwh import database, warehouse
 from crmwh.errors import CrmwhError
 from crmwh.settings import Settings
 from crmwh_devkit.simulators import billing_drops, chunks, ground_truth, sales_db, service_api
@@ -37,8 +37,8 @@ def _guard_sales_db(dsn: str) -> None:
 def fill(cfg: Settings, config: GeneratorConfig, progress=print) -> dict:
     """Generate from ``config`` and write every system's rows and the ground truth, a chunk
     of customers at a time (memory stays that of one chunk, whatever the size)."""
-    if cfg.warehouse_embedded:
-        database.start_embedded(cfg)
+    if cfg.warehouse_embedded:  # the server, and the pipeline's login the sales database uses
+        warehouse.ensure_warehouse(cfg)
     _guard_sales_db(cfg.sales_dsn)
     parts = len(chunks.spans(config))
     progress(f"generating {config.customers:,} customers over {config.days} days "
