@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 from crmwh.errors import CrmwhError
 from crmwh.settings import Settings
 
-
 # loading its ticket store takes seconds at the demo's size and over a minute at 1,000,000
 # customers on a busy machine; the wait ends early when the process exits
 START_SECONDS = 600
