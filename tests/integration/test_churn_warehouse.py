@@ -40,14 +40,19 @@ def test_nightly_fit_scores_the_active_base_and_records_the_run(warehouse):
         where churn_date <= '{LAST_DAY}' and returned_on is null""")
     assert not set(scores["customer_key"]) & set(churned_now["customer_key"])
     run = wh.frame("select * from audit.model_runs where model = 'churn'")
-    assert len(run) == 1 and run["converged"][0]
-    assert run["metrics"][0]["training"]["rows"] > 0
-    assert set(run["params"][0]) >= {"intercept", "coef_log_complaints_90d", "coef_rep_left"}
-    # warning-signal coefficients are never negative
-    assert all(v >= 0 for k, v in run["params"][0].items()
-               if k.startswith("coef_") and k not in (
-                   "coef_log_orders_365d", "coef_log_tenure", "coef_has_contract",
-                   "coef_contract_ends_90d", "coef_no_orders"))
+    assert len(run) == 1
+    metrics, params = run["metrics"][0], run["params"][0]
+    assert metrics["training"]["rows"] > 0
+    # every candidate validated out of fold; the chosen one has the best ROC AUC
+    validation = metrics["validation"]
+    assert set(validation) == {"churn_gbm", "churn_logistic", "bgnbd_no_purchase"}
+    assert params["chosen"] == metrics["chosen"] == max(validation,
+                                                        key=lambda n: validation[n]["auc"])
+    assert (scores["scored_by"] == params["chosen"]).all()
+    # P(alive) is never shown for a one-time buyer; P(no purchase) is there for every buyer
+    assert scores.loc[scores["repeat_purchases"] == 0, "p_alive"].isna().all()
+    buyers = scores["last_order_date"].notna()
+    assert scores.loc[buyers, "p_no_purchase"].between(0, 1).all()
 
 
 def test_risk_mart_matches_the_scores(warehouse):
@@ -91,25 +96,38 @@ def test_monthly_churn_retention_and_kpis_agree(warehouse):
     assert (cohorts[cohorts["months_since_acquisition"] == 0]["retention_rate"] > 0.9).all()
 
 
-def test_backtest_cli_compares_the_model_with_the_recency_baseline(warehouse, capsys):
+def test_backtest_cli_compares_the_model_with_the_baselines(warehouse, capsys):
     wh, _ = warehouse
     dates = ["2025-09-01", "2025-10-01", "2025-11-01", "2025-12-01"]
-    args = ["backtest-churn", "--run-id", "test-backtest"]
+    args = ["backtest-churn", "--run-id", "test-backtest", "--json"]
     for d in dates:
         args += ["--date", d]
     assert cli.main(args) == 0
-    out = capsys.readouterr().out
-    assert "AUC recency" in out and "lift@10% model" in out
+    printed = json.loads(capsys.readouterr().out)
     row = wh.frame("select * from audit.model_runs where model = 'churn_backtest'")
     assert len(row) == 1
     summary = row["metrics"][0]["summary"]
     per_date = row["metrics"][0]["per_date"]
-    print("\nchurn backtest on the test data:", json.dumps(summary, indent=1))
+    assert printed["summary"] == summary
+    print("\nchurn backtest on the test data:",
+          json.dumps({k: {m: v.get(m) for m in ("auc", "pr_auc", "lift10", "brier")}
+                      for k, v in summary["scores"].items()}, indent=1))
     assert [p["as_of_date"] for p in per_date] == dates
     for p in per_date:
         assert p["evaluated"] > 0 and p["positives"] > 0
-        for key in ("auc_model", "auc_recency", "lift10_model", "lift10_recency"):
-            assert p[key] is not None and 0 <= p[key] <= 100
-    # deterministic data (seed 7) and fit: the model beats recency on this data
-    assert summary["auc_model"] > summary["auc_recency"]
-    assert summary["lift10_model"] > summary["lift10_recency"]
+        assert set(p["scores"]) >= {"model", "recency", "rfm", "bgnbd_p_no_purchase",
+                                    "bgnbd_expected_purchases", "base_rate"}
+        rate = p["positives"] / p["evaluated"]
+        # the constant base rate: Brier = rate (1 - rate), no ranking
+        assert p["scores"]["base_rate"]["brier"] == pytest.approx(rate * (1 - rate))
+        assert p["scores"]["base_rate"]["auc"] == pytest.approx(0.5)
+        for fig in p["scores"].values():
+            assert 0 <= fig["auc"] <= 1 and 0 <= fig["pr_auc"] <= 1
+    table = summary["scores"]["model"]["calibration"]
+    assert sum(b["rows"] for b in table) == sum(p["evaluated"] for p in per_date)
+    # deterministic data (seed 7) and fit: the model beats recency and the purchase model
+    model = summary["scores"]["model"]
+    for baseline in ("recency", "bgnbd_p_no_purchase"):
+        assert model["auc"] > summary["scores"][baseline]["auc"], baseline
+        assert model["lift10"] > summary["scores"][baseline]["lift10"], baseline
+    assert summary["beats_base_rate_brier"]

@@ -1,5 +1,7 @@
-"""The nightly churn step: fit on the warehouse's history, score the active base on the
-as-of date, write ``ml.churn_scores`` and one ``audit.model_runs`` row (model ``churn``).
+"""The nightly churn step: fit the candidates on the warehouse's history, score the active base
+on the as-of date with the one that validates best, write ``ml.churn_scores`` and one
+``audit.model_runs`` row (model ``churn``: the chosen candidate, its parameters and every
+candidate's out-of-fold figures).
 
 Called from ``pipeline.fit_models`` after the CLV fit, between dbt_core and dbt_marts;
 ``marts.mart_customer_churn_risk`` reads the scores. Rerunning a date replaces its scores.
@@ -15,7 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from crmwh.churn import store, train
-from crmwh.churn.signals import SIGNALS
+from crmwh.churn.signals import FEATURE_NAMES, SIGNALS
 from crmwh.modelling.model_runs import UPSERT, json_safe, model_run_id
 from crmwh.warehouse import ml
 
@@ -30,28 +32,30 @@ def run(conn: psycopg.Connection, as_of_date: date, run_id: str, **fit_kwargs: A
     written = store.write_scores(conn, as_of_date, run_model_id, scored.frame)
     scored.seconds["write"] = time.perf_counter() - t
     reason_counts = scored.frame["reason_1"].value_counts().to_dict()
+    logistic_fit = getattr(model, "converged", None)
     with conn.transaction():
         conn.execute(UPSERT, {
             "model_run_id": run_model_id, "run_id": run_id, "model": "churn",
             "as_of_date": as_of_date, "n_customers": written,
-            "params": Jsonb(json_safe({**model.params(), "l2": fit_kwargs.get("l2", train.L2),
-                                       "feature_mean": model.mean.tolist(),
-                                       "feature_scale": model.scale.tolist(),
-                                       "features": list(model.names)})),
-            "log_likelihood": -model.log_loss * model.n_rows, "converged": model.converged,
-            "iterations": model.iterations, "fit_seconds": model.fit_seconds,
+            "params": Jsonb(json_safe({"chosen": scored.chosen, **model.params(),
+                                       "l2": fit_kwargs.get("l2", train.L2),
+                                       "features": list(FEATURE_NAMES)})),
+            "log_likelihood": None, "converged": logistic_fit,
+            "iterations": getattr(model, "iterations", None), "fit_seconds": scored.seconds["fit"],
             "score_seconds": scored.seconds["score"],
             "status": "fitted",
             "metrics": Jsonb(json_safe({
-                "training": scored.training, "train_log_loss": model.log_loss,
+                "chosen": scored.chosen,
+                "validation": scored.validation,
+                "training": scored.training,
                 "train_positive_rate": model.positive_rate,
                 "score_mean": float(scored.frame["score"].mean()) if written else None,
                 "top_reason_counts": {k: int(v) for k, v in reason_counts.items()},
                 "signals": list(SIGNALS), "seconds": scored.seconds})),
         })
     return {"as_of_date": as_of_date.isoformat(), "run_id": run_id,
-            "model_run_id": run_model_id, "rows_written": written,
-            "training": scored.training, "converged": model.converged,
+            "model_run_id": run_model_id, "rows_written": written, "chosen": scored.chosen,
+            "training": scored.training, "converged": logistic_fit,
             "seconds": {**scored.seconds, "total": time.perf_counter() - began}}
 
 
