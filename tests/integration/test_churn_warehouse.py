@@ -8,11 +8,13 @@ own audit.model_runs row."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pandas as pd
 import pytest
 
-from crmwh import cli
+from crmwh import cli, database
+from crmwh.churn import train
 from crmwh.settings import dbt_vars
 from tests.support.demo import LAST_DAY
 
@@ -130,4 +132,34 @@ def test_backtest_cli_compares_the_model_with_the_baselines(warehouse, capsys):
     for baseline in ("recency", "bgnbd_p_no_purchase"):
         assert model["auc"] > summary["scores"][baseline]["auc"], baseline
         assert model["lift10"] > summary["scores"][baseline]["lift10"], baseline
-    assert summary["beats_base_rate_brier"]
+    assert summary["beats_base_rate_brier"] == (model["brier"]
+                                                < summary["scores"]["base_rate"]["brier"])
+
+
+# what the churn fit reads, and the column dating each row
+DATED = {"core.fct_orders": "order_date", "core.fct_tickets": "created_on",
+         "core.fct_surveys": "answered_on", "core.fct_receivables_daily": "date_day",
+         "core.dim_contract": "start_date", "core.dim_customer": "valid_from",
+         "core.fct_churn_events": "churn_date"}
+
+
+def test_scores_at_a_past_date_use_nothing_after_it(warehouse):
+    """Scoring 2025-11-01 from today's warehouse gives exactly what a warehouse holding
+    nothing dated after it gives (the rows removed in a transaction rolled back afterwards):
+    features, training labels and scores are point in time."""
+    wh, _ = warehouse
+    t = date(2025, 11, 1)
+    with database.connect(wh.dsn) as conn:
+        today = train.fit_and_score(conn, t)
+        conn.rollback()
+        with conn.transaction(force_rollback=True):
+            for table, column in DATED.items():
+                conn.execute(f"delete from {table} where {column} > %s", (t,))
+            conn.execute("update core.fct_churn_events set returned_on = null "
+                         "where returned_on > %s", (t,))
+            then = train.fit_and_score(conn, t)
+    assert today.training == then.training and today.chosen == then.chosen
+    columns = ["customer_key", "score", "reason_1", "p_no_purchase", "orders_90d",
+               "complaints_90d", "overdue_amount", "satisfaction_c", "last_order_date"]
+    pd.testing.assert_frame_equal(today.frame[columns].reset_index(drop=True),
+                                  then.frame[columns].reset_index(drop=True))

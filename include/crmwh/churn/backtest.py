@@ -15,8 +15,10 @@ warehouse knew on T). The outcome is read from what nothing else reads:
 Baselines, scored on the same customers and date: recency (days since the last order, or
 since the first activity without orders), the RFM score (R, F, M 1-5 by percent rank as the
 value mart scores them, trailing 12 months; risk = 15 - R - F - M), BG/NBD's probability of
-no purchase in the purchase horizon and its expected purchases (fitted on T), the
-constant base rate (for the Brier score), and for contract customers the contract's end
+no purchase in the purchase horizon and its expected purchases (fitted on T), two constants
+for the Brier score (the outcome's own rate over the evaluated customers, known only
+afterwards, and the training rows' churn rate, known on T), and for contract customers the
+contract's end
 date. Metrics: ROC AUC, PR AUC, top-decile lift, Brier score (probabilities only) and a
 calibration table pooled over the dates. Results go to ``audit.model_runs`` (model
 ``churn_backtest``) and are returned.
@@ -38,7 +40,8 @@ from crmwh.modelling.model_runs import UPSERT, json_safe, model_run_id
 from crmwh.warehouse.ml import ensure_tables
 
 BASELINES = ("recency", "rfm", "bgnbd_p_no_purchase", "bgnbd_expected_purchases")
-PROBABILITIES = ("model", *train.CANDIDATES, "bgnbd_p_no_purchase", "base_rate")
+PROBABILITIES = ("model", *train.CANDIDATES, "bgnbd_p_no_purchase", "base_rate",
+                 "training_rate")
 RFM_WINDOW_DAYS = 365
 
 RFM_SQL = """
@@ -155,7 +158,10 @@ def evaluate_date(conn: psycopg.Connection, t: date, outcome: str, horizon: int,
     scores = {"model": frame["score"].to_numpy(dtype=np.float64)}
     scores.update({name: m.predict(x_now) for name, m in scored.candidates.items()})
     scores.update(baselines(conn, frame, t))
+    # constants: the outcome's own rate (known only afterwards: the strict reference) and the
+    # training rows' churn rate (what the warehouse knew on T)
     scores["base_rate"] = np.full(len(frame), y.mean() if len(y) else np.nan)
+    scores["training_rate"] = np.full(len(frame), scored.model.positive_rate)
     figures = {name: metrics.summary(y, s[keep], probability=name in PROBABILITIES)
                for name, s in scores.items()}
     for fig in figures.values():
@@ -224,6 +230,7 @@ def summarise(per_date: list[dict], pooled: list[dict]) -> dict:
         "beats_every_baseline_lift10": all(model["lift10"] > scores[b]["lift10"]
                                            for b in present),
         "beats_base_rate_brier": model["brier"] < scores["base_rate"]["brier"],
+        "beats_training_rate_brier": model["brier"] < scores["training_rate"]["brier"],
         "best_baseline_auc": max(present, key=lambda b: scores[b]["auc"]),
     }
     if all("incl_gone" in r for r in per_date):

@@ -91,8 +91,10 @@ def fold_of(groups: np.ndarray, folds: int) -> np.ndarray:
 
 
 def platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept) of the 1-D logistic of ``y`` on ``raw`` log-odds."""
-    fitted = logistic.fit(raw.reshape(-1, 1), y, ("raw",), l2=1e-6)
+    """(slope, intercept) of the 1-D logistic of ``y`` on ``raw`` log-odds, the slope kept
+    >= 0 (calibration never turns a ranking around: at 0 the score is the training rate)."""
+    fitted = logistic.fit(raw.reshape(-1, 1), y, ("raw",), l2=1e-6,
+                          nonnegative=np.array([True]))
     slope = float(fitted.coef[0] / fitted.scale[0])
     return slope, float(fitted.intercept - slope * fitted.mean[0])
 

@@ -200,9 +200,15 @@ def churn_reasons(conn: psycopg.Connection, as_of_date: date, top: int = 10) -> 
     if not rows:
         s.missing = "no scored customer has a reason"
         return s
-    s.facts = {"reasons": {r[0]: int(r[1]) for r in rows}}
+    models = [r[0] for r in _rows(conn, """
+        select distinct scored_by from marts.mart_customer_churn_risk
+        where as_of_date = %s and scored_by is not null order by 1""", (as_of_date,))]
+    s.facts = {"reasons": {r[0]: int(r[1]) for r in rows}, "scored_by": models}
+    scored = (f" Risk scores by {escape(', '.join(models))}, the model that predicted "
+              "the warehouse's past churn best (docs/churn_model.md)." if models else "")
     s.body = ("<p>How often each reason is among the top three reasons of customers in the "
-              "high or medium risk band.</p>"
+              "high or medium risk band. <i>unlikely_to_buy</i>: the purchase model expects no "
+              "order from the customer in the next 90 days." + scored + "</p>"
               + charts.hbar_chart("churn_reasons", [r[0] for r in rows],
                                   [float(r[1]) for r in rows], label="top churn reasons"))
     return s
