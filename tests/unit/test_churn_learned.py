@@ -55,7 +55,7 @@ def customers(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
         "promo_365d": rng.binomial(o365, 0.2),
         "complaints_90d": complaints, "sla_missed_90d": rng.binomial(complaints, 0.5),
         "rep_left": rng.random(n) < 0.03, "overdue_amount": 0.0, "overdue_over_30": False,
-        "satisfaction_c": satisfaction,
+        "satisfaction_c": satisfaction, "p_contract_lapse": 0.0,
         "p_no_purchase": bgnbd.p_no_purchase(params, HORIZON, x, t_x, age),
     })
     return raw, outcome

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from crmwh import as_of
-from crmwh.churn import labels
+from crmwh.churn import labels, renewals
 from crmwh.churn.signals import FEATURE_NAMES
 from crmwh.clv import bgnbd
 from crmwh.clv.summary import summarise_orders
@@ -140,9 +140,12 @@ def raw_signals(conn: psycopg.Connection, as_of_date: date, sla_hours: int = 24
     model = purchase_model(conn, as_of_date, frame["customer_key"], purchase_horizon())
     for name in PURCHASE_COLUMNS:
         frame[name] = model[name]
+    frame["p_contract_lapse"] = renewals.contract_lapse(
+        conn, as_of_date, as_of.end_of(as_of_date), frame, CONTRACT_WINDOW_DAYS)
     return frame
 
 
+CONTRACT_WINDOW_DAYS = 90  # as contract_ends_90d
 PURCHASE_COLUMNS = ("repeat_purchases", "p_alive", "p_no_purchase", "expected_purchases")
 
 
@@ -202,6 +205,7 @@ def to_features(raw: pd.DataFrame, as_of_date: date) -> pd.DataFrame:
         "promo_share": promo_share,
         "p_no_purchase": raw["p_no_purchase"].astype(float).fillna(
             last.isna().map({True: 1.0, False: 0.5})),
+        "p_contract_lapse": raw["p_contract_lapse"].astype(float),
         "log_orders_365d": np.log1p(orders_365),
         "log_tenure": np.log1p((day - first).dt.days.clip(lower=0).astype(float)),
         "has_contract": raw["has_contract"].astype(float),

@@ -27,6 +27,8 @@ SIGNALS: dict[str, str] = {
     "promotion_only": "buys mostly on promotion",
     "unlikely_to_buy": "the purchase model expects no purchase in the next weeks "
                        "(BG/NBD probability of no purchase within the purchase horizon)",
+    "contract_not_renewed": "the contract ends within 90 days and the renewal model expects "
+                            "no renewal",
 }
 
 FEATURES: tuple[Feature, ...] = (
@@ -46,6 +48,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("p_no_purchase", "unlikely_to_buy",
             "P(no purchase in the next churn_purchase_horizon_days), BG/NBD fitted on the date; "
             "1 without orders, 0.5 when too few repeat buyers to fit"),
+    Feature("p_contract_lapse", "contract_not_renewed",
+            "sBG chance the contract in force, ending within 90 days, is not renewed; else 0"),
     Feature("log_orders_365d", None, "ln(1 + orders in the last 365 days)"),
     Feature("log_tenure", None, "ln(1 + days since the first activity)"),
     Feature("has_contract", None, "1 when a recurring contract is in force"),

@@ -81,11 +81,12 @@ CHURN_SCORE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("p_no_purchase", "double precision"),
     ("expected_purchases", "double precision"),
     ("contract_end_date", "date"),
+    ("p_contract_lapse", "double precision"),
     ("scored_by", "text"),
 )
 # columns added after the table's first release (existing warehouses get them on next start)
 CHURN_ADDED = ("repeat_purchases", "p_no_purchase", "expected_purchases", "contract_end_date",
-               "scored_by")
+               "p_contract_lapse", "scored_by")
 
 CHURN_DDL = (
     "create schema if not exists ml",

@@ -194,6 +194,7 @@ final as (
         cast(expected_purchases as double precision) as expected_purchases,
         cast(repeat_purchases as integer) as repeat_purchases,
         cast(case when repeat_purchases > 0 then p_alive end as double precision) as p_alive,
+        cast(p_contract_lapse as double precision) as p_contract_lapse,
         cast(scored_by as text) as scored_by,
         cast(model_run_id as text) as model_run_id
 
