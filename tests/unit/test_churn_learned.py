@@ -67,7 +67,8 @@ def fitted():
     x = features.to_features(raw, AS_OF).to_numpy()
     models = train.fit_candidates(x, y.astype(float), raw["customer_key"].to_numpy(),
                                   train.CANDIDATES, train.L2)
-    validation = {n: metrics.summary(y, oof) for n, (_, oof) in models.items()}
+    validation = {n: metrics.summary(y[np.isfinite(oof)], oof[np.isfinite(oof)])
+                  for n, (_, oof) in models.items()}
     return models, validation
 
 
@@ -118,6 +119,8 @@ def test_folds_keep_a_customers_rows_together():
     for key in set(keys):
         assert len(set(fold[keys == key])) == 1
     assert len(set(fold)) > 1
+    some = gbm.fold_of(keys, 3, max_groups=2)
+    assert (some == -1).any() and len(set(keys[some >= 0])) == 2
 
 
 def test_pr_auc_matches_scikit_learn():

@@ -21,7 +21,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from crmwh.churn import logistic
 from crmwh.churn.reasons import SIGNAL_NAMES
 
-TREE_PARAMS = {"learning_rate": 0.08, "max_iter": 200, "max_leaf_nodes": 15,
+TREE_PARAMS = {"learning_rate": 0.1, "max_iter": 120, "max_leaf_nodes": 15,
                "min_samples_leaf": 40, "l2_regularization": 1.0, "early_stopping": True,
                "validation_fraction": 0.15, "n_iter_no_change": 15}
 EPS = 1e-6
@@ -84,10 +84,15 @@ def trees(x: np.ndarray, y: np.ndarray, names: tuple[str, ...],
     return model.fit(x, y)
 
 
-def fold_of(groups: np.ndarray, folds: int) -> np.ndarray:
-    """A fold number per row, the same for every row of a group (customer)."""
+def fold_of(groups: np.ndarray, folds: int, max_groups: int | None = None) -> np.ndarray:
+    """A fold number per row, the same for every row of a group (customer); with
+    ``max_groups``, only that many groups (drawn with a fixed seed) get one, the others -1."""
     codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)[1]
-    return np.random.default_rng(0).permutation(codes.max() + 1)[codes] % folds
+    rank = np.random.default_rng(0).permutation(codes.max() + 1)[codes]
+    fold = rank % folds
+    if max_groups is not None:
+        fold[rank >= max_groups] = -1
+    return fold
 
 
 def platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -102,16 +107,19 @@ def platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 def fit(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], signal_of: dict[str, str | None],
         fold: np.ndarray) -> tuple[GbmModel, np.ndarray]:
     """Fit on all rows, calibrated on out-of-fold predictions over ``fold`` (one fold number
-    per row). Returns the model and the calibrated out-of-fold probabilities."""
+    per row; -1 leaves a row out of the folds). Returns the model and the calibrated
+    out-of-fold probabilities (NaN outside the folds)."""
     began = time.perf_counter()
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    raw_oof = np.empty(len(y))
-    for k in np.unique(fold):
+    raw_oof = np.full(len(y), np.nan)
+    for k in np.unique(fold[fold >= 0]):
         test = fold == k
-        part = trees(x[~test], y[~test], names, signal_of)
+        train = (fold >= 0) & ~test
+        part = trees(x[train], y[train], names, signal_of)
         raw_oof[test] = logit(np.clip(part.predict_proba(x[test])[:, 1], EPS, 1 - EPS))
-    slope, intercept = platt(raw_oof, y)
+    held = fold >= 0
+    slope, intercept = platt(raw_oof[held], y[held])
     model = GbmModel(tuple(names), dict(signal_of), trees(x, y, names, signal_of), slope,
                      intercept, np.median(x, axis=0), 0.0, len(y), float(y.mean()))
     oof = expit(slope * raw_oof + intercept)

@@ -37,6 +37,7 @@ MIN_POSITIVES = 10
 Model = logistic.LogisticModel | gbm.GbmModel | purchase_baseline.NoPurchaseModel
 CANDIDATES = ("churn_gbm", "churn_logistic", "bgnbd_no_purchase")
 FOLDS = 3
+VALIDATION_CUSTOMERS = 20_000  # whose training rows are validated out of fold
 
 
 @dataclass
@@ -101,24 +102,26 @@ def training_set(conn: psycopg.Connection, as_of_date: date, *, horizon: int, sn
 def fit_candidates(x: np.ndarray, y: np.ndarray, key: np.ndarray, candidates: tuple[str, ...],
                    l2: float, folds: int = FOLDS) -> dict[str, tuple[Model, np.ndarray]]:
     """Each candidate fitted on all rows, with its out-of-fold probabilities (folds group a
-    customer's rows). The purchase baseline has two parameters: its in-sample fit stands in
-    for out-of-fold."""
-    fold = gbm.fold_of(key, folds)
+    customer's rows; up to VALIDATION_CUSTOMERS customers' rows are validated, the others'
+    probabilities are NaN). The purchase baseline has two parameters: its in-sample fit stands
+    in for out-of-fold."""
+    fold = gbm.fold_of(key, folds, VALIDATION_CUSTOMERS)
     nonneg = np.array([SIGNAL_OF[n] is not None for n in FEATURE_NAMES])
     out: dict[str, tuple[Model, np.ndarray]] = {}
     for name in candidates:
         if name == "churn_gbm":
             out[name] = gbm.fit(x, y, FEATURE_NAMES, SIGNAL_OF, fold)
         elif name == "churn_logistic":
-            oof = np.empty(len(y))
-            for k in np.unique(fold):
+            oof = np.full(len(y), np.nan)
+            for k in np.unique(fold[fold >= 0]):
                 test = fold == k
-                part = logistic.fit(x[~test], y[~test], FEATURE_NAMES, l2=l2, nonnegative=nonneg)
+                train = (fold >= 0) & ~test
+                part = logistic.fit(x[train], y[train], FEATURE_NAMES, l2=l2, nonnegative=nonneg)
                 oof[test] = part.predict(x[test])
             out[name] = (logistic.fit(x, y, FEATURE_NAMES, l2=l2, nonnegative=nonneg), oof)
         elif name == "bgnbd_no_purchase":
             model = purchase_baseline.fit(x, y, FEATURE_NAMES)
-            out[name] = (model, model.predict(x))
+            out[name] = (model, np.where(fold >= 0, model.predict(x), np.nan))
         else:
             raise ValueError(f"unknown churn model candidate {name!r}")
     return out
@@ -144,7 +147,8 @@ def fit_and_score(conn: psycopg.Connection, as_of_date: date, *, horizon: int = 
     seconds["training_set"] = time.perf_counter() - t
     t = time.perf_counter()
     fitted = fit_candidates(x, y, key, candidates, l2)
-    validation = {name: metrics.summary(y, oof) for name, (_, oof) in fitted.items()}
+    validation = {name: metrics.summary(y[np.isfinite(oof)], oof[np.isfinite(oof)])
+                  for name, (_, oof) in fitted.items()}
     chosen = choose(validation)
     model = fitted[chosen][0]
     seconds["fit"] = time.perf_counter() - t
