@@ -186,10 +186,14 @@ def evaluate_date(conn: psycopg.Connection, t: date, outcome: str, horizon: int,
         "training": scored.training,
     }
     if gone.any():
+        every = label | gone
         result["incl_gone"] = {
-            name: {"auc": metrics.auc(label | gone, scores[name]),
-                   "lift10": metrics.top_decile_lift(label | gone, scores[name])}
-            for name in ("model", "recency")}
+            name: {"auc": metrics.auc(every, scores[name]),
+                   "lift10": metrics.top_decile_lift(every, scores[name])}
+            for name in ("model", "recency", "bgnbd_p_no_purchase") if name in scores}
+        result["incl_gone"]["model"]["brier"] = metrics.brier(every, scores["model"])
+        result["incl_gone"]["base_rate"] = {
+            "brier": metrics.brier(every, np.full(len(every), every.mean()))}
     return result, pooled
 
 
@@ -235,7 +239,8 @@ def summarise(per_date: list[dict], pooled: list[dict]) -> dict:
     }
     if all("incl_gone" in r for r in per_date):
         out["incl_gone"] = {name: {k: mean([r["incl_gone"][name][k] for r in per_date])
-                                   for k in ("auc", "lift10")} for name in ("model", "recency")}
+                                   for k in per_date[0]["incl_gone"][name]}
+                            for name in per_date[0]["incl_gone"]}
     return out
 
 
