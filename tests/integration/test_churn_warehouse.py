@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from crmwh import cli, database
-from crmwh.churn import train
+from crmwh.churn import nightly, train
 from crmwh.settings import dbt_vars
 from tests.support.demo import LAST_DAY
 
@@ -134,6 +134,11 @@ def test_backtest_cli_compares_the_model_with_the_baselines(warehouse, capsys):
         assert model["lift10"] > summary["scores"][baseline]["lift10"], baseline
     assert summary["beats_base_rate_brier"] == (model["brier"]
                                                 < summary["scores"]["base_rate"]["brier"])
+    # the nightly now keeps the candidate this backtest ranked best
+    with database.connect(wh.dsn) as conn:
+        prefer, how = nightly.backtest_choice(conn, LAST_DAY)
+    candidates = {n: summary["scores"][n]["auc"] for n in train.CANDIDATES}
+    assert prefer == max(candidates, key=candidates.get) and "test-backtest" in how
 
 
 # what the churn fit reads, and the column dating each row

@@ -137,9 +137,10 @@ def choose(validation: dict[str, dict]) -> str:
 def fit_and_score(conn: psycopg.Connection, as_of_date: date, *, horizon: int = HORIZON_DAYS,
                   snapshots: int = SNAPSHOTS, spacing: int = SNAPSHOT_SPACING_DAYS,
                   l2: float = L2, max_rows: int = MAX_TRAINING_ROWS,
-                  candidates: tuple[str, ...] = CANDIDATES) -> Scored:
-    """Train the candidates on snapshots before ``as_of_date``, keep the one that validates
-    best out of fold, and score the customers active on ``as_of_date`` with it."""
+                  candidates: tuple[str, ...] = CANDIDATES, prefer: str | None = None) -> Scored:
+    """Train the candidates on snapshots before ``as_of_date``, keep ``prefer`` (the one a
+    backtest found best) or else the one that validates best out of fold, and score the
+    customers active on ``as_of_date`` with it."""
     seconds = {}
     t = time.perf_counter()
     x, y, key, info = training_set(conn, as_of_date, horizon=horizon, snapshots=snapshots,
@@ -149,7 +150,7 @@ def fit_and_score(conn: psycopg.Connection, as_of_date: date, *, horizon: int = 
     fitted = fit_candidates(x, y, key, candidates, l2)
     validation = {name: metrics.summary(y[np.isfinite(oof)], oof[np.isfinite(oof)])
                   for name, (_, oof) in fitted.items()}
-    chosen = choose(validation)
+    chosen = prefer if prefer in fitted else choose(validation)
     model = fitted[chosen][0]
     seconds["fit"] = time.perf_counter() - t
 
