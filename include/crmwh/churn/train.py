@@ -147,7 +147,8 @@ def fit_and_score(conn: psycopg.Connection, as_of_date: date, *, horizon: int = 
                                    spacing=spacing, max_rows=max_rows)
     seconds["training_set"] = time.perf_counter() - t
     t = time.perf_counter()
-    fitted = fit_candidates(x, y, key, candidates, l2)
+    # a candidate the backtest chose is the only one fitted
+    fitted = fit_candidates(x, y, key, (prefer,) if prefer in candidates else candidates, l2)
     validation = {name: metrics.summary(y[np.isfinite(oof)], oof[np.isfinite(oof)])
                   for name, (_, oof) in fitted.items()}
     chosen = prefer if prefer in fitted else choose(validation)
