@@ -113,6 +113,16 @@ def test_tree_reasons_name_the_signal_that_raises_the_risk(fitted):
     assert np.allclose(model.signal_pushes(model.reference.reshape(1, -1)), 0.0)
 
 
+def test_only_the_candidates_asked_for_are_fitted():
+    raw, y = customers(400, seed=3)
+    x = features.to_features(raw, AS_OF).to_numpy()
+    one = train.fit_candidates(x, y.astype(float), raw["customer_key"].to_numpy(),
+                               ("bgnbd_no_purchase",), train.L2)
+    assert list(one) == ["bgnbd_no_purchase"]
+    with pytest.raises(ValueError):
+        train.fit_candidates(x, y.astype(float), raw["customer_key"].to_numpy(), ("x",), 1.0)
+
+
 def test_folds_keep_a_customers_rows_together():
     keys = np.array(["a", "b", "a", "c", "b", "a"] * 10, dtype=object)
     fold = gbm.fold_of(keys, 3)
