@@ -8,11 +8,13 @@ own audit.model_runs row."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pandas as pd
 import pytest
 
-from crmwh import cli
+from crmwh import cli, database
+from crmwh.churn import nightly, train
 from crmwh.settings import dbt_vars
 from tests.support.demo import LAST_DAY
 
@@ -40,14 +42,19 @@ def test_nightly_fit_scores_the_active_base_and_records_the_run(warehouse):
         where churn_date <= '{LAST_DAY}' and returned_on is null""")
     assert not set(scores["customer_key"]) & set(churned_now["customer_key"])
     run = wh.frame("select * from audit.model_runs where model = 'churn'")
-    assert len(run) == 1 and run["converged"][0]
-    assert run["metrics"][0]["training"]["rows"] > 0
-    assert set(run["params"][0]) >= {"intercept", "coef_log_complaints_90d", "coef_rep_left"}
-    # warning-signal coefficients are never negative
-    assert all(v >= 0 for k, v in run["params"][0].items()
-               if k.startswith("coef_") and k not in (
-                   "coef_log_orders_365d", "coef_log_tenure", "coef_has_contract",
-                   "coef_contract_ends_90d", "coef_no_orders"))
+    assert len(run) == 1
+    metrics, params = run["metrics"][0], run["params"][0]
+    assert metrics["training"]["rows"] > 0
+    # every candidate validated out of fold; the chosen one has the best ROC AUC
+    validation = metrics["validation"]
+    assert set(validation) == {"churn_gbm", "churn_logistic", "bgnbd_no_purchase"}
+    assert params["chosen"] == metrics["chosen"] == max(validation,
+                                                        key=lambda n: validation[n]["auc"])
+    assert (scores["scored_by"] == params["chosen"]).all()
+    # P(alive) is never shown for a one-time buyer; P(no purchase) is there for every buyer
+    assert scores.loc[scores["repeat_purchases"] == 0, "p_alive"].isna().all()
+    buyers = scores["last_order_date"].notna()
+    assert scores.loc[buyers, "p_no_purchase"].between(0, 1).all()
 
 
 def test_risk_mart_matches_the_scores(warehouse):
@@ -91,25 +98,73 @@ def test_monthly_churn_retention_and_kpis_agree(warehouse):
     assert (cohorts[cohorts["months_since_acquisition"] == 0]["retention_rate"] > 0.9).all()
 
 
-def test_backtest_cli_compares_the_model_with_the_recency_baseline(warehouse, capsys):
+def test_backtest_cli_compares_the_model_with_the_baselines(warehouse, capsys):
     wh, _ = warehouse
     dates = ["2025-09-01", "2025-10-01", "2025-11-01", "2025-12-01"]
-    args = ["backtest-churn", "--run-id", "test-backtest"]
+    args = ["backtest-churn", "--run-id", "test-backtest", "--json"]
     for d in dates:
         args += ["--date", d]
     assert cli.main(args) == 0
-    out = capsys.readouterr().out
-    assert "AUC recency" in out and "lift@10% model" in out
+    printed = json.loads(capsys.readouterr().out)
     row = wh.frame("select * from audit.model_runs where model = 'churn_backtest'")
     assert len(row) == 1
     summary = row["metrics"][0]["summary"]
     per_date = row["metrics"][0]["per_date"]
-    print("\nchurn backtest on the test data:", json.dumps(summary, indent=1))
+    assert printed["summary"] == summary
+    print("\nchurn backtest on the test data:",
+          json.dumps({k: {m: v.get(m) for m in ("auc", "pr_auc", "lift10", "brier")}
+                      for k, v in summary["scores"].items()}, indent=1))
     assert [p["as_of_date"] for p in per_date] == dates
     for p in per_date:
         assert p["evaluated"] > 0 and p["positives"] > 0
-        for key in ("auc_model", "auc_recency", "lift10_model", "lift10_recency"):
-            assert p[key] is not None and 0 <= p[key] <= 100
-    # deterministic data (seed 7) and fit: the model beats recency on this data
-    assert summary["auc_model"] > summary["auc_recency"]
-    assert summary["lift10_model"] > summary["lift10_recency"]
+        assert set(p["scores"]) >= {"model", "recency", "rfm", "bgnbd_p_no_purchase",
+                                    "bgnbd_expected_purchases", "base_rate"}
+        rate = p["positives"] / p["evaluated"]
+        # the constant base rate: Brier = rate (1 - rate), no ranking
+        assert p["scores"]["base_rate"]["brier"] == pytest.approx(rate * (1 - rate))
+        assert p["scores"]["base_rate"]["auc"] == pytest.approx(0.5)
+        for fig in p["scores"].values():
+            assert 0 <= fig["auc"] <= 1 and 0 <= fig["pr_auc"] <= 1
+    table = summary["scores"]["model"]["calibration"]
+    assert sum(b["rows"] for b in table) == sum(p["evaluated"] for p in per_date)
+    # deterministic data (seed 7) and fit: the model beats recency and the purchase model
+    model = summary["scores"]["model"]
+    for baseline in ("recency", "bgnbd_p_no_purchase"):
+        assert model["auc"] > summary["scores"][baseline]["auc"], baseline
+        assert model["lift10"] > summary["scores"][baseline]["lift10"], baseline
+    assert summary["beats_base_rate_brier"] == (model["brier"]
+                                                < summary["scores"]["base_rate"]["brier"])
+    # the nightly now keeps the candidate this backtest ranked best
+    with database.connect(wh.dsn) as conn:
+        prefer, how = nightly.backtest_choice(conn, LAST_DAY)
+    candidates = {n: summary["scores"][n]["auc"] for n in train.CANDIDATES}
+    assert prefer == max(candidates, key=candidates.get) and "test-backtest" in how
+
+
+# what the churn fit reads, and the column dating each row
+DATED = {"core.fct_orders": "order_date", "core.fct_tickets": "created_on",
+         "core.fct_surveys": "answered_on", "core.fct_receivables_daily": "date_day",
+         "core.dim_contract": "start_date", "core.dim_customer": "valid_from",
+         "core.fct_churn_events": "churn_date"}
+
+
+def test_scores_at_a_past_date_use_nothing_after_it(warehouse):
+    """Scoring 2025-11-01 from today's warehouse gives exactly what a warehouse holding
+    nothing dated after it gives (the rows removed in a transaction rolled back afterwards):
+    features, training labels and scores are point in time."""
+    wh, _ = warehouse
+    t = date(2025, 11, 1)
+    with database.connect(wh.dsn) as conn:
+        today = train.fit_and_score(conn, t)
+        conn.rollback()
+        with conn.transaction(force_rollback=True):
+            for table, column in DATED.items():
+                conn.execute(f"delete from {table} where {column} > %s", (t,))
+            conn.execute("update core.fct_churn_events set returned_on = null "
+                         "where returned_on > %s", (t,))
+            then = train.fit_and_score(conn, t)
+    assert today.training == then.training and today.chosen == then.chosen
+    columns = ["customer_key", "score", "reason_1", "p_no_purchase", "orders_90d",
+               "complaints_90d", "overdue_amount", "satisfaction_c", "last_order_date"]
+    pd.testing.assert_frame_equal(today.frame[columns].reset_index(drop=True),
+                                  then.frame[columns].reset_index(drop=True))

@@ -175,7 +175,8 @@ def test_plain_build_on_a_fresh_warehouse_has_null_predictions(built):
 def test_fit_runs_and_marts_join_its_predictions(wh, built):
     assert built["fit"]["clv"]["status"] == "fitted", built["fit"]
     mart = wh.frame("select * from marts.mart_customer_value")
-    preds = wh.frame(f"select customer_key, clv_predicted, p_alive from ml.clv_predictions "
+    preds = wh.frame(f"select customer_key, clv_predicted, p_alive, frequency "
+                     f"from ml.clv_predictions "
                      f"where as_of_date = '{AS_OF}'").set_index("customer_key")
     assert len(preds) > 0
     joined = mart.set_index("customer_key").join(preds.add_suffix("_ml"))
@@ -184,7 +185,10 @@ def test_fit_runs_and_marts_join_its_predictions(wh, built):
     assert np.allclose(money(joined.potential_value[scored]),
                        joined.clv_predicted_ml[scored].round(4), atol=1e-3)
     assert (money(joined.potential_value[~scored]) == 0).all()  # never ordered: no potential
-    assert np.allclose(joined.p_alive[scored], joined.p_alive_ml[scored])
+    repeat = scored & (joined.frequency_ml > 0)
+    assert np.allclose(joined.p_alive[repeat], joined.p_alive_ml[repeat])
+    # a one-time buyer is never shown as certainly alive (BG/NBD's 1 is no evidence)
+    assert joined.p_alive[scored & (joined.frequency_ml == 0)].isna().all()
     assert mart.value_quadrant.notna().all()
     runs = wh.frame(f"select model, status, converged from audit.model_runs "
                     f"where as_of_date = '{AS_OF}' and model in ('bgnbd', 'gamma_gamma')")

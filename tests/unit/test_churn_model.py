@@ -99,7 +99,7 @@ def test_features_from_raw_signals():
         "promo_365d": [3, 0], "complaints_90d": [2, 0], "sla_missed_90d": [1, 0],
         "rep_left": [True, False], "overdue_amount": [99.0, 0.0],
         "overdue_over_30": [True, False], "satisfaction_c": [0.8, None],
-        "p_alive": [0.25, 1.0],
+        "p_no_purchase": [0.75, None], "p_contract_lapse": [0.0, 0.3],
     })
     f = features.to_features(raw, date(2026, 1, 1))
     assert list(f.columns) == list(FEATURE_NAMES)
@@ -108,13 +108,14 @@ def test_features_from_raw_signals():
     assert a["log_recency"] == pytest.approx(np.log1p(10))
     assert a["promo_share"] == pytest.approx(0.75)
     assert a["dissatisfaction"] == pytest.approx(0.2)
-    assert a["death_probability"] == pytest.approx(0.75)
+    assert a["p_no_purchase"] == pytest.approx(0.75)
     assert a["log_overdue_amount"] == pytest.approx(np.log(100))
     assert (a["rep_left"], a["overdue_over_30"], a["no_orders"]) == (1.0, 1.0, 0.0)
     # no orders: recency from the first activity, no promotion share, no survey = satisfied
     assert b["log_recency"] == pytest.approx(np.log1p(214))
     assert (b["promo_share"], b["dissatisfaction"], b["no_orders"]) == (0.0, 0.0, 1.0)
-    assert (b["has_contract"], b["contract_ends_90d"]) == (1.0, 1.0)
+    assert b["p_no_purchase"] == 1.0  # never bought: no purchase expected
+    assert (b["has_contract"], b["contract_ends_90d"], b["p_contract_lapse"]) == (1.0, 1.0, 0.3)
 
 
 def test_auc_and_top_decile_lift_by_hand():

@@ -168,6 +168,20 @@ def test_p_alive_edge_cases() -> None:
         assert 0 <= tiny < 1e-300 or tiny == 0.0
 
 
+def test_p_no_purchase_is_the_likelihood_of_a_longer_silence() -> None:
+    # P(no purchase in (T, T+t]) = L(x, t_x, T + t) / L(x, t_x, T): the same history observed
+    # t days longer without a purchase
+    for x, t_x, T in CUSTOMERS:
+        for t in (1.0, 13.0, 90.0):
+            ratio = math.exp(bgnbd.log_likelihood(BG, x, t_x, T + t)[()]
+                             - bgnbd.log_likelihood(BG, x, t_x, T)[()])
+            assert bgnbd.p_no_purchase(BG, t, x, t_x, T) == pytest.approx(ratio, rel=1e-10)
+    # a one-time buyer is "alive" for sure, yet not certain to buy: the longer since the
+    # first purchase, the likelier the silence goes on
+    one_time = bgnbd.p_no_purchase(BG, 13.0, [0, 0, 0], [0, 0, 0], [1.0, 20.0, 80.0])
+    assert np.all((one_time > 0) & (one_time < 1)) and np.all(np.diff(one_time) > 0)
+
+
 def test_expected_purchases_grow_with_horizon_and_stay_finite() -> None:
     for x, t_x, T in [*CUSTOMERS, (500, 399.0, 400.0), (3000, 700.0, 730.0)]:
         values = [bgnbd.conditional_expected_purchases(BG, t, x, t_x, T)
@@ -259,6 +273,8 @@ def test_simulation_and_predictions_agree_in_aggregate() -> None:
                                             rel=0.03)
     predicted = bgnbd.conditional_expected_purchases(BG, 52.0, sim.x, sim.t_x, sim.T)
     assert sim.future.sum() == pytest.approx(predicted.sum(), rel=0.03)
+    silent = bgnbd.p_no_purchase(BG, 52.0, sim.x, sim.t_x, sim.T)
+    assert (sim.future == 0).sum() == pytest.approx(silent.sum(), rel=0.03)
 
 
 # ---------------------------------------------------------------------- Gamma-Gamma

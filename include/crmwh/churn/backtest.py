@@ -1,14 +1,26 @@
-"""Honest evaluation of the churn model against the generator's ground truth.
+"""Honest evaluation of the churn model against simple baselines on the same customers.
 
-For each backtest date T the model is trained and scores exactly as the nightly run would
-on T (:func:`crmwh.churn.train.fit_and_score` reads only what the warehouse knew on T). The
-outcome comes from the generator's ground truth (``churn.csv`` in the ground-truth
-directory), which nothing else reads: a scored customer is positive when the true churn time
-falls in (T, T + 90 days]. Customers whose true churn lies on or before T (already gone, the
-warehouse just has not noticed yet) are left out of the primary evaluation and reported as a
-second population ("incl. already gone": positive when truly churned by T + 90 days).
-The baseline ranks the same customers by recency only (days since the last order, or since
-the first activity without orders). Results go to ``audit.model_runs`` (model
+For each backtest date T the candidates are trained, one is chosen and it scores exactly as
+the nightly run would on T (:func:`crmwh.churn.train.fit_and_score` reads only what the
+warehouse knew on T). The outcome is read from what nothing else reads:
+
+* ``truth``: the generator's ground truth (``churn.csv`` in the ground-truth directory): a
+  scored customer is positive when the true churn time falls in (T, T + horizon]. Customers
+  whose true churn lies on or before T (already gone, the warehouse has not noticed yet) are
+  left out of the main figures and reported as a second population ("incl. already gone").
+* ``orders``: for a transaction log without ground truth (a public data set loaded through
+  ``crmwh import transactions``): positive when the customer places no order in
+  (T, T + horizon], read from ``core.fct_orders`` after T.
+
+Baselines, scored on the same customers and date: recency (days since the last order, or
+since the first activity without orders), the RFM score (R, F, M 1-5 by percent rank as the
+value mart scores them, trailing 12 months; risk = 15 - R - F - M), BG/NBD's probability of
+no purchase in the purchase horizon and its expected purchases (fitted on T), two constants
+for the Brier score (the outcome's own rate over the evaluated customers, known only
+afterwards, and the training rows' churn rate, known on T), and for contract customers the
+contract's end
+date. Metrics: ROC AUC, PR AUC, top-decile lift, Brier score (probabilities only) and a
+calibration table pooled over the dates. Results go to ``audit.model_runs`` (model
 ``churn_backtest``) and are returned.
 """
 
@@ -23,9 +35,31 @@ import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
-from crmwh.churn import metrics, train
+from crmwh.churn import features, metrics, train
 from crmwh.modelling.model_runs import UPSERT, json_safe, model_run_id
 from crmwh.warehouse.ml import ensure_tables
+
+BASELINES = ("recency", "rfm", "bgnbd_p_no_purchase", "bgnbd_expected_purchases")
+PROBABILITIES = ("model", *train.CANDIDATES, "bgnbd_p_no_purchase", "base_rate",
+                 "training_rate")
+RFM_WINDOW_DAYS = 365
+
+RFM_SQL = """
+    select customer_key, max(order_date) as last_order_date,
+        count(*) filter (where order_date > %(t)s::date - %(window)s) as frequency,
+        coalesce(sum(net_revenue) filter (where order_date > %(t)s::date - %(window)s), 0)
+            ::double precision as monetary
+    from core.fct_orders
+    where customer_key is not null and not is_cancelled and not is_deleted
+      and order_date <= %(t)s
+    group by customer_key
+"""
+
+BOUGHT_SQL = """
+    select distinct customer_key from core.fct_orders
+    where customer_key is not null and not is_cancelled and not is_deleted
+      and order_date > %(t)s and order_date <= %(t)s::date + %(horizon)s
+"""
 
 
 def truth(ground_truth_dir: Path) -> pd.DataFrame:
@@ -46,38 +80,121 @@ def recency_baseline(frame: pd.DataFrame, t: date) -> np.ndarray:
     return (pd.Timestamp(t) - last).dt.days.to_numpy(dtype=np.float64)
 
 
-def evaluate_date(conn: psycopg.Connection, t: date, gt: pd.DataFrame, ids: pd.DataFrame,
-                  horizon: int = train.HORIZON_DAYS, **fit_kwargs) -> dict:
-    scored = train.fit_and_score(conn, t, horizon=horizon, **fit_kwargs)
-    frame = scored.frame.merge(ids, on="customer_key", how="inner").merge(
+def rfm_score(values: pd.Series, ascending: bool) -> pd.Series:
+    """1-5 by percent rank (the value mart's rfm_score): least(5, 1 + floor(5 x rank))."""
+    ranked = values.rank(method="min", ascending=ascending) - 1
+    pct = ranked / max(len(values) - 1, 1)
+    return np.minimum(5, 1 + np.floor(5 * pct))
+
+
+def rfm_baseline(conn: psycopg.Connection, frame: pd.DataFrame, t: date) -> np.ndarray:
+    """15 - (R + F + M) at T, ranked among the customers who ordered by T (a low RFM score
+    is the risk); customers without orders get the lowest scores (risk 12)."""
+    cur = conn.execute(RFM_SQL, {"t": t, "window": RFM_WINDOW_DAYS})
+    rfm = pd.DataFrame(cur.fetchall(), columns=["customer_key", "last_order_date", "frequency",
+                                                "monetary"])
+    recency = (pd.Timestamp(t) - pd.to_datetime(rfm["last_order_date"])).dt.days
+    total = (rfm_score(recency, ascending=False) + rfm_score(rfm["frequency"], True)
+             + rfm_score(rfm["monetary"], True))
+    risk = pd.Series((15 - total).to_numpy(), index=rfm["customer_key"].to_numpy())
+    return risk.reindex(frame["customer_key"].to_numpy()).fillna(12.0).to_numpy(np.float64)
+
+
+def baselines(conn: psycopg.Connection, frame: pd.DataFrame, t: date) -> dict[str, np.ndarray]:
+    """Each baseline's risk score per scored customer (higher = more risk)."""
+    no_orders = frame["last_order_date"].isna().to_numpy()
+    p0 = frame["p_no_purchase"].to_numpy(dtype=np.float64)
+    expected = frame["expected_purchases"].to_numpy(dtype=np.float64)
+    out = {"recency": recency_baseline(frame, t), "rfm": rfm_baseline(conn, frame, t)}
+    if np.isfinite(p0).any():  # BG/NBD fitted on T; without orders nothing is expected
+        out["bgnbd_p_no_purchase"] = np.where(no_orders, 1.0, np.nan_to_num(p0, nan=1.0))
+        out["bgnbd_expected_purchases"] = -np.where(no_orders, 0.0,
+                                                    np.nan_to_num(expected, nan=0.0))
+    return out
+
+
+def contract_end_baseline(frame: pd.DataFrame, t: date) -> np.ndarray:
+    """Minus the days until the contract in force ends (open-ended: far in the future)."""
+    end = pd.to_datetime(frame["contract_end_date"])
+    days = (end - pd.Timestamp(t)).dt.days.to_numpy(dtype=np.float64)
+    return -np.nan_to_num(days, nan=1e6)
+
+
+def truth_outcome(frame: pd.DataFrame, t: date, horizon: int, gt: pd.DataFrame,
+                  ids: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(label, already gone) per row of ``frame`` from the ground truth."""
+    merged = frame[["customer_key"]].merge(ids, on="customer_key", how="left").merge(
         gt, on="sales_customer_id", how="left")
     start = pd.Timestamp(t) + pd.Timedelta(days=1)  # outcome window (T, T + horizon]
     stop = start + pd.Timedelta(days=horizon)
-    churned = frame["churned_at"]
-    gone = (churned < start).fillna(False).to_numpy()
-    label = ((churned >= start) & (churned < stop)).fillna(False).to_numpy()
-    baseline = recency_baseline(frame, t)
-    model = frame["score"].to_numpy()
+    churned = merged["churned_at"]
+    gone = (churned < start).fillna(False).to_numpy(dtype=bool)
+    label = ((churned >= start) & (churned < stop)).fillna(False).to_numpy(dtype=bool)
+    return label, gone
+
+
+def orders_outcome(conn: psycopg.Connection, frame: pd.DataFrame, t: date, horizon: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(no order in (T, T + horizon], nobody already gone) per row of ``frame``."""
+    bought = {r[0] for r in conn.execute(BOUGHT_SQL, {"t": t, "horizon": horizon}).fetchall()}
+    label = ~frame["customer_key"].isin(bought).to_numpy(dtype=bool)
+    return label, np.zeros(len(frame), dtype=bool)
+
+
+def evaluate_date(conn: psycopg.Connection, t: date, outcome: str, horizon: int,
+                  gt: pd.DataFrame | None = None, ids: pd.DataFrame | None = None,
+                  **fit_kwargs) -> tuple[dict, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """One date's figures, and per probability scorer its (labels, probabilities) for the
+    pooled calibration table."""
+    scored = train.fit_and_score(conn, t, horizon=horizon, **fit_kwargs)
+    frame = scored.frame
+    if outcome == "truth":
+        label, gone = truth_outcome(frame, t, horizon, gt, ids)
+    else:
+        label, gone = orders_outcome(conn, frame, t, horizon)
     keep = ~gone
+    y = label[keep]
+    x_now = features.to_features(frame, t).to_numpy()
+    scores = {"model": frame["score"].to_numpy(dtype=np.float64)}
+    scores.update({name: m.predict(x_now) for name, m in scored.candidates.items()})
+    scores.update(baselines(conn, frame, t))
+    # constants: the outcome's own rate (known only afterwards: the strict reference) and the
+    # training rows' churn rate (what the warehouse knew on T)
+    scores["base_rate"] = np.full(len(frame), y.mean() if len(y) else np.nan)
+    scores["training_rate"] = np.full(len(frame), scored.model.positive_rate)
+    figures = {name: metrics.summary(y, s[keep], probability=name in PROBABILITIES)
+               for name, s in scores.items()}
+    for fig in figures.values():
+        fig.pop("calibration", None)
+    pooled = {name: (y, s[keep]) for name, s in scores.items() if name in PROBABILITIES}
+
+    contract = frame["has_contract"].to_numpy(dtype=bool) & keep
+    yc = label[contract]
+    contract_figures = {
+        "customers": int(contract.sum()), "positives": int(yc.sum()),
+        "model": metrics.summary(yc, scores["model"][contract], probability=False),
+        "contract_end": metrics.summary(yc, contract_end_baseline(frame, t)[contract],
+                                        probability=False)}
     result = {
-        "as_of_date": t.isoformat(),
-        "scored": int(len(frame)),
-        "already_gone": int(gone.sum()),
-        "evaluated": int(keep.sum()),
-        "positives": int(label[keep].sum()),
-        "churn_rate": float(label[keep].mean()) if keep.any() else None,
-        "auc_model": metrics.auc(label[keep], model[keep]),
-        "auc_recency": metrics.auc(label[keep], baseline[keep]),
-        "lift10_model": metrics.top_decile_lift(label[keep], model[keep]),
-        "lift10_recency": metrics.top_decile_lift(label[keep], baseline[keep]),
-        "incl_gone_auc_model": metrics.auc(label | gone, model),
-        "incl_gone_auc_recency": metrics.auc(label | gone, baseline),
-        "incl_gone_lift10_model": metrics.top_decile_lift(label | gone, model),
-        "incl_gone_lift10_recency": metrics.top_decile_lift(label | gone, baseline),
+        "as_of_date": t.isoformat(), "chosen": scored.chosen,
+        "scored": int(len(frame)), "already_gone": int(gone.sum()),
+        "evaluated": int(keep.sum()), "positives": int(y.sum()),
+        "churn_rate": float(y.mean()) if len(y) else None,
+        "scores": figures, "contract": contract_figures,
+        "validation": {n: {k: v for k, v in fig.items() if k != "calibration"}
+                       for n, fig in scored.validation.items()},
         "training": scored.training,
-        "coefficients": scored.model.params(),
     }
-    return result
+    if gone.any():
+        every = label | gone
+        result["incl_gone"] = {
+            name: {"auc": metrics.auc(every, scores[name]),
+                   "lift10": metrics.top_decile_lift(every, scores[name])}
+            for name in ("model", "recency", "bgnbd_p_no_purchase") if name in scores}
+        result["incl_gone"]["model"]["brier"] = metrics.brier(every, scores["model"])
+        result["incl_gone"]["base_rate"] = {
+            "brier": metrics.brier(every, np.full(len(every), every.mean()))}
+    return result, pooled
 
 
 def default_dates(conn: psycopg.Connection, last_truth: date, n: int = 4,
@@ -88,43 +205,76 @@ def default_dates(conn: psycopg.Connection, last_truth: date, n: int = 4,
     return sorted(latest - timedelta(days=spacing * i) for i in range(n))
 
 
-def run(conn: psycopg.Connection, ground_truth_dir: Path, dates: list[date] | None = None,
-        run_id: str = "backtest", horizon: int = train.HORIZON_DAYS, **fit_kwargs) -> dict:
+def summarise(per_date: list[dict], pooled: list[dict]) -> dict:
+    """Mean figures over the dates per scorer, pooled calibration tables, and the verdict:
+    does the model beat every baseline on ROC AUC and top-decile lift, and the base rate on
+    the Brier score?"""
+
+    def mean(values: list) -> float:
+        values = [v for v in values if v is not None and np.isfinite(v)]
+        return float(np.mean(values)) if values else float("nan")
+
+    names = list(per_date[0]["scores"])
+    scores = {name: {k: mean([r["scores"][name].get(k) for r in per_date])
+                     for k in per_date[0]["scores"][name]} for name in names}
+    for name in names:
+        if name in PROBABILITIES:
+            y = np.concatenate([p[name][0] for p in pooled])
+            s = np.concatenate([p[name][1] for p in pooled])
+            scores[name]["calibration"] = metrics.calibration(y, s)
+    model = scores["model"]
+    present = [b for b in BASELINES if b in scores]
+    contract = {k: {m: mean([r["contract"][k][m] for r in per_date])
+                    for m in ("auc", "pr_auc", "lift10")} for k in ("model", "contract_end")}
+    out = {
+        "scores": scores,
+        "contract": contract,
+        "chosen": sorted({r["chosen"] for r in per_date}),
+        "beats_every_baseline_auc": all(model["auc"] > scores[b]["auc"] for b in present),
+        "beats_every_baseline_lift10": all(model["lift10"] > scores[b]["lift10"]
+                                           for b in present),
+        "beats_base_rate_brier": model["brier"] < scores["base_rate"]["brier"],
+        "beats_training_rate_brier": model["brier"] < scores["training_rate"]["brier"],
+        "best_baseline_auc": max(present, key=lambda b: scores[b]["auc"]),
+    }
+    if all("incl_gone" in r for r in per_date):
+        out["incl_gone"] = {name: {k: mean([r["incl_gone"][name][k] for r in per_date])
+                                   for k in per_date[0]["incl_gone"][name]}
+                            for name in per_date[0]["incl_gone"]}
+    return out
+
+
+def run(conn: psycopg.Connection, ground_truth_dir: Path | None, dates: list[date] | None = None,
+        run_id: str = "backtest", horizon: int = train.HORIZON_DAYS, outcome: str = "truth",
+        **fit_kwargs) -> dict:
     """Backtest over ``dates`` (default: :func:`default_dates` before the data's last order
     date) and record one ``audit.model_runs`` row (model ``churn_backtest``)."""
     began = time.perf_counter()
     ensure_tables(conn)
-    gt = truth(ground_truth_dir)
-    ids = sales_ids(conn)
+    gt = truth(ground_truth_dir) if outcome == "truth" else None
+    ids = sales_ids(conn) if outcome == "truth" else None
     if dates is None:
         last = conn.execute("select max(order_date) from core.fct_orders").fetchone()[0]
         dates = default_dates(conn, last, horizon=horizon)
-    per_date = [evaluate_date(conn, t, gt, ids, horizon, **fit_kwargs) for t in dates]
-
-    def mean(key: str) -> float:
-        values = [r[key] for r in per_date if r[key] is not None and np.isfinite(r[key])]
-        return float(np.mean(values)) if values else float("nan")
-
-    summary = {k: mean(k) for k in ("auc_model", "auc_recency", "lift10_model",
-                                    "lift10_recency", "incl_gone_auc_model",
-                                    "incl_gone_auc_recency", "incl_gone_lift10_model",
-                                    "incl_gone_lift10_recency")}
-    summary["beats_baseline_auc"] = summary["auc_model"] > summary["auc_recency"]
-    summary["beats_baseline_lift10"] = summary["lift10_model"] > summary["lift10_recency"]
-    summary["dates_model_beats_baseline_auc"] = sum(
-        r["auc_model"] > r["auc_recency"] for r in per_date)
-    result = {"run_id": run_id, "horizon_days": horizon, "dates": [d.isoformat() for d in dates],
-              "summary": summary, "per_date": per_date,
-              "seconds": time.perf_counter() - began}
+    per_date, pooled = [], []
+    for t in dates:
+        result, pool = evaluate_date(conn, t, outcome, horizon, gt, ids, **fit_kwargs)
+        per_date.append(result)
+        pooled.append(pool)
+    summary = summarise(per_date, pooled)
+    result = {"run_id": run_id, "outcome": outcome, "horizon_days": horizon,
+              "dates": [d.isoformat() for d in dates], "summary": summary,
+              "per_date": per_date, "seconds": time.perf_counter() - began}
     latest = max(dates)
     with conn.transaction():
         conn.execute(UPSERT, {
             "model_run_id": model_run_id(latest, run_id, "churn_backtest"),
             "run_id": run_id, "model": "churn_backtest", "as_of_date": latest,
             "n_customers": sum(r["evaluated"] for r in per_date),
-            "params": Jsonb(json_safe({"horizon_days": horizon, "dates": result["dates"]})),
+            "params": Jsonb(json_safe({"horizon_days": horizon, "dates": result["dates"],
+                                       "outcome": outcome})),
             "log_likelihood": None, "converged": None, "iterations": None,
             "fit_seconds": result["seconds"], "score_seconds": None, "status": "fitted",
             "metrics": Jsonb(json_safe({"summary": summary, "per_date": per_date})),
         })
-    return result
+    return json_safe(result)

@@ -18,11 +18,12 @@ import psycopg
 from psycopg import sql
 
 from crmwh import as_of
-from crmwh.churn import labels
+from crmwh.churn import labels, renewals
 from crmwh.churn.signals import FEATURE_NAMES
 from crmwh.clv import bgnbd
 from crmwh.clv.summary import summarise_orders
 from crmwh.modelling.orders import read_orders
+from crmwh.settings import dbt_vars
 
 FEATURES_SQL = """
 with
@@ -83,6 +84,7 @@ surveys as (
     group by customer_key
 )
 select base.customer_key, base.first_active_date, base.has_contract, base.contract_ends_90d,
+    base.contract_end_date,
     order_stats.last_order_date,
     coalesce(order_stats.orders_90d, 0) as orders_90d,
     coalesce(order_stats.orders_prev_90d, 0) as orders_prev_90d,
@@ -108,7 +110,7 @@ RAW_DTYPES = {"orders_90d": "int64", "orders_prev_90d": "int64", "orders_365d": 
               "promo_365d": "int64", "complaints_90d": "int64", "sla_missed_90d": "int64",
               "overdue_amount": "float64", "satisfaction_c": "float64"}
 RAW_BOOLS = ("has_contract", "contract_ends_90d", "rep_left", "overdue_over_30")
-RAW_DATES = ("first_active_date", "last_order_date")
+RAW_DATES = ("first_active_date", "last_order_date", "contract_end_date")
 
 
 def raw_signals(conn: psycopg.Connection, as_of_date: date, sla_hours: int = 24
@@ -135,24 +137,51 @@ def raw_signals(conn: psycopg.Connection, as_of_date: date, sla_hours: int = 24
         frame[name] = frame[name].eq("t")
     for name in RAW_DATES:
         frame[name] = pd.to_datetime(frame[name].replace("", None)).dt.date
-    frame["p_alive"] = p_alive(conn, as_of_date, frame["customer_key"])
+    model = purchase_model(conn, as_of_date, frame["customer_key"], purchase_horizon())
+    for name in PURCHASE_COLUMNS:
+        frame[name] = model[name]
+    frame["p_contract_lapse"] = renewals.contract_lapse(
+        conn, as_of_date, as_of.end_of(as_of_date), frame, CONTRACT_WINDOW_DAYS)
     return frame
 
 
-def p_alive(conn: psycopg.Connection, as_of_date: date, customer_keys: pd.Series) -> np.ndarray:
-    """P(alive) on ``as_of_date`` from a BG/NBD fitted on the orders up to that date (the CLV
-    engine's reader and fit, crmwh.clv). Customers without orders, or every customer when too few
-    repeat buyers exist to fit, get 1.0 (no evidence of death)."""
-    out = np.ones(len(customer_keys))
+CONTRACT_WINDOW_DAYS = 90  # as contract_ends_90d
+PURCHASE_COLUMNS = ("repeat_purchases", "p_alive", "p_no_purchase", "expected_purchases")
+
+
+def purchase_horizon() -> int:
+    """H of P(no purchase in the next H days): the dbt var ``churn_purchase_horizon_days``."""
+    return int(dbt_vars()["churn_purchase_horizon_days"])
+
+
+def purchase_model(conn: psycopg.Connection, as_of_date: date, customer_keys: pd.Series,
+                   horizon: int) -> pd.DataFrame:
+    """Per customer key, from a BG/NBD fitted on the orders up to ``as_of_date`` (the CLV
+    engine's reader and fit, crmwh.clv): repeat purchase days x, P(alive), P(no purchase in
+    the next ``horizon`` days) and the expected purchases in them.
+
+    P(alive) is NaN for one-time buyers: BG/NBD puts it at 1 for them (they can only drop
+    out after a repeat purchase), which is no evidence of being alive. Customers without
+    orders get NaN everywhere but x = 0; with fewer than 20 repeat buyers (no fit) the three
+    model columns are NaN."""
     keys, summary = summarise_orders(read_orders(conn, as_of_date), as_of_date)
     x = summary.frequency.astype(np.float64)
-    if (x > 0).sum() < 20:
-        return out
-    params = bgnbd.fit(x, summary.recency, summary.T).params
-    alive = bgnbd.p_alive(params, x, summary.recency, summary.T)
-    lookup = pd.Series(alive, index=pd.Index(keys, dtype=object))
-    found = lookup.reindex(customer_keys.to_numpy()).to_numpy(dtype=np.float64)
-    return np.where(np.isfinite(found), found, 1.0)
+    out = pd.DataFrame({"repeat_purchases": x}, index=pd.Index(keys, dtype=object))
+    if (x > 0).sum() >= 20:
+        params = bgnbd.fit(x, summary.recency, summary.T).params
+        alive = bgnbd.p_alive(params, x, summary.recency, summary.T)
+        out["p_alive"] = np.where(x > 0, alive, np.nan)
+        out["p_no_purchase"] = bgnbd.p_no_purchase(params, horizon, x, summary.recency,
+                                                   summary.T)
+        out["expected_purchases"] = bgnbd.conditional_expected_purchases(
+            params, horizon, x, summary.recency, summary.T)
+    else:
+        for name in PURCHASE_COLUMNS[1:]:
+            out[name] = np.nan
+    found = out.reindex(customer_keys.to_numpy())
+    found["repeat_purchases"] = found["repeat_purchases"].fillna(0).astype("int64")
+    found.index = customer_keys.index
+    return found
 
 
 def to_features(raw: pd.DataFrame, as_of_date: date) -> pd.DataFrame:
@@ -174,7 +203,9 @@ def to_features(raw: pd.DataFrame, as_of_date: date) -> pd.DataFrame:
         "overdue_over_30": raw["overdue_over_30"].astype(float),
         "dissatisfaction": (1.0 - raw["satisfaction_c"].astype(float)).clip(lower=0).fillna(0.0),
         "promo_share": promo_share,
-        "death_probability": 1.0 - raw["p_alive"].astype(float),
+        "p_no_purchase": raw["p_no_purchase"].astype(float).fillna(
+            last.isna().map({True: 1.0, False: 0.5})),
+        "p_contract_lapse": raw["p_contract_lapse"].astype(float),
         "log_orders_365d": np.log1p(orders_365),
         "log_tenure": np.log1p((day - first).dt.days.clip(lower=0).astype(float)),
         "has_contract": raw["has_contract"].astype(float),

@@ -31,7 +31,8 @@ POPULATION_SQL = """
     select coalesce(o.customer_key, k.customer_key) as customer_key,
         least(o.first_order_date, k.first_start_date) as first_active_date,
         coalesce(k.in_force, false) as has_contract,
-        coalesce(k.ends_90d, false) as contract_ends_90d
+        coalesce(k.ends_90d, false) as contract_ends_90d,
+        k.end_date as contract_end_date
     from (
         select customer_key, min(order_date) as first_order_date
         from core.fct_orders
@@ -43,7 +44,8 @@ POPULATION_SQL = """
         select customer_key, min(start_date) as first_start_date,
             bool_or(in_force) as in_force,
             bool_or(in_force and end_date > %(as_of_date)s
-                    and end_date <= %(as_of_date)s::date + 90) as ends_90d
+                    and end_date <= %(as_of_date)s::date + 90) as ends_90d,
+            min(end_date) filter (where in_force) as end_date
         from (
             select customer_key, start_date, end_date,
                 (cancelled_at is null or cancelled_at >= %(as_of_end)s)

@@ -15,6 +15,8 @@ import numpy as np
 from scipy import optimize
 from scipy.special import expit, log_expit
 
+from crmwh.churn import reasons
+
 
 @dataclass(frozen=True)
 class LogisticModel:
@@ -41,6 +43,10 @@ class LogisticModel:
         """Per row and feature: coef x standardised value, the feature's push on the log-odds
         relative to the average training customer."""
         return self.standardise(x) * self.coef
+
+    def signal_pushes(self, x: np.ndarray) -> np.ndarray:
+        """(n x signals) summed contributions per warning signal (:mod:`crmwh.churn.reasons`)."""
+        return reasons.signal_pushes(self.contributions(x), self.names)
 
     def params(self) -> dict[str, float]:
         out = {"intercept": self.intercept}

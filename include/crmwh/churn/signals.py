@@ -25,7 +25,10 @@ SIGNALS: dict[str, str] = {
     "overdue_receivables": "overdue receivables",
     "low_satisfaction": "low satisfaction (C = perceived / expected below 1)",
     "promotion_only": "buys mostly on promotion",
-    "low_p_alive": "low P(alive) from the BG/NBD model",
+    "unlikely_to_buy": "the purchase model expects no purchase in the next weeks "
+                       "(BG/NBD probability of no purchase within the purchase horizon)",
+    "contract_not_renewed": "the contract ends within 90 days and the renewal model expects "
+                            "no renewal",
 }
 
 FEATURES: tuple[Feature, ...] = (
@@ -42,7 +45,11 @@ FEATURES: tuple[Feature, ...] = (
     Feature("dissatisfaction", "low_satisfaction",
             "max(0, 1 - mean satisfaction C of the last 180 days' surveys); 0 without surveys"),
     Feature("promo_share", "promotion_only", "share of the last 365 days' orders on promotion"),
-    Feature("death_probability", "low_p_alive", "1 - P(alive), BG/NBD fitted on the date"),
+    Feature("p_no_purchase", "unlikely_to_buy",
+            "P(no purchase in the next churn_purchase_horizon_days), BG/NBD fitted on the date; "
+            "1 without orders, 0.5 when too few repeat buyers to fit"),
+    Feature("p_contract_lapse", "contract_not_renewed",
+            "sBG chance the contract in force, ending within 90 days, is not renewed; else 0"),
     Feature("log_orders_365d", None, "ln(1 + orders in the last 365 days)"),
     Feature("log_tenure", None, "ln(1 + days since the first activity)"),
     Feature("has_contract", None, "1 when a recurring contract is in force"),

@@ -19,6 +19,7 @@ BG/NBD model", Fader, Hardie & Lee 2008):
 - P(alive | x, t_x, T) = 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))
   (so P(alive) = 1 when x = 0: in BG/NBD a customer can only drop out right after a
   repeat purchase)
+- P(no purchase in (T, T+t] | x, t_x, T) = 1 - P(alive) (1 - ((alpha+T)/(alpha+T+t))^(r+x))
 - E[X(t) | x, t_x, T] (eq. 10) = P(alive) (a+b+x-1)/(a-1)
       * [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)],  z = t/(alpha+T+t)
   evaluated through Euler's transformation 2F1(A,B;C;z) = (1-z)^(C-A-B) 2F1(C-A,C-B;C;z):
@@ -161,6 +162,22 @@ def p_alive(params: BgNbdParams, x: object, t_x: object, T: object) -> np.ndarra
     bx1 = np.where(repeat, b + x - 1, 1.0)
     log_odds = np.log(a) - np.log(bx1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
     return np.where(repeat, expit(-log_odds), 1.0)
+
+
+def p_no_purchase(params: BgNbdParams, t: float, x: object, t_x: object, T: object
+                  ) -> np.ndarray:
+    """P(no purchase in (T, T + t] | x, t_x, T): dead already, or alive and silent.
+
+    A customer alive at T buys at rate lambda with posterior Gamma(r + x, alpha + T), so
+    P(silent for t | alive) = ((alpha + T) / (alpha + T + t))^(r + x); and in BG/NBD a
+    customer can only drop out right after a purchase, so no purchase means no dropout inside
+    the window: P = 1 - P(alive) (1 - ((alpha + T) / (alpha + T + t))^(r + x)). Equals the
+    likelihood ratio L(x, t_x, T + t) / L(x, t_x, T). Unlike P(alive) it is below 1 for
+    one-time buyers and falls with their purchase rate."""
+    r, alpha, _, _ = params
+    x, t_x, T = _arrays(x, t_x, T)
+    silent = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+    return 1.0 - p_alive(params, x, t_x, T) * (1.0 - silent)
 
 
 A_NEAR_ONE = 1e-4  # within this of a = 1, interpolate across the removable singularity

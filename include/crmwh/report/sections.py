@@ -153,9 +153,15 @@ def churn_reasons(conn: psycopg.Connection, as_of_date: date, top: int = 10) -> 
     if not found:
         s.missing = "no scored customer has a reason"
         return s
-    s.facts = {"reasons": {r[0]: int(r[1]) for r in found}}
+    models = [r[0] for r in rows(conn, """
+        select distinct scored_by from marts.mart_customer_churn_risk
+        where as_of_date = %s and scored_by is not null order by 1""", (as_of_date,))]
+    s.facts = {"reasons": {r[0]: int(r[1]) for r in found}, "scored_by": models}
     s.note("How many customers in the high or medium risk band have each reason among their "
-           "top three.")
+           "top three. unlikely_to_buy: the purchase model expects no order from the customer "
+           "in the next 90 days."
+           + (f" Risk scores by {', '.join(models)}, the model that predicted the warehouse's "
+              "past churn best (docs/churn_model.md)." if models else ""))
     s.blocks.append(charts.hbars("churn_reasons", [r[0] for r in found],
                                  [float(r[1]) for r in found], axis="count",
                                  x_label="customers at risk", label="top churn reasons"))

@@ -77,7 +77,16 @@ CHURN_SCORE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("overdue_over_30", "boolean"),
     ("satisfaction_c", "double precision"),
     ("p_alive", "double precision"),
+    ("repeat_purchases", "integer"),
+    ("p_no_purchase", "double precision"),
+    ("expected_purchases", "double precision"),
+    ("contract_end_date", "date"),
+    ("p_contract_lapse", "double precision"),
+    ("scored_by", "text"),
 )
+# columns added after the table's first release (existing warehouses get them on next start)
+CHURN_ADDED = ("repeat_purchases", "p_no_purchase", "expected_purchases", "contract_end_date",
+               "p_contract_lapse", "scored_by")
 
 CHURN_DDL = (
     "create schema if not exists ml",
@@ -89,10 +98,18 @@ CHURN_DDL = (
     )""",
     f"""comment on table {SCORES} is
         'Churn risk per customer active on as_of_date: P(relationship ends within 90 days) '
-        'from a regularised logistic regression (crmwh.churn, docs/churn_model.md), top three '
+        'from the model the fit chose (crmwh.churn, docs/churn_model.md), top three '
         'DOMAIN §4 warning signals as reasons, and the raw signal values'""",
+    *(f"alter table {SCORES} add column if not exists {name} {kind}"
+      for name, kind in CHURN_SCORE_COLUMNS if name in CHURN_ADDED),
     f"comment on column {SCORES}.reason_1_push is "
     "'the reason''s push on the log-odds against the average customer'",
+    f"comment on column {SCORES}.p_alive is "
+    "'BG/NBD P(alive); null for one-time buyers (the model cannot tell) and without orders'",
+    f"comment on column {SCORES}.p_no_purchase is "
+    "'BG/NBD P(no purchase in the next churn_purchase_horizon_days days)'",
+    f"comment on column {SCORES}.scored_by is "
+    "'the model whose score this is (churn_gbm, churn_logistic or a baseline)'",
 )
 
 

@@ -1,7 +1,10 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='as_of_date', on_schema_change='fail') }}
 -- Churn risk per customer and as-of date (DOMAIN §4): the nightly model's 90-day churn
--- probability (ml.churn_scores, crmwh.churn; docs/churn_model.md) for every customer active on
--- var('as_of_date'), its band, the top three warning signals as reasons, the early warning for
+-- probability (ml.churn_scores, crmwh.churn; docs/churn_model.md; scored_by names the model
+-- the fit chose) for every customer active on var('as_of_date'), the purchase model's
+-- probability of no order in the next var('churn_purchase_horizon_days') days, P(alive) only
+-- for repeat buyers (BG/NBD cannot tell for one-time buyers: it puts them at 1), the band,
+-- the top three warning signals as reasons, the early warning for
 -- key customers ([003]) and the win-back action by the DOMAIN §4 rule [004]:
 --   excluded      unprofitable (trailing-12-month net profit <= 0), contract breach (an invoice
 --                 more than var('churn_breach_overdue_days') past due), black-listed (credit_list
@@ -187,7 +190,12 @@ final as (
         cast(satisfaction_c as numeric(10, 4)) as satisfaction_c,
         cast(case when orders_365d > 0 then round(promo_365d / cast(orders_365d as numeric), 4) end
             as numeric(6, 4)) as promotion_share,
-        cast(p_alive as double precision) as p_alive,
+        cast(p_no_purchase as double precision) as p_no_purchase,
+        cast(expected_purchases as double precision) as expected_purchases,
+        cast(repeat_purchases as integer) as repeat_purchases,
+        cast(case when repeat_purchases > 0 then p_alive end as double precision) as p_alive,
+        cast(p_contract_lapse as double precision) as p_contract_lapse,
+        cast(scored_by as text) as scored_by,
         cast(model_run_id as text) as model_run_id
 
     from actions

@@ -83,7 +83,8 @@ joined as (
         case
             when fit.has_predictions then coalesce(predictions.clv_predicted, 0)
         end as potential_value,
-        predictions.p_alive,
+        -- BG/NBD puts P(alive) at 1 for one-time buyers: no evidence, so not shown
+        case when predictions.frequency > 0 then predictions.p_alive end as p_alive,
         predictions.expected_purchases_90d,
         predictions.expected_purchases_365d,
         predictions.expected_avg_margin,
