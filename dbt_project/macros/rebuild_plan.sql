@@ -91,12 +91,15 @@
     from compared
     cross join first_month;
     {%- if is_incremental() %}
+    {#- two deletes, not one with `or customer_key in (select ...)`: that SubPlan is hashed
+        only while the changed customers fit work_mem (else run once per row) #}
     delete from {{ this }}
-    where
-        month_start >= (
-            select cast(min(key) as date) from {{ plan }} where part = 'month' and rebuild
-        )
-        or customer_key in (select key from {{ plan }} where part = 'customer' and changed);
+    where month_start >= (
+        select cast(min(key) as date) from {{ plan }} where part = 'month' and rebuild
+    );
+    delete from {{ this }} as stored
+    using (select distinct key from {{ plan }} where part = 'customer' and changed) as changed
+    where stored.customer_key = changed.key;
     {%- endif %}
     delete from {{ inputs }};
     insert into {{ inputs }} (part, key, fingerprint, rebuild)

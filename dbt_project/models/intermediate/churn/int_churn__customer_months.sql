@@ -43,7 +43,7 @@ rebuilt_months as (
 
 rebuilt_customers as (
 
-    select key as customer_key from ({{ rebuilt_parts('customer') }}) as rebuilt
+    select distinct key as customer_key from ({{ rebuilt_parts('customer') }}) as rebuilt
 
 ),
 
@@ -63,9 +63,12 @@ panel as (
     from acquired
     inner join months on months.month_start >= date_trunc('month', acquired.acquisition_date)
     {%- if is_incremental() %}
+    -- a join, not `or customer_key in (select ...)`: under `or` that is a SubPlan, hashed
+    -- only while the rebuilt customers fit work_mem (else run once per row)
+    left join rebuilt_customers on acquired.customer_key = rebuilt_customers.customer_key
     where
         months.month_start >= (select min(month_start) from rebuilt_months)
-        or acquired.customer_key in (select customer_key from rebuilt_customers)
+        or rebuilt_customers.customer_key is not null
     {%- endif %}
 
 ),
@@ -99,12 +102,18 @@ states as (
 
 value_monthly as (
 
-    select month_end, customer_key, value_tier, rfm_segment, net_profit
-    from {{ ref('int_customer_value__monthly') }}
+    select
+        monthly.month_end,
+        monthly.customer_key,
+        monthly.value_tier,
+        monthly.rfm_segment,
+        monthly.net_profit
+    from {{ ref('int_customer_value__monthly') }} as monthly
     {%- if is_incremental() %}
+    left join rebuilt_customers on monthly.customer_key = rebuilt_customers.customer_key
     where
-        month_end >= (select min(month_start) - 1 from rebuilt_months)
-        or customer_key in (select customer_key from rebuilt_customers)
+        monthly.month_end >= (select min(month_start) - 1 from rebuilt_months)
+        or rebuilt_customers.customer_key is not null
     {%- endif %}
 
 ),
