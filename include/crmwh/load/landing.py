@@ -15,7 +15,7 @@ from crmwh.extract.typed import fill_typed
 from crmwh.load.append import META, append_all, append_new
 from crmwh.load.batches import BatchResult, record_batch
 from crmwh.load.bulk import restore_indexes, take_indexes
-from crmwh.load.files import record_files
+from crmwh.load.files import record_file_events, record_files
 from crmwh.load.quarantine import (
     quarantine_good_copies,
     quarantine_invalid_raw,
@@ -104,6 +104,7 @@ def land(conn: psycopg.Connection, entity: Entity, extraction: Extraction, *, ba
         _land_rows(cur, entity, extraction, meta, outcome)
         outcome.rejected = quarantine_rejects(cur, meta)
         record_files(cur, entity, batch_id, extraction.files)
+        record_file_events(cur, entity, batch_id, extraction.file_events)
         result = BatchResult(
             batch_id=batch_id, source=entity.source, entity=entity.name,
             rows_extracted=outcome.copied + outcome.rejected, rows_loaded=outcome.loaded,

@@ -43,6 +43,20 @@ DDL = (
         loaded_at timestamptz not null default now(),
         primary key (file_name, sha256)
     )""",
+    # billing files not consumed: held (checksum or row count against the manifest; the
+    # batch fails its gate on them) or re-delivered (the same bytes as a loaded file)
+    """create table if not exists audit.billing_deliveries (
+        drop_date date not null,
+        file_name text not null,
+        sha256 text not null,
+        entity text not null,
+        batch_id text not null,
+        outcome text not null,
+        check_name text not null,
+        detail text not null,
+        seen_at timestamptz not null default now(),
+        primary key (batch_id, drop_date, file_name, sha256)
+    )""",
     """create table if not exists audit.run_summary (
         run_id text primary key,
         as_of_date date not null,
