@@ -154,3 +154,29 @@ def test_a_redelivery_is_told_apart_from_a_file_loaded_already(drops, caplog):
         loaded = c.execute("select drop_date::text from audit.billing_files").fetchall()
     assert events == [("2026-01-03", "accounts_20260102.csv", "re-delivered")]
     assert loaded == [("2026-01-02",)]
+
+
+def test_a_rejected_batch_and_its_fixed_rerun_hold_no_delivered_row_twice(drops):
+    dsn, folder = drops
+    good = _payments(3) + b"P-9,INV-9,BA-1\n"  # and one malformed line
+    broken = _payments(2).replace(b"P-", b"Q-")
+    write_drop(folder, "2026-01-02", {"payments_20260102a.csv": ("payments", "csv", good),
+                                      "payments_20260102b.csv": ("payments", "csv", broken)},
+               {"payments_20260102b.csv": {"sha256": hashlib.sha256(b"other").hexdigest()}})
+    _gate_fails(pipeline.extract_and_land("billing", date(2026, 1, 2), "r1"), "r1")
+    # the sender fixes the drop's manifest; the date is run again
+    for f in (folder / "2026-01-02").iterdir():
+        f.unlink()
+    (folder / "2026-01-02").rmdir()
+    write_drop(folder, "2026-01-02", {"payments_20260102a.csv": ("payments", "csv", good),
+                                      "payments_20260102b.csv": ("payments", "csv", broken)})
+    rerun = pipeline.extract_and_land("billing", date(2026, 1, 2), "r2")
+    payments = next(b for b in rerun if b["entity"] == "payments")
+    assert (payments["rows_extracted"], payments["rows_loaded"]) == (6, 5)
+    with database.connect(dsn) as c:
+        held = c.execute("""select source_ref, payload::text, count(*) from quarantine.rows
+                            where released_at is null group by 1, 2""").fetchall()
+        superseded = c.execute("""select count(*), min(released_batch_id) from quarantine.rows
+                                  where released_at is not null""").fetchone()
+    assert [(ref, n) for ref, _, n in held] == [("2026-01-02/payments_20260102a.csv", 1)]
+    assert superseded == (4, payments["batch_id"])  # 3 rejected rows and the malformed line

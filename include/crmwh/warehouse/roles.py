@@ -38,6 +38,9 @@ PII_COLUMNS = {
 }
 # statement timeout of the reading roles: a runaway dashboard query stops, the night goes on
 READER_STATEMENT_TIMEOUT = "120s"
+# a reader's session left idle in an open transaction ends (it would hold the marts' locks);
+# a reader who lifts either setting is ended by the publish anyway (crmwh.publish)
+READER_IDLE_TIMEOUT = "60s"
 
 
 def passwords() -> dict[str, str]:
@@ -89,6 +92,8 @@ def ensure_roles(conn: psycopg.Connection, *, table_creators: tuple[str, ...] = 
         for role in (BI_READER, ANALYST):
             conn.execute(sql.SQL("alter role {} set statement_timeout = {}").format(
                 ident(role), sql.Literal(READER_STATEMENT_TIMEOUT)))
+            conn.execute(sql.SQL("alter role {} set idle_in_transaction_session_timeout = {}")
+                         .format(ident(role), sql.Literal(READER_IDLE_TIMEOUT)))
         # nobody but the owners creates objects in public
         conn.execute("revoke create on schema public from public")
 
