@@ -7,7 +7,8 @@ arriving late in a later folder is picked up there. A file that does not match
 its manifest (checksum, declared row count) is held: nothing of it is consumed,
 it is recorded as held with the batch, and the gate fails the batch on it. A
 file is decoded from its manifest's ``encoding`` (default UTF-8, a byte-order
-mark dropped); a line that does not decode is quarantined with the reason.
+mark dropped); a line that does not decode is quarantined with the reason. (A
+file of a mapped entity is decoded by its mapping's ``encoding`` instead.)
 
 Files go to the warehouse as delivered: a CSV body is copied by its header, a
 JSON-lines body line by line, and both are parsed there. Python only looks for
@@ -254,9 +255,13 @@ def _read(drop: Path, item: dict, emap: model.EntityMap, ref: str,
         raise CrmwhError(f"billing file {ref} is neither CSV nor JSON lines",
                          "give it a .csv or .jsonl name, or a format in the manifest")
     part = Extraction()
-    body, undecodable = _utf8(part, body, item.get("encoding"), ref)
-    rows = undecodable + (PARSERS[fmt](part, body, ref) if emap.identity
-                          else _add_mapped(part, emap, fmt, body, ref))
+    if emap.identity:
+        body, undecodable = _utf8(part, body, item.get("encoding"), ref)
+        rows = undecodable + PARSERS[fmt](part, body, ref)
+    else:  # decoded by its mapping's declared encoding (crmwh.extract.mapped)
+        if emap.dialect.encoding.lower().replace("-", "").replace("_", "") == "utf8":
+            body = body.removeprefix(BOM)
+        rows = _add_mapped(part, emap, fmt, body, ref)
     declared = item.get("rows")
     if declared is not None and rows != int(declared):
         held("row count", f"{rows} records", f"{declared} records as its manifest says")
