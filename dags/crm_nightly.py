@@ -31,7 +31,6 @@ from cosmos.operators.local import DbtBuildLocalOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from crmwh import as_of, pipeline
-from crmwh.quality.notify import on_task_failure
 from crmwh.settings import (
     PROJECT_ROOT,
     WAREHOUSE_CONN_ID,
@@ -46,6 +45,10 @@ if TYPE_CHECKING:
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 RETRIES = whole_setting("CRM_TASK_RETRIES", 2, 0)
+# the longest any one task may run (a hung extract, a stuck dbt or publish fails, alerts and
+# retries instead of holding the night): well above a 1,000,000-customer first night's
+# longest task (benchmarks/nightly.md)
+TASK_TIMEOUT = timedelta(minutes=whole_setting("CRM_TASK_TIMEOUT_MINUTES", 240, 1))
 # when the scheduler starts a night (UTC); none: only triggered runs
 SCHEDULE = schedule_setting("CRM_NIGHTLY_SCHEDULE", "0 2 * * *")
 # watcher: each dbt group runs one `dbt build` and shows a task per model (one dbt start-up per
@@ -101,6 +104,12 @@ PARSE_CACHE = cosmos_settings.cache_dir / "crm_nightly__dbt"
 STAGING_SELECT = "path:models/staging"
 MARTS_SELECT = ("path:models/marts",)
 
+def _rewind(dag_run: DagRun | None) -> bool:
+    """Whether the run may publish an as-of date older than the published one (its conf
+    ``{"rewind": true}``: ``crmwh run --rewind``)."""
+    return bool(((dag_run.conf if dag_run is not None else None) or {}).get("rewind"))
+
+
 def execution_config(**kwargs: object) -> ExecutionConfig:
     mode = ExecutionMode.WATCHER if DBT_EXECUTION == "watcher" else ExecutionMode.LOCAL
     return ExecutionConfig(execution_mode=mode, invocation_mode=InvocationMode.DBT_RUNNER,
@@ -137,8 +146,9 @@ triggered runs only).
    with COPY; bad rows go to `quarantine.rows`; each batch is recorded in
    `audit.load_batches` with reconciled counts.
 2. **gate_<source>** — a Great Expectations suite (`expectations/`) validates each
-   landed batch; a blocking failure fails the run here, before dbt touches `core`
-   or `marts`.
+   landed batch, and first any batch of the source an earlier (killed) run landed but never
+   gated; only batches that passed are read by staging; a blocking failure fails the run
+   here, before dbt touches `core` or `marts`.
 3. **dbt_staging** — the staging views and their tests, in one `dbt build`; then
    **dbt_core** — everything else but the marts: intermediate tables, snapshots, the
    `core` star and the DOMAIN §5 business-rule checks (`quality`), built and tested
@@ -160,7 +170,9 @@ triggered runs only).
    value tiers, cohort retention, churn reasons, data quality) in
    `$CRM_HOME/reports/crm_nightly_<as_of_date>.html` and `latest.html` (`crmwh report`).
 
-A failed task sends one alert naming the check, object and batch (`crmwh.quality.notify`).
+A failed task sends one alert naming the check, object and batch (`crmwh.quality.notify`) and
+records the failed run's summary (`audit.run_summary` status failed; every summary also in
+`audit.run_history`, which reruns never replace).
 
 Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another Postgres.
 """
@@ -181,10 +193,12 @@ Reruns of the same date are idempotent. Set `CRM_WAREHOUSE_DSN` to use another P
     default_args={
         "owner": "crm-warehouse",
         "retries": RETRIES,
+        "execution_timeout": TASK_TIMEOUT,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
-        "on_failure_callback": on_task_failure,  # one clear alert per failure
+        # one clear alert per failure, and the failed run's summary
+        "on_failure_callback": pipeline.on_task_failure,
     },
 )
 def crm_nightly():
@@ -194,8 +208,8 @@ def crm_nightly():
         return pipeline.extract_and_land(source, as_of.of_run(dag_run), run_id)
 
     @task(retries=0)
-    def gate(batches: list[dict], run_id: str | None = None) -> list[dict]:
-        return pipeline.quality_gate(batches, run_id)
+    def gate(batches: list[dict], source: str, run_id: str | None = None) -> list[dict]:
+        return pipeline.quality_gate(batches, run_id, source)
 
     @task
     def run_summary(batches: list[list[dict]], dag_run: DagRun | None = None,
@@ -208,12 +222,12 @@ def crm_nightly():
         return pipeline.fit_models(as_of.of_run(dag_run), run_id)
 
     @task(retries=0)
-    def prepare_marts() -> list[str]:
-        return pipeline.prepare_marts()
+    def prepare_marts(dag_run: DagRun | None = None) -> list[str]:
+        return pipeline.prepare_marts(as_of.of_run(dag_run), _rewind(dag_run))
 
     @task(retries=0)
     def publish_marts(dag_run: DagRun | None = None, run_id: str | None = None) -> dict:
-        return pipeline.publish_marts(as_of.of_run(dag_run), run_id)
+        return pipeline.publish_marts(as_of.of_run(dag_run), run_id, _rewind(dag_run))
 
     @task(retries=1)
     def nightly_report(dag_run: DagRun | None = None, run_id: str | None = None) -> dict:
@@ -266,7 +280,7 @@ def crm_nightly():
     landed = []
     for source in pipeline.SOURCES:
         batches = extract.override(task_id=f"extract_{source}")(source)
-        gate.override(task_id=f"gate_{source}")(batches) >> dbt_staging
+        gate.override(task_id=f"gate_{source}")(batches, source) >> dbt_staging
         landed.append(batches)
     (dbt_staging >> dbt_core >> fit_models() >> prepare_marts() >> dbt_marts >> publish_marts()
      >> run_summary(landed) >> nightly_report())

@@ -106,6 +106,8 @@ def dbt_manifest(cfg: Settings) -> Path:
     return manifest
 
 
-def run_dag(cfg: Settings, logical_date: str, log: Path) -> int:
-    """Run ``crm_nightly`` for one logical date through Airflow; return its exit code."""
-    return command(cfg, "dags", "test", DAG_ID, logical_date, log=log)
+def run_dag(cfg: Settings, logical_date: str, log: Path, rewind: bool = False) -> int:
+    """Run ``crm_nightly`` for one logical date through Airflow (``rewind``: it may publish
+    an as-of date older than the published one); return its exit code."""
+    conf = ("-c", '{"rewind": true}') if rewind else ()
+    return command(cfg, "dags", "test", DAG_ID, logical_date, *conf, log=log)

@@ -47,6 +47,7 @@ def _land_entity(cfg: settings.Settings, dsn: str, entity: source_entities.Entit
             as_of_date=as_of_date,
             watermark_before=before,
             started=started,
+            rereads_rejected=True,
         )
     log.info("landed %s: %s", entity.table, result)
     return asdict(result)
@@ -147,35 +148,53 @@ def _judged(conn, entity: source_entities.Entity, batch_id: str, run_id: str, do
     return None
 
 
-def quality_gate(batches: list[dict], run_id: str) -> list[dict]:
-    """Validate each landed batch with its Great Expectations suite; stop on a blocking failure.
+def quality_gate(batches: list[dict], run_id: str, source: str | None = None) -> list[dict]:
+    """Validate every batch landed but not gated yet, with its Great Expectations suite;
+    stop on a blocking failure.
 
-    Before an entity's batch, its parked rows are settled (released into ``raw`` once their
-    parent landed, quarantined after ``CRM_PARK_DAYS``) as a batch of their own, gated
-    too; after it passed, its orphans are parked (:mod:`crmwh.quality.parking`). Every
-    batch is validated (so every problem is reported at once); each batch with a blocking
-    failure is rejected (its rows to quarantine), then the gate raises naming them.
+    The batches are ``batches`` (this run's) and every other pending batch of their source
+    (or of ``source``), whichever run landed it: a run killed between landing and its gate
+    leaves its batches pending, and the next run gates them before its own. Only a batch
+    that passed its gate is read by staging. Before an entity's first batch, its parked rows
+    are settled (released into ``raw`` once their parent landed, quarantined after
+    ``CRM_PARK_DAYS``) as a batch of their own, gated too; after a batch passed, its orphans
+    are parked (:mod:`crmwh.quality.parking`). Every batch is validated (so every problem is
+    reported at once); each batch with a blocking failure is rejected (its rows to
+    quarantine), then the gate raises naming them.
     """
+    from crmwh.load.batches import pending_batches
     from crmwh.quality import data_docs, parking, profile
     from crmwh.quality.suites import load_suite_json
 
     cfg = settings.load()
     outcomes, failed = [], []
     docs = data_docs.run_dir(cfg.home, run_id)  # the run's one GX Data Docs site
+    sources = sorted({b["source"] for b in batches} | ({source} if source else set()))
+    settled_entities: set[str] = set()
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
-        for batch in batches:
+        pending = pending_batches(conn, sources) if sources else []
+        mine = {b["batch_id"] for b in batches}
+        earlier = [b for b in pending if b["batch_id"] not in mine]
+        if earlier:
+            log.warning("gating %d batches an earlier run landed but never gated: %s",
+                        len(earlier), ", ".join(b["batch_id"] for b in earlier))
+        waiting = {b["batch_id"] for b in pending}
+        for batch in [*earlier, *(b for b in batches if b["batch_id"] in waiting)]:
             entity = source_entities.BY_TABLE[f"{batch['source']}__{batch['entity']}"]
             derived = load_suite_json(entity).get("derived_columns") or {}
             with conn.cursor() as cur:
                 as_of_date = profile.batch_as_of_date(cur, batch["batch_id"])
-            settled = parking.settle(conn, entity, derived, as_of_date, run_id, cfg.park_days)
-            if settled is not None:
-                log.info("settled parked rows of %s: %s", entity.table, settled)
-                if settled.rows_loaded and _judged(conn, entity, settled.batch_id, run_id,
-                                                   docs, failed):
-                    outcomes.append({"batch_id": settled.batch_id,
-                                     "rows_released": settled.rows_loaded,
-                                     "rows_expired": settled.rows_quarantined})
+            if entity.table not in settled_entities:
+                settled_entities.add(entity.table)
+                settled = parking.settle(conn, entity, derived, as_of_date, run_id,
+                                         cfg.park_days)
+                if settled is not None:
+                    log.info("settled parked rows of %s: %s", entity.table, settled)
+                    if settled.rows_loaded and _judged(conn, entity, settled.batch_id, run_id,
+                                                       docs, failed):
+                        outcomes.append({"batch_id": settled.batch_id,
+                                         "rows_released": settled.rows_loaded,
+                                         "rows_expired": settled.rows_quarantined})
             result = _judged(conn, entity, batch["batch_id"], run_id, docs, failed)
             if result is None:
                 continue
@@ -265,24 +284,26 @@ def fit_churn(as_of_date: date, run_id: str) -> dict:
 # --- write-audit-publish of the marts (crmwh.publish, docs/data_quality.md) -------
 
 
-def prepare_marts() -> list[str]:
-    """Empty ``marts__candidate`` and copy the published incremental marts into it."""
+def prepare_marts(as_of_date: date, rewind: bool = False) -> list[str]:
+    """Empty ``marts__candidate`` and copy the published incremental marts into it; an
+    as-of date older than the published one is refused unless ``rewind``."""
     from crmwh import airflow_env, publish
 
     cfg = settings.load()
     models = publish.mart_models(airflow_env.dbt_manifest(cfg))
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
-        return publish.prepare(conn, models)
+        return publish.prepare(conn, models, as_of_date, rewind)
 
 
-def publish_marts(as_of_date: date, run_id: str) -> dict:
-    """Swap the tested ``marts__candidate`` into ``marts`` (refuses on a blocking failure)."""
+def publish_marts(as_of_date: date, run_id: str, rewind: bool = False) -> dict:
+    """Swap the tested ``marts__candidate`` into ``marts`` (refuses on a blocking failure,
+    and an older as-of date than the published one unless ``rewind``)."""
     from crmwh import airflow_env, publish
 
     cfg = settings.load()
     models = publish.mart_models(airflow_env.dbt_manifest(cfg))
     with database.connect(cfg.warehouse_dsn, autocommit=True) as conn:
-        done = publish.publish(conn, as_of_date, run_id, models)
+        done = publish.publish(conn, as_of_date, run_id, models, rewind=rewind)
     return {"as_of_date": done.as_of_date.isoformat(), "row_counts": done.row_counts}
 
 
@@ -296,6 +317,20 @@ def _mart_counts(conn, cfg: settings.Settings) -> dict[str, int]:
         counts[f"{publish.PUBLISHED}.{m.relation}"] = conn.execute(
             sql.SQL("select count(*) from {}").format(table)).fetchone()[0]
     return counts
+
+
+def _published_counts(conn) -> dict[str, int]:
+    """The rows of every mart as published now (``marts.wap_published`` lists them), without
+    the dbt manifest: what a failed run left the readers."""
+    from crmwh import publish
+    from crmwh.warehouse import publication
+
+    marker = f"{publish.PUBLISHED}.{publication.MARKER}"
+    if conn.execute("select to_regclass(%s)", (marker,)).fetchone()[0] is None:
+        return {}
+    relations = conn.execute(f"select relations from {marker}").fetchone()
+    return {f"{publish.PUBLISHED}.{r}": conn.execute(sql.SQL("select count(*) from {}").format(
+        sql.Identifier(publish.PUBLISHED, r))).fetchone()[0] for r in (relations or [[]])[0]}
 
 
 def _partial_marts(conn, cfg: settings.Settings,
@@ -363,5 +398,74 @@ def write_run_summary(as_of_date: date, run_id: str, batches: list[dict]) -> dic
             {**summary, "marts": json.dumps(marts), "details": json.dumps(batches),
              "absent": json.dumps(absent), "partial": json.dumps(partial)},
         )
+        _append_history(conn, summary)
         conn.commit()
     return summary
+
+
+def _append_history(conn, summary: dict, failed_task: str | None = None,
+                    error: str | None = None) -> None:
+    """The summary as one more row of ``audit.run_history`` (never replaced by a rerun)."""
+    conn.execute(
+        """insert into audit.run_history (run_id, as_of_date, status, failed_task, error,
+               summary) values (%s, %s, %s, %s, %s, %s)""",
+        (summary["run_id"], summary["as_of_date"], summary["status"], failed_task, error,
+         json.dumps(summary, default=str)))
+
+
+def record_failed_run(as_of_date: date, run_id: str, task_id: str,
+                      error: BaseException | None) -> dict:
+    """A failed run's summary: what its batches did, which task failed and why, and what
+    ``marts`` still hold; in ``audit.run_summary`` (status ``failed``) and
+    ``audit.run_history``."""
+    cfg = settings.load()
+    reason = " ".join(str(error).split())[:600] if error else "no exception recorded"
+    with database.connect(cfg.warehouse_dsn) as conn:
+        marts = _published_counts(conn)
+        counts = conn.execute(
+            """select count(*), coalesce(sum(rows_extracted), 0)::bigint,
+                      coalesce(sum(rows_loaded), 0)::bigint,
+                      coalesce(sum(rows_quarantined), 0)::bigint,
+                      coalesce(sum(rows_parked), 0)::bigint
+               from audit.load_batches where run_id = %s""", (run_id,)).fetchone()
+        summary = {"run_id": run_id, "as_of_date": as_of_date.isoformat(), "status": "failed",
+                   "batches": counts[0], "rows_extracted": counts[1], "rows_loaded": counts[2],
+                   "rows_quarantined": counts[3], "rows_parked": counts[4],
+                   "mart_rows": marts, "failed_task": task_id, "error": reason}
+        conn.execute(
+            """insert into audit.run_summary (run_id, as_of_date, status, batches,
+                   rows_extracted, rows_loaded, rows_quarantined, rows_parked, mart_rows,
+                   details)
+               values (%(run_id)s, %(as_of_date)s, 'failed', %(batches)s, %(rows_extracted)s,
+                       %(rows_loaded)s, %(rows_quarantined)s, %(rows_parked)s, %(marts)s,
+                       %(details)s)
+               on conflict (run_id) do update set finished_at = now(), status = 'failed',
+                   batches = excluded.batches, rows_extracted = excluded.rows_extracted,
+                   rows_loaded = excluded.rows_loaded,
+                   rows_quarantined = excluded.rows_quarantined,
+                   rows_parked = excluded.rows_parked, mart_rows = excluded.mart_rows,
+                   details = excluded.details""",
+            {**summary, "marts": json.dumps(marts),
+             "details": json.dumps({"failed_task": task_id, "error": reason})})
+        _append_history(conn, summary, task_id, reason)
+        conn.commit()
+    return summary
+
+
+def on_task_failure(context: dict) -> None:
+    """The DAG's ``on_failure_callback``: the alert (:mod:`crmwh.quality.notify`), then the
+    failed run's summary (:func:`record_failed_run`). Never raises."""
+    from crmwh import as_of
+    from crmwh.quality import notify
+
+    notify.on_task_failure(context)
+    ti = context.get("task_instance") or context.get("ti")
+    dag_run = context.get("dag_run")
+    run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "unknown"
+    try:
+        day = as_of.of_run(dag_run) if dag_run is not None else date.fromisoformat(
+            context["ds"])
+        record_failed_run(day, run_id, getattr(ti, "task_id", None) or "unknown",
+                          context.get("exception"))
+    except Exception as exc:  # the warehouse may be what failed
+        log.warning("could not record the failed run's summary: %s", exc)

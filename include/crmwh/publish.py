@@ -12,21 +12,29 @@ The nightly run never writes ``marts`` directly:
    transaction, it writes ``wap_published`` (the as-of date, run, time, relations) into
    the staging schema, renames ``marts`` to ``marts__previous`` and ``marts__candidate`` to
    ``marts``, and comments the schema with the as-of date. Readers see the old marts or
-   the new ones, never a mix; after a failed run ``marts`` is the last good version.
+   the new ones, never a mix; after a failed run ``marts`` is the last good version. The
+   swap's waits are bounded: ``lock_timeout`` on each try, a few tries, and the reader
+   sessions still holding the marts are ended before the last.
 
 ``marts__previous`` keeps the version before, for one night (:func:`rollback` swaps it back).
+
+``marts`` reflect one as-of date, always: a run for a date older than the published one is
+refused (``marts`` stay as they are) unless asked to rewind (``crmwh run --date D --rewind``,
+the DAG run's conf ``{"rewind": true}``); a rewind publishes every mart as of D, the
+incremental history marts cut back to D.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from psycopg import sql
+from psycopg import errors, sql
 
 from crmwh.errors import CrmwhError
 from crmwh.warehouse import publication, roles
@@ -37,6 +45,10 @@ PUBLISHED = "marts"
 CANDIDATE = "marts__candidate"
 PREVIOUS = "marts__previous"
 LOCK = 727007
+# the publish swap's wait for its locks, tried this many times (readers holding the marts
+# are ended before the last try): a publish never waits forever
+LOCK_TIMEOUT_S = 10.0
+LOCK_ATTEMPTS = 3
 
 
 class PublishRefused(CrmwhError):
@@ -108,11 +120,28 @@ def _exists(conn: Any, schema: str, name: str | None = None) -> bool:
                         (sql.Identifier(schema, name).as_string(conn),)).fetchone()[0] is not None
 
 
-def prepare(conn: Any, models: list[MartModel]) -> list[str]:
-    """Empty the staging schema; copy the published incremental marts into it.
+def refuse_rewind(conn: Any, as_of_date: date, rewind: bool) -> None:
+    """Refuse to publish an as-of date older than the one ``marts`` hold, unless asked:
+    ``marts`` always reflect one as-of date, and going back is a decision."""
+    published = published_as_of(conn)
+    if published is not None and as_of_date < published and not rewind:
+        raise PublishRefused(
+            f"marts hold as-of {published}, newer than this run's {as_of_date}: not "
+            "published over them",
+            f"to publish every mart as of {as_of_date} instead, rerun it with "
+            f"`crmwh run --date {as_of_date} --rewind`")
 
-    Returns the relations copied. Safe to rerun (a retried or rerun night starts over).
+
+def prepare(conn: Any, models: list[MartModel], as_of_date: date,
+            rewind: bool = False) -> list[str]:
+    """Empty the staging schema; copy the published incremental marts into it, without any
+    as-of date after ``as_of_date`` (a rewind drops them: every mart as of that date).
+
+    Refuses an as-of date older than the published one unless ``rewind``
+    (:func:`refuse_rewind`). Returns the relations copied. Safe to rerun (a retried or
+    rerun night starts over).
     """
+    refuse_rewind(conn, as_of_date, rewind)
     copied = []
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (LOCK,))
@@ -124,10 +153,20 @@ def prepare(conn: Any, models: list[MartModel]) -> list[str]:
             src, dst = sql.Identifier(PUBLISHED, m.relation), sql.Identifier(CANDIDATE, m.relation)
             conn.execute(sql.SQL("create table {} (like {} including all)").format(dst, src))
             conn.execute(sql.SQL("insert into {} select * from {}").format(dst, src))
+            if _has_column(conn, m.relation, "as_of_date"):
+                conn.execute(sql.SQL("delete from {} where as_of_date > %s").format(dst),
+                             (as_of_date,))
             copied.append(m.relation)
-    log.info("prepared %s for the marts; copied incremental history: %s", CANDIDATE,
-             ", ".join(copied) or "none")
+    log.info("prepared %s for the marts as of %s; copied incremental history: %s", CANDIDATE,
+             as_of_date, ", ".join(copied) or "none")
     return copied
+
+
+def _has_column(conn: Any, relation: str, column: str) -> bool:
+    return conn.execute(
+        """select 1 from information_schema.columns where table_schema = %s
+           and table_name = %s and column_name = %s""",
+        (CANDIDATE, relation, column)).fetchone() is not None
 
 
 def blocking_failures(conn: Any, run_id: str) -> list[tuple[str, str, str]]:
@@ -152,8 +191,16 @@ def blocking_failures(conn: Any, run_id: str) -> list[tuple[str, str, str]]:
            order by check_name""", (run_id,)).fetchall()]
 
 
-def publish(conn: Any, as_of_date: date, run_id: str, models: list[MartModel]) -> Publication:
-    """Swap the tested staging marts into ``marts`` in one transaction (see module doc)."""
+def publish(conn: Any, as_of_date: date, run_id: str, models: list[MartModel], *,
+            rewind: bool = False, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Publication:
+    """Swap the tested staging marts into ``marts`` in one transaction (see module doc).
+
+    The swap waits at most ``lock_timeout_s`` for each lock and is tried
+    :data:`LOCK_ATTEMPTS` times; before the last try, the reader sessions still holding
+    locks on the marts are ended. Still blocked (by a superuser's session), it refuses,
+    naming the sessions. An as-of date older than the published one is refused unless
+    ``rewind`` (:func:`refuse_rewind`)."""
+    refuse_rewind(conn, as_of_date, rewind)
     failed = blocking_failures(conn, run_id)
     if failed:
         shown = "; ".join(f"{c} on {o}: {obs}" for c, o, obs in failed[:3])
@@ -174,7 +221,35 @@ def publish(conn: Any, as_of_date: date, run_id: str, models: list[MartModel]) -
             "`marts` still holds the last good version; rerun the date",
         )
     relations = [m.relation for m in models]
+    for attempt in range(1, LOCK_ATTEMPTS + 1):
+        try:
+            counts = _swap(conn, as_of_date, run_id, models, lock_timeout_s)
+            break
+        except errors.LockNotAvailable:
+            holders = _lock_holders(conn)
+            if attempt == LOCK_ATTEMPTS:
+                raise PublishRefused(
+                    f"marts not published for run {run_id}: still waiting for locks on the "
+                    f"marts after {attempt} tries of {lock_timeout_s:g} s; held by "
+                    + (", ".join(f"pid {p} ({u}, {st})" for p, u, st in holders) or "nobody now"),
+                    "`marts` still holds the last good version; end those sessions "
+                    "(pg_terminate_backend) and rerun the date") from None
+            if attempt == LOCK_ATTEMPTS - 1:
+                _end_readers(conn, holders)
+            log.warning("publish waited %g s for locks on the marts (held by %s); retrying",
+                        lock_timeout_s, holders)
+            time.sleep(min(lock_timeout_s, 5.0))
+    log.info("published marts as of %s (run %s): %s", as_of_date, run_id, counts)
+    return Publication(run_id, as_of_date, relations, counts)
+
+
+def _swap(conn: Any, as_of_date: date, run_id: str, models: list[MartModel],
+          lock_timeout_s: float) -> dict[str, int]:
+    """The swap in one transaction, waiting at most ``lock_timeout_s`` for each lock."""
+    relations = [m.relation for m in models]
     with conn.transaction():
+        conn.execute(sql.SQL("set local lock_timeout = {}").format(
+            sql.Literal(f"{int(lock_timeout_s * 1000)}ms")))
         conn.execute("select pg_advisory_xact_lock(%s)", (LOCK,))
         counts = {}
         for m in models:
@@ -202,8 +277,36 @@ def publish(conn: Any, as_of_date: date, run_id: str, models: list[MartModel]) -
         conn.execute("insert into audit.mart_publications (run_id, as_of_date, relations, "
                      "row_counts) values (%s, %s, %s, %s)",
                      (run_id, as_of_date, relations, json.dumps(counts)))
-    log.info("published marts as of %s (run %s): %s", as_of_date, run_id, counts)
-    return Publication(run_id, as_of_date, relations, counts)
+    return counts
+
+
+def _lock_holders(conn: Any) -> list[tuple[int, str, str]]:
+    """(pid, user, state) of the other sessions holding a lock on a relation of the marts
+    schemas, or the publish lock."""
+    return [tuple(r) for r in conn.execute(
+        """select distinct a.pid, a.usename, a.state
+           from pg_locks l
+           join pg_stat_activity a on a.pid = l.pid
+           left join pg_class c on c.oid = l.relation
+           left join pg_namespace n on n.oid = c.relnamespace
+           where a.pid <> pg_backend_pid() and l.granted
+             and (n.nspname = any(%s)
+                  or (l.locktype = 'advisory' and l.objid = %s))
+           order by a.pid""", ([PUBLISHED, CANDIDATE, PREVIOUS], LOCK)).fetchall()]
+
+
+def _end_readers(conn: Any, holders: list[tuple[int, str, str]]) -> None:
+    """End the sessions of non-superusers (readers: BI tools, analysts) holding the marts
+    after they had a lock timeout's grace: however they set their own timeouts, a reader
+    never holds the publication up longer than that."""
+    readers = [pid for (pid,) in conn.execute(
+        """select a.pid from pg_stat_activity a join pg_roles r on r.rolname = a.usename
+           where a.pid = any(%s) and not r.rolsuper""", ([p for p, _, _ in holders],))]
+    for pid in readers:
+        conn.execute("select pg_terminate_backend(%s)", (pid,))
+    if readers:
+        log.warning("ended %d reader sessions holding the marts: pids %s", len(readers),
+                    readers)
 
 
 def published_as_of(conn: Any) -> date | None:

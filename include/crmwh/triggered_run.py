@@ -43,12 +43,14 @@ def reparse(cfg: Settings, log: Path) -> None:
         raise CrmwhError("`airflow dags reserialize` failed", f"see {log}")
 
 
-def trigger(cfg: Settings, day: date, log: Path) -> str:
-    """Create a run for logical date ``day``; return its run id."""
+def trigger(cfg: Settings, day: date, log: Path, rewind: bool = False) -> str:
+    """Create a run for logical date ``day`` (``rewind``: it may publish an as-of date older
+    than the published one); return its run id."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     run_id = f"crmwh__{day.isoformat()}__{stamp}"
+    conf = ("--conf", '{"rewind": true}') if rewind else ()
     code = airflow_env.command(cfg, "dags", "trigger", airflow_env.DAG_ID, "--logical-date",
-                               day.isoformat(), "--run-id", run_id, log=log,
+                               day.isoformat(), "--run-id", run_id, *conf, log=log,
                                env=scheduler.environment(cfg))
     if code != 0:
         raise CrmwhError(f"`airflow dags trigger` failed for {day}", f"see {log}")

@@ -129,6 +129,13 @@ def test_retries_with_backoff(dagbag):
     assert dag.get_task("gate_sales").retries == 0  # a failed gate is not retried
 
 
+def test_every_task_has_an_execution_timeout(dagbag):
+    dag = dagbag.dags["crm_nightly"]
+    limits = {t.task_id: t.execution_timeout for t in dag.tasks}
+    assert limits and all(v is not None and v.total_seconds() == 240 * 60
+                          for v in limits.values()), limits
+
+
 def test_a_bad_retries_setting_is_a_clear_import_error(cfg, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 

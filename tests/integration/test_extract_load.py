@@ -323,3 +323,33 @@ def test_the_longest_load_starts_first(scratch, cfg):
                               ).fetchall())
     order = [e.name for e in pipeline._longest_first(settings_now, dsn, billing_entities, day)]
     assert [took[n] for n in order] == sorted(took.values(), reverse=True)
+
+
+def test_batches_of_a_run_killed_before_its_gate_are_gated_by_the_next_run(scratch):
+    """A run landed sales and died before its gate: its batches stay pending, staging reads
+    none of their rows, and the rerun gates them (under its own run id) before its own."""
+    from tests.support import dbt_runner
+
+    dsn, _ = scratch
+    day = START + timedelta(days=20)
+    killed = pipeline.extract_and_land("sales", day, "killed")  # its gate never ran
+    dbt_runner.ok(dsn, "run", "--select", "stg_sales__orders", as_of_date=day)
+    with database.connect(dsn) as c:
+        states = {s for (s,) in c.execute("select distinct gate_state from audit.load_batches")}
+        staged = c.execute("select count(*) from staging.stg_sales__orders").fetchone()[0]
+        landed = c.execute("select count(*) from raw.sales__orders").fetchone()[0]
+    assert states == {"pending"} and landed > 0
+    assert staged == 0  # a batch reaches dbt only after it passed its gate
+    rerun = pipeline.extract_and_land("sales", day, "rerun")
+    assert sum(b["rows_loaded"] for b in rerun) == 0
+    pipeline.quality_gate(rerun, "rerun", "sales")
+    with database.connect(dsn) as c:
+        states = dict(c.execute("select batch_id, gate_state from audit.load_batches"))
+        checked = {b for (b,) in c.execute(
+            "select distinct batch_id from audit.dq_results where run_id = 'rerun'")}
+        staged = c.execute("select count(*) from staging.stg_sales__orders").fetchone()[0]
+        latest = c.execute("select count(distinct order_id) from raw.sales__orders "
+                           "where updated_at < %s", (day + timedelta(days=1),)).fetchone()[0]
+    assert set(states.values()) == {"passed"}
+    assert {b["batch_id"] for b in killed} <= checked  # the killed run's batches were gated
+    assert staged == latest > 0

@@ -61,8 +61,9 @@ def wh(cfg, generated, service_up, tmp_path_factory):
     dsn = fresh_database(cfg, "crm_value")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRM_WAREHOUSE_DSN", dsn)
-        for source in pipeline.SOURCES:
-            pipeline.extract_and_land(source, AS_OF, "value-test")
+        for source in pipeline.SOURCES:  # landed and gated: staging reads passed batches
+            pipeline.quality_gate(pipeline.extract_and_land(source, AS_OF, "value-test"),
+                                  "value-test", source)
         yield Warehouse(dsn, tmp_path_factory.mktemp("dbt_target"))
     drop_database(cfg, "crm_value")
 

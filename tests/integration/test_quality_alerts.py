@@ -12,8 +12,9 @@ import psycopg
 import pytest
 
 from crmwh import settings, source_entities
-from crmwh.errors import QualityGateFailed
+from crmwh.errors import CrmwhError, QualityGateFailed
 from crmwh.quality import enforce, notify, validate_batch
+from crmwh.warehouse import ensure_schemas
 from tests.support.databases import drop_database, fresh_database
 
 ORDERS = source_entities.BY_TABLE["sales__orders"]
@@ -116,3 +117,31 @@ def test_a_bad_smtp_port_is_logged_and_the_webhook_still_alerts(dsn, webhook, mo
         assert notify.send_alert(alert) == ["log", "webhook"]  # not raised in the callback
     assert "CRM_SMTP_PORT='smtp' is not a TCP port number" in caplog.text
     assert received[0]["json"]["dag_run"] == "port-run"
+
+
+def test_each_failed_task_is_alerted_with_its_own_error(dsn):
+    """A run whose billing gate recorded a blocking failure, then whose service extract
+    failed: the service task's alert names the service error, not the billing check; the
+    billing gate's names its check; dbt's only dbt's tests."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        ensure_schemas(conn)
+        conn.execute(
+            """insert into audit.dq_results (run_id, batch_id, source, entity, check_name,
+                   object_name, severity, status, observed)
+               values ('mixed-run', 'billing__payments_1', 'billing', 'payments',
+                       'file checksum', '2026-01-02/payments.csv', 'blocking', 'fail', 'x'),
+                      ('mixed-run', null, 'crm_warehouse', 'fct_orders', 'unique(order_id)',
+                       'core.fct_orders', 'blocking', 'fail', '2 rows')""")
+    error = CrmwhError('service API page 1 of http://svc/api/v1/tickets has "data" as a str, '
+                       'not a list of records', "check that CRM_SERVICE_URL points at it")
+    own = notify.failure_message("2026-02-22", "mixed-run", "extract_service", error, dsn)
+    assert own.check is None and "file checksum" not in own.text
+    assert "extract_service" in own.text and '"data" as a str' in own.text
+    assert "http://svc/api/v1/tickets" in own.text
+    gate = notify.failure_message("2026-02-22", "mixed-run", "gate_billing", None, dsn)
+    assert gate.check == "file checksum" and gate.object == "2026-01-02/payments.csv"
+    other_gate = notify.failure_message("2026-02-22", "mixed-run", "gate_sales",
+                                        RuntimeError("sales gate broke"), dsn)
+    assert other_gate.check is None and "sales gate broke" in other_gate.text
+    dbt = notify.failure_message("2026-02-22", "mixed-run", "dbt_core.run_tests", None, dsn)
+    assert dbt.check == "unique(order_id)"

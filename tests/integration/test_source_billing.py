@@ -7,7 +7,6 @@ tests/unit/test_source_billing.py.)
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from datetime import date, timedelta
@@ -16,7 +15,7 @@ import pytest
 
 from crmwh import database, pipeline
 from crmwh_devkit.simulators import billing_drops
-from tests.support.billing_files import delivered
+from tests.support.billing_files import delivered, write_drop
 from tests.support.databases import drop_database, fresh_database
 from tests.support.demo import CONFIG, DAYS, LAST_DAY, SEED, START
 from tests.support.entities import BILLING_NEW as NEW
@@ -100,15 +99,7 @@ def test_malformed_lines_are_quarantined_and_the_new_column_lands_in_extra(scrat
 
 
 def _drop(folder, day: str, files: dict[str, tuple[str, str, bytes]]) -> None:
-    """A drop folder with a manifest; files: name -> (entity, format, body)."""
-    target = folder / day
-    target.mkdir(parents=True)
-    items = []
-    for name, (entity, fmt, body) in files.items():
-        (target / name).write_bytes(body)
-        items.append({"name": name, "entity": entity, "format": fmt, "rows": 0,
-                      "sha256": hashlib.sha256(body).hexdigest()})
-    (target / billing_drops.MANIFEST).write_text(json.dumps({"drop_date": day, "files": items}))
+    write_drop(folder, day, files)
 
 
 @pytest.fixture()

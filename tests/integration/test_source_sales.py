@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from crmwh import database, pipeline, source_entities
-from crmwh.quality import gate
+from crmwh.quality import gate, verdict
 from crmwh_devkit.simulators import sales_db
 from crmwh_devkit.simulators.generator import GeneratorConfig, generate
 from tests.support import dbt_runner
@@ -76,12 +76,13 @@ def test_land_new_entities_reconcile_dirt_goes_where_it_should(scratch, tmp_path
             == set(s["customers"].loc[s["customers"]["deleted_at"].notna(), "customer_id"])
         assert ids("select order_id from raw.sales__orders where deleted_at is not null") \
             == set(s["orders"].loc[s["orders"]["deleted_at"].notna(), "order_id"])
-        # the landed batches pass their blocking quality checks
+        # the landed batches pass their blocking quality checks (and staging reads them)
         for b in batches:
+            entity = source_entities.BY_TABLE[f"sales__{b['entity']}"]
+            result = gate.validate_batch(c, entity, b["batch_id"], "t")
             if b["entity"] in NEW and b["rows_loaded"]:
-                result = gate.validate_batch(c, source_entities.BY_TABLE[f"sales__{b['entity']}"],
-                                             b["batch_id"], "t")
                 assert result.success_blocking, result.blocking_failures
+            assert verdict.judge(c, result, entity, b["batch_id"]).failure is None
     # the second night landed only what changed after the first night (look-back re-reads
     # count as unchanged)
     start = np.datetime64(config.start.isoformat(), "s")

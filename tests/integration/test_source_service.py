@@ -20,7 +20,7 @@ from crmwh import database, source_entities
 from crmwh.extract import service
 from crmwh.load.batches import new_batch_id
 from crmwh.load.landing import land
-from crmwh.quality import gate
+from crmwh.quality import gate, verdict
 from crmwh_devkit.simulators import service_api
 from crmwh_devkit.simulators.generator import generate
 from tests.support import dbt_runner
@@ -76,6 +76,7 @@ def test_every_service_entity_through_http_extract_land_gate_and_staging(
             # the landed rows pass the blocking suite; the dirty ones never reached raw
             checked = gate.validate_batch(conn, entity, batch, "svc")
             assert checked.success_blocking, checked.blocking_failures
+            verdict.judge(conn, checked, entity, batch)  # passed: staging reads it
             results[name] = result
 
             # nothing lost: every generated key is in raw or in quarantine

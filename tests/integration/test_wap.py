@@ -58,22 +58,23 @@ class Warehouse:
 
     def core(self, day: date) -> None:
         for source in pipeline.SOURCES:
-            pipeline.extract_and_land(source, day, f"wap-{day}")
+            pipeline.quality_gate(pipeline.extract_and_land(source, day, f"wap-{day}"),
+                                  f"wap-{day}", source)
         self.dbt(day, "build", "--exclude", "path:models/marts", "path:models/quality",
                  "--exclude-resource-type", "test", "unit_test")
 
     def models(self) -> list[publish.MartModel]:
         return publish.mart_models(self.project / "target" / "manifest.json")
 
-    def marts(self, day: date, run_id: str) -> subprocess.CompletedProcess:
+    def marts(self, day: date, run_id: str, rewind: bool = False) -> subprocess.CompletedProcess:
         with psycopg.connect(self.dsn, autocommit=True) as c:
-            publish.prepare(c, self.models())
+            publish.prepare(c, self.models(), day, rewind)
         return self.dbt(day, "build", "--select", "path:models/marts", run_id=run_id,
                         staging=True, check=False)
 
-    def publish(self, day: date, run_id: str) -> publish.Publication:
+    def publish(self, day: date, run_id: str, rewind: bool = False) -> publish.Publication:
         with psycopg.connect(self.dsn, autocommit=True) as c:
-            return publish.publish(c, day, run_id, self.models())
+            return publish.publish(c, day, run_id, self.models(), rewind=rewind)
 
     def frame(self, query: str) -> pd.DataFrame:
         return read(self.dsn, query)
@@ -225,3 +226,42 @@ def test_broken_business_rule_is_a_reported_warning(wh):
         {"severity": "warning", "status": "fail", "observed": f"{violations} failing rows"}]
     with psycopg.connect(wh.dsn, autocommit=True) as c:  # warnings never block a publish
         assert publish.blocking_failures(c, "run-rules") == []
+
+
+def test_an_earlier_date_is_refused_unless_rewound_and_then_every_mart_agrees(wh, cfg, tmp_path):
+    """After nights A, B, then A again: the plain rerun of A is refused before anything is
+    built (marts keep B); rewound, every mart, the report and the printout say A."""
+    assert wh.marts(DAY_B, "run-B3").returncode == 0
+    wh.publish(DAY_B, "run-B3")
+    with pytest.raises(publish.PublishRefused,
+                       match=f"marts hold as-of {DAY_B}, newer than this run's {DAY_A}"):
+        wh.marts(DAY_A, "run-A2")
+    assert wh.scalar("select as_of_date from marts.wap_published") == DAY_B
+    wh.core(DAY_A)  # the rewound night, as the DAG runs it: core as of A, then the marts
+    rewound = wh.marts(DAY_A, "run-A3", rewind=True)
+    assert rewound.returncode == 0, rewound.stdout[-2000:]
+    assert wh.publish(DAY_A, "run-A3", rewind=True).as_of_date == DAY_A
+    dated = wh.frame("""select table_name, column_name from information_schema.columns
+                        where table_schema = 'marts'
+                          and column_name in ('as_of_date', 'period_end')""")
+    assert {"mart_customer_value", "mart_customer_value_history",
+            "mart_customer_churn_risk", "wap_published"} <= set(dated["table_name"])
+    for table, column in dated.itertuples(index=False):
+        newest = wh.scalar(f"select max({column}) from marts.{table}")
+        assert newest is None or newest <= DAY_A, (table, column, newest)
+        if column == "as_of_date" and newest is not None:
+            assert newest == DAY_A, table
+    assert set(wh.frame("select distinct as_of_date from marts.mart_customer_value")
+               ["as_of_date"]) == {DAY_A}
+    from crmwh.cli import printout
+    from crmwh.errors import CrmwhError
+    from crmwh.report import html
+
+    with psycopg.connect(wh.dsn, autocommit=True) as c:
+        path, _ = html.write(c, cfg, out=tmp_path / "report.html")
+        assert f'data-as-of="{DAY_A}"' in path.read_text()
+        with pytest.raises(CrmwhError, match=f"the marts hold as-of {DAY_A}, not {DAY_B}"):
+            html.write(c, cfg, DAY_B, out=tmp_path / "other.html")
+        printed = printout.run_report(c, DAY_A)
+    assert f"Top customers by value as of {DAY_A}" in printed
+    assert "The marts hold" not in printed

@@ -35,7 +35,7 @@ def dq(conn, run_id: str, check: str, status: str, batch: str | None = None,
 
 
 def build_staging(conn) -> None:
-    copied = publish.prepare(conn, MODELS)
+    copied = publish.prepare(conn, MODELS, DAY)
     assert copied == ["mart_h"]  # only the incremental mart starts from the published one
     assert conn.execute(f"select count(*) from {CANDIDATE}.mart_h").fetchone()[0] == 1
     conn.execute(f"create table {CANDIDATE}.mart_a as select 2 as v")
@@ -45,7 +45,7 @@ def build_staging(conn) -> None:
 def test_refusals_leave_marts_untouched(conn):
     with pytest.raises(publish.PublishRefused, match=f"no {CANDIDATE} schema"):
         publish.publish(conn, DAY, "r1", MODELS)
-    publish.prepare(conn, MODELS)
+    publish.prepare(conn, MODELS, DAY)
     with pytest.raises(publish.PublishRefused, match=f"not built in {CANDIDATE}: mart_a"):
         publish.publish(conn, DAY, "r1", MODELS)
     build_staging(conn)

@@ -17,9 +17,11 @@ class Warehouse:
         self.dsn = dsn
 
     def land(self, day: date, run_id: str) -> None:
-        """Extract and land every source as of ``day`` (``CRM_WAREHOUSE_DSN`` must be this)."""
+        """Extract, land and gate every source as of ``day``, as the nightly does
+        (``CRM_WAREHOUSE_DSN`` must be this): staging reads only batches that passed."""
+        run = f"{run_id}-{day}"
         for source in pipeline.SOURCES:
-            pipeline.extract_and_land(source, day, f"{run_id}-{day}")
+            pipeline.quality_gate(pipeline.extract_and_land(source, day, run), run, source)
 
     def dbt(self, command: str, day: date, *args: str) -> str:
         return dbt_runner.ok(self.dsn, command, *args, as_of_date=day)

@@ -58,11 +58,15 @@ def run_report(conn, day: date) -> str:
         counts.append((name, conn.execute(f"select count(*) from {name}").fetchone()[0]))
     out.append("\nRows in core and marts:")
     out.append(table(["table", "rows"], counts))
+    published = conn.execute("select max(as_of_date) from marts.wap_published").fetchone()[0]
+    if published != day:
+        out.append(f"\nThe marts hold as-of {published}, not {day}: the figures below are "
+                   f"{published}'s.")
     cur = conn.execute(
         """select value_rank, customer_name, value_tier, orders_count, revenue, gross_margin,
                   round(value_share * 100, 2) as value_share_pct
            from marts.mart_customer_value order by value_rank limit 10""")
-    out.append(f"\nTop customers by value as of {day} (marts.mart_customer_value):")
+    out.append(f"\nTop customers by value as of {published} (marts.mart_customer_value):")
     out.append(table([d.name for d in cur.description], cur.fetchall()))
     cur = conn.execute(
         """select value_tier, count(*) as customers, sum(gross_margin) as gross_margin,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from crmwh import settings
@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--scheduler", action="store_true",
                      help="trigger each run in the running scheduler (`crmwh scheduler start`) "
                           "and wait for its end, instead of `airflow dags test`")
+    run.add_argument("--rewind", action="store_true",
+                     help="publish a date older than the one the marts hold (every mart is "
+                          "rebuilt as of it); without it such a run is refused")
     run.set_defaults(func=cmd_run)
 
 
@@ -87,8 +90,9 @@ def resume_command(args: argparse.Namespace, days: list[date], failed: int) -> s
         command = f"crmwh run --from {rest[0]} --to {args.last}" + (
             f" --every {every}" if every != "day" else "")
         if backfill_dates(rest[0], args.last, every) == rest:
-            return command + how
-    return "crmwh run " + " ".join(f"--date {day}" for day in rest) + how
+            return command + how + (" --rewind" if args.rewind else "")
+    return "crmwh run " + " ".join(f"--date {day}" for day in rest) + how + (
+        " --rewind" if args.rewind else "")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -119,14 +123,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         airflow_env.dbt_manifest(cfg)
     for n, day in enumerate(days):
         log = log_dir / f"crm_nightly_{day}.log"
-        log.unlink(missing_ok=True)
+        kept = keep_log(log)
         how = ("triggering crm_nightly in the scheduler" if args.scheduler
                else "running DAG crm_nightly through Airflow")
-        say(f"[{n + 1}/{len(days)}] {day}: {how} (log: {log})")
+        say(f"[{n + 1}/{len(days)}] {day}: {how} (log: {log}"
+            + (f"; the last run's kept as {kept.name})" if kept else ")"))
         t = time.monotonic()
         before = _last_summary(cfg, day)
-        failure = (_triggered(cfg, day, log) if args.scheduler
-                   else _tested(cfg, day, log))
+        failure = (_triggered(cfg, day, log, args.rewind) if args.scheduler
+                   else _tested(cfg, day, log, args.rewind))
         if failure is None and _last_summary(cfg, day) in (None, before):
             failure = "Airflow ran no task (is the date before the DAG's start_date?)"
         if failure is not None:
@@ -140,19 +145,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tested(cfg: settings.Settings, day: date, log: Path) -> str | None:
+def keep_log(log: Path) -> Path | None:
+    """Keep a date's earlier log beside the new one, named by when it was last written
+    (``crm_nightly_<date>.<UTC time>.log``); the kept file, or None when there was none."""
+    if not log.exists():
+        return None
+    stamp = datetime.fromtimestamp(log.stat().st_mtime, UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    kept = log.with_name(f"{log.stem}.{stamp}.log")
+    log.rename(kept)
+    return kept
+
+
+def _tested(cfg: settings.Settings, day: date, log: Path, rewind: bool) -> str | None:
     """One night through ``airflow dags test``; None, or what failed."""
     from crmwh import airflow_env
 
-    code = airflow_env.run_dag(cfg, day.isoformat(), log)
+    code = airflow_env.run_dag(cfg, day.isoformat(), log, rewind)
     return None if code == 0 else _first_failure(log)
 
 
-def _triggered(cfg: settings.Settings, day: date, log: Path) -> str | None:
+def _triggered(cfg: settings.Settings, day: date, log: Path, rewind: bool) -> str | None:
     """One night triggered in the scheduler and followed to its end; None, or what failed."""
     from crmwh import triggered_run
 
-    run_id = triggered_run.trigger(cfg, day, log)
+    run_id = triggered_run.trigger(cfg, day, log, rewind)
     say(f"  run {run_id} queued")
     run = triggered_run.follow(cfg, run_id, progress=say)
     return None if run["state"] == "success" else triggered_run.first_failure(cfg, run)

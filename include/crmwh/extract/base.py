@@ -57,6 +57,24 @@ class SourceFile:
 
 
 @dataclass(frozen=True)
+class FileEvent:
+    """A delivered file not consumed, for ``audit.billing_deliveries``: ``held`` (it does
+    not match its manifest: a blocking quality failure of the batch) or ``re-delivered``
+    (the same bytes as a file loaded from another drop)."""
+
+    drop_date: str
+    name: str
+    sha256: str
+    outcome: str  # held | re-delivered
+    check: str  # held: the manifest check it failed; re-delivered: "re-delivery"
+    detail: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.drop_date}/{self.name}"
+
+
+@dataclass(frozen=True)
 class CsvPart:
     """Delivered CSV records, header line removed, each with the header's fields."""
 
@@ -102,6 +120,7 @@ class Extraction:
     # for sources copied as delivered)
     watermark_column: str | None = None
     files: list[SourceFile] = field(default_factory=list)
+    file_events: list[FileEvent] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     source_ref: str | None = None
 

@@ -1,9 +1,14 @@
 """Billing: every file exactly once, by manifest and checksum.
 
 All drop folders up to the run's date are scanned; a file whose (name,
-sha256) was already loaded is skipped (re-deliveries), a file arriving late in
-a later folder is picked up there. A file whose checksum does not match its
-manifest is left for the next run and reported.
+sha256) was already loaded is passed over (a copy in another drop is a
+re-delivery, logged and recorded in ``audit.billing_deliveries`` once), a file
+arriving late in a later folder is picked up there. A file that does not match
+its manifest (checksum, declared row count) is held: nothing of it is consumed,
+it is recorded as held with the batch, and the gate fails the batch on it. A
+file is decoded from its manifest's ``encoding`` (default UTF-8, a byte-order
+mark dropped); a line that does not decode is quarantined with the reason. (A
+file of a mapped entity is decoded by its mapping's ``encoding`` instead.)
 
 Files go to the warehouse as delivered: a CSV body is copied by its header, a
 JSON-lines body line by line, and both are parsed there. Python only looks for
@@ -28,8 +33,16 @@ import psycopg
 
 from crmwh.errors import CrmwhError
 from crmwh.extract import mapped
-from crmwh.extract.base import CsvPart, Extraction, JsonPart, Reject, SourceFile, plain
-from crmwh.load.files import billing_file_loaded
+from crmwh.extract.base import (
+    CsvPart,
+    Extraction,
+    FileEvent,
+    JsonPart,
+    Reject,
+    SourceFile,
+    plain,
+)
+from crmwh.load.files import billing_file_loaded, known_redeliveries
 from crmwh.mapping import model
 from crmwh.settings import Settings
 from crmwh.source_entities import Entity
@@ -167,7 +180,7 @@ def _format(item: dict) -> str | None:
     return item.get("format") or FORMATS.get(Path(item["name"]).suffix.lower())
 
 
-def pending_rows(folder: Path, as_of_date: date, already_loaded: Callable[[str, str], bool],
+def pending_rows(folder: Path, as_of_date: date, already_loaded: Callable[[str, str], str | None],
                  files: dict[str, str], manifest: bool = True) -> dict[str, int]:
     """The rows each entity (by the glob of its ``files``) has waiting in files not loaded
     yet, as their manifests count them: how big its next batch will be, without reading
@@ -193,34 +206,121 @@ def _add_mapped(out: Extraction, emap: model.EntityMap, fmt: str, body: bytes,
     return _add_jsonl(out, mapped.jsonl_body(emap, body), ref)
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+def _utf8(out: Extraction, body: bytes, encoding: str | None, ref: str) -> tuple[bytes, int]:
+    """The body as UTF-8 without a byte-order mark, decoded from the manifest's
+    ``encoding`` (default UTF-8), and how many lines could not be decoded: those are
+    quarantined with the reason, the others handed on."""
+    codec = (encoding or "utf-8").lower()
+    if codec.replace("-", "").replace("_", "") in ("utf8", "utf8sig"):
+        codec = "utf-8"
+        body = body.removeprefix(BOM)
+    try:
+        text = body.decode(codec)
+    except LookupError:
+        raise CrmwhError(f"billing file {ref} declares the unknown encoding {encoding!r}",
+                         "give a codec name such as utf-8 or latin-1 in its manifest") from None
+    except UnicodeDecodeError:
+        pass
+    else:
+        return (body if codec == "utf-8" else text.encode()), 0
+    kept, bad = [], 0
+    for lineno, line in enumerate(body.split(b"\n"), start=1):
+        try:
+            kept.append(line.decode(codec).encode())
+        except UnicodeDecodeError as exc:
+            bad += 1
+            out.rejects.append(Reject(
+                ref, f"line {lineno} is not valid {codec} (byte 0x{line[exc.start]:02x} at "
+                     f"position {exc.start + 1}): declare the file's encoding in its manifest",
+                {"line": line.decode(codec, "backslashreplace")}))
+    return b"\n".join(kept), bad
+
+
+def _read(drop: Path, item: dict, emap: model.EntityMap, ref: str,
+          held: Callable[[str, str, str], None]) -> tuple[Extraction, int] | None:
+    """One file checked against its manifest item and parsed: its records queued in an
+    extraction of its own and their count, or None when it is held (``held`` called with
+    the check it failed, what was found and what the manifest says)."""
+    body = (drop / item["name"]).read_bytes()
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != item["sha256"]:
+        held("checksum", f"sha256 {digest} ({len(body)} bytes)",
+             f"sha256 {item['sha256']} as its manifest says")
+        return None
+    fmt = _format(item)
+    if fmt not in PARSERS:
+        raise CrmwhError(f"billing file {ref} is neither CSV nor JSON lines",
+                         "give it a .csv or .jsonl name, or a format in the manifest")
+    part = Extraction()
+    if emap.identity:
+        body, undecodable = _utf8(part, body, item.get("encoding"), ref)
+        rows = undecodable + PARSERS[fmt](part, body, ref)
+    else:  # decoded by its mapping's declared encoding (crmwh.extract.mapped)
+        if emap.dialect.encoding.lower().replace("-", "").replace("_", "") == "utf8":
+            body = body.removeprefix(BOM)
+        rows = _add_mapped(part, emap, fmt, body, ref)
+    declared = item.get("rows")
+    if declared is not None and rows != int(declared):
+        held("row count", f"{rows} records", f"{declared} records as its manifest says")
+        return None
+    return part, rows
+
+
 def extract(folder: Path, entity: Entity, as_of_date: date,
-            already_loaded: Callable[[str, str], bool],
-            emap: model.EntityMap | None = None, manifest: bool = True) -> Extraction:
-    """The files of ``entity`` (those its mapping's ``files`` glob names) not loaded yet."""
+            already_loaded: Callable[[str, str], str | None],
+            emap: model.EntityMap | None = None, manifest: bool = True,
+            known_redeliveries: frozenset[str] = frozenset()) -> Extraction:
+    """The files of ``entity`` (those its mapping's ``files`` glob names) not loaded yet.
+
+    ``already_loaded(name, sha256)`` is the drop a file was loaded from (None: never);
+    ``known_redeliveries`` are the drop/name refs already recorded as re-delivered.
+    A file loaded from its own drop is passed over without a word; the same bytes in
+    another drop are a re-delivery, noted and recorded once. A file that does not match its
+    manifest (checksum, row count) is held: nothing of it is consumed, and the gate fails
+    the batch on it.
+    """
     emap = emap or model.default_entity(entity)
     out = Extraction()
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], str] = {}
+    passed_over = 0
     for drop, listing in _drops(folder, as_of_date, manifest):
         for item in listing["files"]:
             if not fnmatchcase(item["name"], emap.where):
                 continue
             key = (item["name"], item["sha256"])
-            if key in seen or already_loaded(*key):
-                out.notes.append(f"skipped re-delivered {drop.name}/{item['name']}")
+            ref = f"{drop.name}/{item['name']}"
+            first = seen.get(key) or already_loaded(*key)
+            if first:
+                if first == drop.name or ref in known_redeliveries:
+                    passed_over += 1
+                    continue
+                detail = f"the same bytes as {first}/{item['name']}, loaded already"
+                out.notes.append(f"re-delivered {ref}: {detail}; skipped")
+                out.file_events.append(FileEvent(drop.name, item["name"], item["sha256"],
+                                                 "re-delivered", "re-delivery", detail))
                 continue
-            body = (drop / item["name"]).read_bytes()
-            if hashlib.sha256(body).hexdigest() != item["sha256"]:
-                out.notes.append(
-                    f"checksum mismatch in {drop.name}/{item['name']}: left for next run")
+
+            def held(check: str, observed: str, expected: str, ref=ref, item=item,
+                     drop=drop) -> None:
+                out.notes.append(f"held {ref}: {check} {observed}, expected {expected}")
+                out.file_events.append(FileEvent(drop.name, item["name"], item["sha256"],
+                                                 "held", check,
+                                                 f"{observed}; expected {expected}"))
+
+            read = _read(drop, item, emap, ref, held)
+            if read is None:
                 continue
-            ref, fmt = f"{drop.name}/{item['name']}", _format(item)
-            if fmt not in PARSERS:
-                raise CrmwhError(f"billing file {ref} is neither CSV nor JSON lines",
-                                 "give it a .csv or .jsonl name, or a format in the manifest")
-            rows = (PARSERS[fmt](out, body, ref) if emap.identity
-                    else _add_mapped(out, emap, fmt, body, ref))
+            part, rows = read
+            out.csv.extend(part.csv)
+            out.json.extend(part.json)
+            out.rejects.extend(part.rejects)
             out.files.append(SourceFile(item["name"], item["sha256"], drop.name, rows))
-            seen.add(key)
+            seen[key] = drop.name
+    if passed_over:
+        out.notes.append(f"{passed_over} files loaded by earlier runs passed over")
     return out
 
 
@@ -230,7 +330,7 @@ def extract_for(cfg: Settings, conn: psycopg.Connection, entity: Entity, as_of_d
     (billing has no watermark)."""
     source = model.load(cfg).source("billing")
     return extract(source.folder(cfg), entity, as_of_date, billing_file_loaded(conn),
-                   source.entities[entity.name], source.manifest)
+                   source.entities[entity.name], source.manifest, known_redeliveries(conn))
 
 
 def pending_rows_for(cfg: Settings, conn: psycopg.Connection, entities: list[Entity],

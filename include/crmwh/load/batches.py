@@ -36,15 +36,17 @@ def new_batch_id(entity: Entity, as_of_date: date) -> str:
 
 
 def record_batch(cur: psycopg.Cursor, result: BatchResult, as_of_date: date, run_id: str,
-                 source_refs: list[str]) -> None:
-    """The batch's row in ``audit.load_batches``, status ``loaded``."""
+                 source_refs: list[str], gate_state: str = "pending") -> None:
+    """The batch's row in ``audit.load_batches``, status ``loaded``, its gate ``pending``
+    (staging reads none of its rows until the gate passed it)."""
     cur.execute(
         """insert into audit.load_batches
-           (batch_id, run_id, source, entity, as_of_date, status, rows_extracted,
+           (batch_id, run_id, source, entity, as_of_date, status, gate_state, rows_extracted,
             rows_loaded, rows_unchanged, rows_parked, rows_quarantined, watermark_before,
             watermark_after, source_refs, finished_at, duration_s)
-           values (%s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, %s, %s, %s, %s, now(), %s)""",
-        (result.batch_id, run_id, result.source, result.entity, as_of_date,
+           values (%s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, %s, %s, %s, %s, %s, now(),
+                   %s)""",
+        (result.batch_id, run_id, result.source, result.entity, as_of_date, gate_state,
          result.rows_extracted, result.rows_loaded, result.rows_unchanged, result.rows_parked,
          result.rows_quarantined, result.watermark_before, result.watermark_after,
          source_refs[:500], result.duration_s),
@@ -54,11 +56,26 @@ def record_batch(cur: psycopg.Cursor, result: BatchResult, as_of_date: date, run
 def mark_rejected(cur: psycopg.Cursor, batch_id: str, reason: str, moved: int) -> None:
     """Mark a batch ``rejected``: its ``moved`` rows left raw for quarantine."""
     cur.execute(
-        """update audit.load_batches set status = 'rejected', error = %s,
+        """update audit.load_batches set status = 'rejected', gate_state = 'rejected', error = %s,
                rows_loaded = 0, rows_quarantined = rows_quarantined + %s
            where batch_id = %s""",
         (reason, moved, batch_id),
     )
+
+
+def mark_passed(conn: psycopg.Connection, batch_id: str) -> None:
+    """The batch passed its gate: staging reads its rows from now on."""
+    conn.execute("update audit.load_batches set gate_state = 'passed' where batch_id = %s",
+                 (batch_id,))
+
+
+def pending_batches(conn: psycopg.Connection, sources: list[str]) -> list[dict]:
+    """The batches of ``sources`` landed but not gated yet (by any run: one killed between
+    landing and its gate left its batches so), oldest first."""
+    return [{"batch_id": b, "source": s, "entity": e} for b, s, e in conn.execute(
+        """select batch_id, source, entity from audit.load_batches
+           where gate_state = 'pending' and source = any(%s) order by started_at, batch_id""",
+        (sources,))]
 
 
 def last_watermark(conn: psycopg.Connection, entity: Entity) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -15,15 +16,18 @@ from crmwh.extract.typed import fill_typed
 from crmwh.load.append import META, append_all, append_new
 from crmwh.load.batches import BatchResult, record_batch
 from crmwh.load.bulk import restore_indexes, take_indexes
-from crmwh.load.files import record_files
+from crmwh.load.files import record_file_events, record_files
 from crmwh.load.quarantine import (
     quarantine_good_copies,
     quarantine_invalid_raw,
     quarantine_rejects,
     quarantine_typed,
+    supersede_rejected,
 )
 from crmwh.pgcopy import quote_ident
 from crmwh.source_entities import Entity
+
+log = logging.getLogger(__name__)
 
 SESSION = (
     "set local timezone = 'UTC'",
@@ -92,8 +96,12 @@ def _land_rows(cur: psycopg.Cursor, entity: Entity, extraction: Extraction, meta
 
 def land(conn: psycopg.Connection, entity: Entity, extraction: Extraction, *, batch_id: str,
          run_id: str, as_of_date: date, watermark_before: str | None,
-         started: float | None = None) -> BatchResult:
-    """Check and land one batch in a single transaction; return its reconciliation."""
+         started: float | None = None, gate_state: str = "pending",
+         rereads_rejected: bool = False) -> BatchResult:
+    """Check and land one batch in a single transaction; return its reconciliation. The
+    batch waits for its gate (``pending``) unless told otherwise. ``rereads_rejected``: the
+    batch is a source's next read, holding every row of the entity's rejected batches
+    again (their quarantined rows are superseded, :func:`supersede_rejected`)."""
     started = started or time.monotonic()
     meta = {"batch": batch_id, "source": entity.source, "entity": entity.name}
     outcome = _Outcome(extraction.watermark_after)
@@ -104,6 +112,7 @@ def land(conn: psycopg.Connection, entity: Entity, extraction: Extraction, *, ba
         _land_rows(cur, entity, extraction, meta, outcome)
         outcome.rejected = quarantine_rejects(cur, meta)
         record_files(cur, entity, batch_id, extraction.files)
+        record_file_events(cur, entity, batch_id, extraction.file_events)
         result = BatchResult(
             batch_id=batch_id, source=entity.source, entity=entity.name,
             rows_extracted=outcome.copied + outcome.rejected, rows_loaded=outcome.loaded,
@@ -115,5 +124,10 @@ def land(conn: psycopg.Connection, entity: Entity, extraction: Extraction, *, ba
         )
         if not result.reconciles or result.rows_unchanged < 0:
             raise CrmwhError(f"batch {batch_id} does not reconcile: {result}")
-        record_batch(cur, result, as_of_date, run_id, extraction.source_refs)
+        record_batch(cur, result, as_of_date, run_id, extraction.source_refs, gate_state)
+        if rereads_rejected:
+            superseded = supersede_rejected(cur, entity, batch_id)
+            if superseded:
+                log.info("%s: %d quarantined rows of rejected batches delivered again in %s",
+                         entity.table, superseded, batch_id)
     return result

@@ -115,3 +115,18 @@ def reject_batch(conn: psycopg.Connection, entity: Entity, batch_id: str, reason
         forget_files(cur, batch_id)
         mark_rejected(cur, batch_id, reason, moved)
     return moved
+
+
+def supersede_rejected(cur: psycopg.Cursor, entity: Entity, batch_id: str) -> int:
+    """The rows still held for the entity's rejected batches are delivered again by this
+    batch (a rejected batch leaves its watermark and its files as they were, so the next
+    run reads all of it again): they leave the held rows, marked released into it, so
+    quarantine never holds the same delivered row twice."""
+    cur.execute(
+        """update quarantine.rows q set released_at = now(), released_batch_id = %(batch)s
+           from audit.load_batches b
+           where b.batch_id = q.batch_id and b.source = %(source)s and b.entity = %(entity)s
+             and b.gate_state = 'rejected' and q.released_at is null
+             and q.batch_id <> %(batch)s""",
+        {"batch": batch_id, "source": entity.source, "entity": entity.name})
+    return cur.rowcount

@@ -101,3 +101,21 @@ def quarantined_checks(conn: Any, entity: Entity, batch_id: str) -> list[Check]:
     return [Check(f"landing: {short(reason)[:200]}", entity.qualified, "row-level", "fail",
                   f"{n} rows quarantined", "0 rows (they wait in quarantine.rows for a fix and "
                   "`crmwh quarantine release`)") for reason, n in found]
+
+
+def held_file_checks(conn: Any, entity: Entity, batch_id: str) -> list[Check]:
+    """The files landing held for this batch (not matching their manifest), one blocking
+    failure each: nothing of them was consumed, and the batch must not pass."""
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute("select to_regclass('audit.billing_deliveries')")
+        if cur.fetchone()[0] is None:
+            return []
+        cur.execute(
+            """select check_name, drop_date::text || '/' || file_name, detail
+               from audit.billing_deliveries where batch_id = %s and outcome = 'held'
+               order by drop_date, file_name""", (batch_id,))
+        found = cur.fetchall()
+    return [Check(f"file {check}", ref, "blocking", "fail", f"{ref}: {detail}",
+                  f"every file of {entity.qualified} as its manifest declares it (re-deliver "
+                  "the file or correct its manifest, then rerun the date)")
+            for check, ref, detail in found]

@@ -28,7 +28,7 @@ from psycopg.rows import tuple_row
 
 from crmwh import settings
 from crmwh.quality import profile
-from crmwh.quality.batch import quarantined_checks, read_batch
+from crmwh.quality.batch import held_file_checks, quarantined_checks, read_batch
 from crmwh.quality.parking import with_reject_share
 from crmwh.quality.results import GateResult, record, result_of
 from crmwh.quality.suite_run import run_suite
@@ -89,6 +89,7 @@ def validate_batch(
 
     checks = run_suite(entity, suite, df, profile_df, bounds, docs_dir, run_id)
     checks += quarantined_checks(conn, entity, batch_id)
+    checks += held_file_checks(conn, entity, batch_id)
     record(conn, entity, batch_id, run_id, checks, as_of_date)
     result = result_of(checks, len(df), time.perf_counter() - started)
     _log(entity, batch_id, result)

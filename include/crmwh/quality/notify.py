@@ -1,9 +1,11 @@
 """Failure alerts: one clear message naming the check, the object and the batch.
 
-:func:`on_task_failure` is the DAG's ``on_failure_callback``. It builds the message with
-:func:`failure_message` from what the run recorded in ``audit.dq_results`` (the first
-blocking check that failed, with its object and batch) or, when no check failed (an
-extraction or a dbt model error), from the task's exception; then :func:`send_alert`
+:func:`on_task_failure` alerts a failed task (``crmwh.pipeline.on_task_failure``, the DAG's
+``on_failure_callback``, calls it). It builds the message with :func:`failure_message` from
+what the run recorded in ``audit.dq_results`` for that task
+(a gate: the first blocking check of its source's batches that failed, with its object and
+batch; dbt and the publish: dbt's tests) or, when none failed or the task checks nothing (an
+extraction, a dbt model error), from the task's exception; then :func:`send_alert`
 appends it to ``$CRM_HOME/alerts.log``, logs it, and posts it to the webhook
 (``CRM_ALERT_WEBHOOK_URL``, JSON ``{"text": ..., ...}``, Slack/Teams style) and e-mails
 it (``CRM_ALERT_EMAIL_TO`` via ``CRM_SMTP_HOST``/``CRM_SMTP_PORT``) when configured.
@@ -41,14 +43,30 @@ class Alert:
     observed: str | None = None
 
 
-def _first_failure(conn: Any, run_id: str) -> tuple | None:
-    if conn.execute("select to_regclass('audit.dq_results')").fetchone()[0] is None:
+def _scope(task_id: str) -> tuple[str, tuple] | None:
+    """Which recorded checks can explain a failure of ``task_id``: a gate's are its source's
+    batch checks, dbt's and the publish's are dbt's tests (no batch); any other task
+    (an extract, a fit, the report) failed on its own exception, whatever else failed."""
+    name = task_id.rsplit(".", 1)[-1]
+    if name.startswith("gate_"):
+        return "source = %s and batch_id is not null", (name.removeprefix("gate_"),)
+    if task_id.startswith("dbt_") or task_id == "publish_marts":
+        return "batch_id is null", ()
+    return None
+
+
+def _first_failure(conn: Any, run_id: str, task_id: str) -> tuple | None:
+    scope = _scope(task_id)
+    if scope is None or conn.execute(
+            "select to_regclass('audit.dq_results')").fetchone()[0] is None:
         return None
+    where, params = scope
     return conn.execute(
-        """select check_name, object_name, batch_id, observed, count(*) over ()
+        f"""select check_name, object_name, batch_id, observed, count(*) over ()
            from audit.dq_results
            where run_id = %s and severity = 'blocking' and status in ('fail', 'error')
-           order by checked_at, id limit 1""", (run_id,)).fetchone()
+             and {where}
+           order by checked_at, id limit 1""", (run_id, *params)).fetchone()
 
 
 def _published_as_of(conn: Any) -> str | None:
@@ -64,7 +82,7 @@ def failure_message(as_of_date: str | None, run_id: str, task_id: str,
     first, published = None, None
     try:
         with database.connect(dsn or settings.load().warehouse_dsn, autocommit=True) as conn:
-            first = _first_failure(conn, run_id)
+            first = _first_failure(conn, run_id, task_id)
             published = _published_as_of(conn)
     except Exception as exc:  # the warehouse may be what failed
         log.warning("alert without dq details: %s", exc)

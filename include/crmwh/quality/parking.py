@@ -208,7 +208,9 @@ def settle(conn: Any, entity: Entity, derived: dict[str, dict[str, str]], as_of_
             rows_extracted=settled, rows_loaded=loaded,
             rows_unchanged=settled - expired - loaded, rows_quarantined=expired,
             watermark_before=None, watermark_after=None, duration_s=0.0)
-        record_batch(cur, result, as_of_date, run_id, ["quarantine.parked"])
+        # released rows are gated as a batch of their own; nothing released, nothing to gate
+        record_batch(cur, result, as_of_date, run_id, ["quarantine.parked"],
+                     "pending" if loaded else "passed")
     return result
 
 

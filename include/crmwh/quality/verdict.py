@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmwh.errors import QualityGateFailed
+from crmwh.load.batches import mark_passed
 from crmwh.load.quarantine import reject_batch
 from crmwh.quality.results import GateResult
 from crmwh.quality.suites import resolve_entity
@@ -43,9 +44,11 @@ def enforce(result: GateResult, entity: Entity | str, batch_id: str) -> None:
 
 
 def judge(conn: Any, result: GateResult, entity: Entity, batch_id: str) -> Verdict:
-    """Pass the batch, or reject it: a blocking failure moves its rows to quarantine."""
+    """Pass the batch (its gate state ``passed``: staging reads it), or reject it: a blocking
+    failure moves its rows to quarantine."""
     try:
         enforce(result, entity, batch_id)
     except QualityGateFailed as exc:
         return Verdict(exc, reject_batch(conn, entity, batch_id, f"quality gate: {exc}"))
+    mark_passed(conn, batch_id)
     return Verdict()

@@ -89,12 +89,19 @@ def write(conn: psycopg.Connection, cfg: Settings, as_of_date: date | None = Non
           ) -> tuple[Path, list[Section]]:
     """Render the report and write it (plus ``latest.html`` beside it); return its path and
     sections."""
-    as_of_date = as_of_date or reflected_as_of(conn)
-    if as_of_date is None:
-        from crmwh.errors import CrmwhError
+    from crmwh.errors import CrmwhError
 
+    published = reflected_as_of(conn)
+    if published is None:
         raise CrmwhError("the marts are empty: nothing to report",
                          "run the pipeline first (`crmwh demo` or `crmwh run --date ...`)")
+    if as_of_date is not None and as_of_date != published:
+        raise CrmwhError(f"the marts hold as-of {published}, not {as_of_date}: a report for "
+                         f"{as_of_date} would show {published}'s figures",
+                         f"report without --date (as of {published}), or publish "
+                         f"{as_of_date} first: `crmwh run --date {as_of_date}` (`--rewind` "
+                         "for an earlier date)")
+    as_of_date = published
     path = Path(out) if out else cfg.home / "reports" / f"crm_nightly_{as_of_date}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     page, drawn = build(conn, as_of_date, run_id, cfg.home / "data_docs", path.parent.resolve())

@@ -43,6 +43,20 @@ DDL = (
         loaded_at timestamptz not null default now(),
         primary key (file_name, sha256)
     )""",
+    # billing files not consumed: held (checksum or row count against the manifest; the
+    # batch fails its gate on them) or re-delivered (the same bytes as a loaded file)
+    """create table if not exists audit.billing_deliveries (
+        drop_date date not null,
+        file_name text not null,
+        sha256 text not null,
+        entity text not null,
+        batch_id text not null,
+        outcome text not null,
+        check_name text not null,
+        detail text not null,
+        seen_at timestamptz not null default now(),
+        primary key (batch_id, drop_date, file_name, sha256)
+    )""",
     """create table if not exists audit.run_summary (
         run_id text primary key,
         as_of_date date not null,
@@ -54,6 +68,18 @@ DDL = (
         rows_quarantined bigint not null,
         mart_rows jsonb not null,
         details jsonb
+    )""",
+    # every summary ever written, failed runs' too: a rerun replaces its run's row in
+    # audit.run_summary (Airflow reuses a date's run id), never a row here
+    """create table if not exists audit.run_history (
+        id bigserial primary key,
+        run_id text not null,
+        as_of_date date not null,
+        status text not null,
+        finished_at timestamptz not null default now(),
+        failed_task text,
+        error text,
+        summary jsonb not null
     )""",
     # whether each source was present for a run, and why (an absent source is skipped)
     """create table if not exists audit.source_presence (
@@ -95,6 +121,16 @@ DDL = (
             alter table audit.{table} rename column logical_date to as_of_date;
         end if;
     end $$""" for table in ("load_batches", "run_summary")),  # the as-of date's one name
+    # each batch's gate state: pending (landed, not gated yet), passed, rejected; batches
+    # landed before the gate state was kept had passed their gate (or were rejected)
+    """do $$ begin
+        if not exists (select 1 from information_schema.columns where table_schema = 'audit'
+                       and table_name = 'load_batches' and column_name = 'gate_state') then
+            alter table audit.load_batches add column gate_state text not null default 'passed';
+            update audit.load_batches set gate_state = 'rejected' where status = 'rejected';
+            alter table audit.load_batches alter column gate_state set default 'pending';
+        end if;
+    end $$""",
     "create index if not exists dq_results_batch_idx "
     "on audit.dq_results (source, entity, batch_id)",
 )

@@ -20,13 +20,14 @@ DDL = (
     )""",
     "create index if not exists rows_batch_idx on quarantine.rows (batch_id)",
 )
-# added by the first release (crmwh.quality.release): the batch the rows were re-landed as
+# the batch the rows were re-landed as (a release, crmwh.quality.release) or delivered again
+# in (a rejected batch's rows, re-read by the next run's batch)
 RELEASED_BATCH_DDL = "alter table quarantine.rows add column if not exists released_batch_id text"
 
 
 def create_tables(conn: psycopg.Connection) -> None:
-    """``quarantine.rows`` and its index."""
-    for statement in DDL:
+    """``quarantine.rows``, its index and its release column."""
+    for statement in (*DDL, RELEASED_BATCH_DDL):
         ddl.execute(conn, statement)
 
 

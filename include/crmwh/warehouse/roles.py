@@ -45,6 +45,9 @@ PII_COLUMNS = {
 }
 # statement timeout of the reading roles: a runaway dashboard query stops, the night goes on
 READER_STATEMENT_TIMEOUT = "120s"
+# a reader's session left idle in an open transaction ends (it would hold the marts' locks);
+# a reader who lifts either setting is ended by the publish anyway (crmwh.publish)
+READER_IDLE_TIMEOUT = "60s"
 
 
 def _role_exists(conn: psycopg.Connection, role: str) -> bool:
@@ -96,6 +99,13 @@ def ensure_roles(conn: psycopg.Connection, secrets: dict[str, str], *,
         for role in (BI_READER, ANALYST):
             conn.execute(sql.SQL("alter role {} set statement_timeout = {}").format(
                 ident(role), sql.Literal(READER_STATEMENT_TIMEOUT)))
+            conn.execute(sql.SQL("alter role {} set idle_in_transaction_session_timeout = {}")
+                         .format(ident(role), sql.Literal(READER_IDLE_TIMEOUT)))
+        # the pipeline may end reader sessions that hold the marts up at publish
+        # (crmwh.publish); a noinherit role needs the grant's own inherit option (PG 16+)
+        if conn.info.server_version >= 160000:
+            conn.execute(sql.SQL("grant pg_signal_backend to {} with inherit true").format(
+                ident(PIPELINE)))
         # nobody but the owners creates objects in public
         conn.execute("revoke create on schema public from public")
 

@@ -57,7 +57,7 @@ def night(day: date, run_id: str, work: Path) -> dict[str, float]:
     timed("dbt_build_upto_core",
           lambda: _dbt_build(cfg, day, run_id, work, "--exclude", MARTS))
     timed("fit_models", lambda: pipeline.fit_models(day, run_id))
-    timed("prepare_marts", pipeline.prepare_marts)
+    timed("prepare_marts", lambda: pipeline.prepare_marts(day))
     timed("dbt_build_marts", lambda: _dbt_build(cfg, day, run_id, work, "--select", MARTS))
     timed("publish_marts", lambda: pipeline.publish_marts(day, run_id))
     timed("run_summary", lambda: pipeline.write_run_summary(

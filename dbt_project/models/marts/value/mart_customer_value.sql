@@ -1,4 +1,4 @@
--- The latest as-of date of mart_customer_value_history: one row per customer, what BI tools read
+-- The run's as-of date of mart_customer_value_history: one row per customer, what BI tools read
 -- (DOMAIN §2, §3, §5; columns documented in _value__models.yml).
 
 with
@@ -10,4 +10,4 @@ history as (
 )
 
 select * from history
-where as_of_date = (select max(latest.as_of_date) from history as latest)
+where as_of_date = {{ as_of_date() }}

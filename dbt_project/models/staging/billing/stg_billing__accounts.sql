@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('billing', 'accounts') }}
+    {{ passed_rows(source('billing', 'accounts')) }}
 
 ),
 

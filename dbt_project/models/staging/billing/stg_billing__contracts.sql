@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('billing', 'contracts') }}
+    {{ passed_rows(source('billing', 'contracts')) }}
 
 ),
 

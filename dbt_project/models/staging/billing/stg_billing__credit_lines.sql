@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('billing', 'credit_lines') }}
+    {{ passed_rows(source('billing', 'credit_lines')) }}
 
 ),
 

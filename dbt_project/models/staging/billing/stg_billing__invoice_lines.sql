@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('billing', 'invoice_lines') }}
+    {{ passed_rows(source('billing', 'invoice_lines')) }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('billing', 'invoices') }}
+    {{ passed_rows(source('billing', 'invoices')) }}
 
 ),
 

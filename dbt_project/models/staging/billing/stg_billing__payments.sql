@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('billing', 'payments') }}
+    {{ passed_rows(source('billing', 'payments')) }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('sales', 'contacts') }}
+    {{ passed_rows(source('sales', 'contacts')) }}
 
 ),
 

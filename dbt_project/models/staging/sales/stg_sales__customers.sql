@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('sales', 'customers') }}
+    {{ passed_rows(source('sales', 'customers')) }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('sales', 'opportunities') }}
+    {{ passed_rows(source('sales', 'opportunities')) }}
 
 ),
 

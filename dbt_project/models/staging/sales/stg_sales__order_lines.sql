@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('sales', 'order_lines') }}
+    {{ passed_rows(source('sales', 'order_lines')) }}
 
 ),
 

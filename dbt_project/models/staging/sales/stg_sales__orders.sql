@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('sales', 'orders') }}
+    {{ passed_rows(source('sales', 'orders')) }}
 
 ),
 

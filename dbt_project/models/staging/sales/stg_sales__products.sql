@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('sales', 'products') }}
+    {{ passed_rows(source('sales', 'products')) }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('sales', 'sales_reps') }}
+    {{ passed_rows(source('sales', 'sales_reps')) }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('sales', 'shipments') }}
+    {{ passed_rows(source('sales', 'shipments')) }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('service', 'follow_ups') }}
+    {{ passed_rows(source('service', 'follow_ups')) }}
 
 ),
 

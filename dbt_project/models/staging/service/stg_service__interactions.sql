@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('service', 'interactions') }}
+    {{ passed_rows(source('service', 'interactions')) }}
 
 ),
 

@@ -8,7 +8,7 @@ with
 
 source as (
 
-    select * from {{ source('service', 'surveys') }}
+    {{ passed_rows(source('service', 'surveys')) }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('service', 'tickets') }}
+    {{ passed_rows(source('service', 'tickets')) }}
 
 ),
 
