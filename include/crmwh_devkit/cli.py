@@ -162,5 +162,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         say("sources already generated with these settings; reusing them")
     last = args.start + timedelta(days=args.days - 1)
     # the initial load up to the day before the last, then the nightly increment
-    return run.cmd_run(argparse.Namespace(date=[last - timedelta(days=1), last], first=None,
-                                          last=None, every=None, scheduler=False))
+    return run.cmd_run(run_args("--date", str(last - timedelta(days=1)), "--date", str(last)))
+
+
+def run_args(*argv: str) -> argparse.Namespace:
+    """``crmwh run``'s arguments as its own parser reads them (every option at its default)."""
+    parser = argparse.ArgumentParser(prog="crmwh")
+    run.register(parser.add_subparsers())
+    return parser.parse_args(["run", *argv])

@@ -172,3 +172,11 @@ def test_a_managed_warehouse_needs_each_roles_password_from_the_environment(tmp_
                           "CRM_ANALYST_PASSWORD")
     done = crmwh("db", "url", **managed)
     assert done.stdout.strip() == "postgresql://bi_reader:s3cret@db.example:5432/crm"
+
+
+def test_the_demo_runs_crmwh_run_with_every_option_at_its_default():
+    from crmwh_devkit.cli import run_args
+
+    args = run_args("--date", "2026-03-30", "--date", "2026-03-31")
+    assert [str(d) for d in args.date] == ["2026-03-30", "2026-03-31"]
+    assert (args.scheduler, args.rewind, args.first, args.last) == (False, False, None, None)
