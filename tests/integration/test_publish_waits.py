@@ -29,7 +29,7 @@ def dsn(cfg):
         c.execute("select pg_terminate_backend(pid) from pg_stat_activity "
                   "where usename = %s", (READER,))
     drop_database(cfg, "crm_publish_waits")
-    with database.connect(cfg.warehouse_dsn, autocommit=True) as c:
+    with database.connect(cfg.admin_dsn, autocommit=True) as c:
         c.execute(f"drop role if exists {READER}")
 
 
@@ -76,9 +76,9 @@ def test_a_session_the_publish_may_not_end_makes_it_refuse_naming_it(dsn):
         assert publish.published_as_of(conn) == date(2026, 3, 30)  # the last good marts
 
 
-def test_reader_roles_carry_an_idle_in_transaction_timeout(dsn):
+def test_reader_roles_carry_an_idle_in_transaction_timeout(dsn, cfg):
     with database.connect(dsn, autocommit=True) as conn:
-        roles.ensure_roles(conn)
+        roles.ensure_roles(conn, cfg.secrets)
         settings = dict(conn.execute(
             """select r.rolname, s.setconfig from pg_db_role_setting s
                join pg_roles r on r.oid = s.setrole where r.rolname = any(%s)""",
