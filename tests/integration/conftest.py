@@ -10,11 +10,12 @@ test_wap change raw and build other as-of dates; test_quality_acceptance changes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support import served as serving
-from tests.support.databases import drop_database
+from tests.support.databases import drop_database, fresh_database
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +23,15 @@ def served(cfg, generated, service_up) -> Iterator[serving.Served]:
     """The served warehouse (tests/support/served.py)."""
     yield serving.build(cfg)
     drop_database(cfg, serving.DB_NAME)
+
+
+@pytest.fixture()
+def drops(cfg, monkeypatch, request, tmp_path) -> Iterator[tuple[str, Path]]:
+    """A private warehouse of the test's own and an empty billing drop folder, both set as the
+    test's settings: (warehouse DSN, drop folder)."""
+    name = "t_" + request.node.name.lower()[:40]
+    dsn = fresh_database(cfg, name)
+    monkeypatch.setenv("CRM_WAREHOUSE_DSN", dsn)
+    monkeypatch.setenv("CRM_BILLING_DIR", str(tmp_path / "billing"))
+    yield dsn, tmp_path / "billing"
+    drop_database(cfg, name)

@@ -15,7 +15,6 @@ from crmwh import database, pipeline
 from crmwh.errors import QualityGateFailed
 from crmwh.quality.notify import failure_message
 from tests.support.billing_files import write_drop
-from tests.support.databases import drop_database, fresh_database
 
 ACCOUNTS_HEAD = b"account_id,account_name,email,phone,tax_id,created_at,updated_at\n"
 PAYMENTS_HEAD = b"payment_id,invoice_id,account_id,paid_at,amount,method,updated_at\n"
@@ -31,16 +30,6 @@ def _payments(n: int) -> bytes:
     return PAYMENTS_HEAD + b"".join(
         b"P-%d,INV-%d,BA-1,%s,10,card,%s\n" % (i, i, T.encode(), T.encode())
         for i in range(1, n + 1))
-
-
-@pytest.fixture()
-def drops(cfg, monkeypatch, request, tmp_path):
-    name = "t_" + request.node.name.lower()[:40]
-    dsn = fresh_database(cfg, name)
-    monkeypatch.setenv("CRM_WAREHOUSE_DSN", dsn)
-    monkeypatch.setenv("CRM_BILLING_DIR", str(tmp_path / "billing"))
-    yield dsn, tmp_path / "billing"
-    drop_database(cfg, name)
 
 
 def _gate_fails(batches: list[dict], run_id: str) -> QualityGateFailed:

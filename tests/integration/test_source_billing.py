@@ -102,18 +102,8 @@ def _drop(folder, day: str, files: dict[str, tuple[str, str, bytes]]) -> None:
     write_drop(folder, day, files)
 
 
-@pytest.fixture()
-def handmade(cfg, monkeypatch, request, tmp_path):
-    name = "t_" + request.node.name.lower()[:40]
-    dsn = fresh_database(cfg, name)
-    monkeypatch.setenv("CRM_WAREHOUSE_DSN", dsn)
-    monkeypatch.setenv("CRM_BILLING_DIR", str(tmp_path / "billing"))
-    yield dsn, tmp_path / "billing"
-    drop_database(cfg, name)
-
-
-def test_quoted_csv_and_odd_json_lines_are_landed_or_quarantined(handmade):
-    dsn, folder = handmade
+def test_quoted_csv_and_odd_json_lines_are_landed_or_quarantined(drops):
+    dsn, folder = drops
     accounts = (b'account_id,account_name,email,phone,tax_id,created_at,updated_at\n'
                 b'BA-1,"Smith, Jane","a@x.cn",,,2026-01-01T00:00:00Z,2026-01-02T00:00:00Z\n'
                 b'BA-2,"Line\nBreak Ltd",,,,2026-01-01T00:00:00Z,2026-01-02T00:00:00+08:00\n'
@@ -154,8 +144,8 @@ def test_quoted_csv_and_odd_json_lines_are_landed_or_quarantined(handmade):
     assert extra == {"INV-1": None, "INV-2": {"po_number": "PO-7"}}
 
 
-def test_a_later_drop_lands_only_new_versions(handmade):
-    dsn, folder = handmade
+def test_a_later_drop_lands_only_new_versions(drops):
+    dsn, folder = drops
     row = {"invoice_id": "INV-1", "account_id": "BA-1", "invoice_date": "2026-01-01",
            "due_date": "2026-01-31", "amount": 12.5, "currency": "CNY", "status": "open",
            "updated_at": "2026-01-02T00:00:00Z"}
@@ -185,11 +175,11 @@ def test_a_later_drop_lands_only_new_versions(handmade):
     assert reasons == ["duplicate of another row in the same batch"]
 
 
-def test_plain_csv_is_typed_by_copy_and_only_failing_lines_take_the_text_path(handmade):
+def test_plain_csv_is_typed_by_copy_and_only_failing_lines_take_the_text_path(drops):
     """Plain CSV goes straight into typed columns; a line COPY cannot type is checked
     as text and quarantined with its reasons and delivered values, and every other line
     lands with its file as source. Unknown fields end up in ``_extra``."""
-    dsn, folder = handmade
+    dsn, folder = drops
     head = b"payment_id,invoice_id,account_id,paid_at,amount,method,updated_at"
     day1 = (head + b"\n"
             b"P-1,INV-1,BA-1,2026-01-01T10:00:00Z,10.50,card,2026-01-01T10:00:00Z\n"
