@@ -369,7 +369,8 @@ def run(customers: int, days: int = 90, seed: int = 42, modes: tuple[str, ...] =
                       "CRM_DBT_EXECUTION": None, "CRM_AIRFLOW_DB_DSN": None,
                       "CRM_AIRFLOW_API_PORT": None, "CRM_NIGHTLY_SCHEDULE": None}):
         base = settings.load()
-        admin = warehouse.ensure_warehouse(base)  # starts the bench's server, roles
+        warehouse.ensure_warehouse(base)  # starts the bench's server, roles
+        admin = base.embedded_admin_dsn("crm")  # each side's database is made by the superuser
         result["sources"] = _prepare_sources(base, config, progress)
         result["load_workers"] = base.load_workers
         with environment({"CRM_SALES_DSN": base.sales_dsn,
