@@ -86,3 +86,27 @@ def test_a_page_of_the_wrong_shape_is_one_error_naming_the_url(api, answer, says
         _extract(url)
     assert str(err.value).startswith(f"service API page 1 of {url}/api/v1/tickets {says}")
     assert "CRM_SERVICE_URL" in err.value.fix and "\n" not in str(err.value)
+
+
+def test_a_simulator_of_another_home_on_the_port_is_one_error_naming_its_pid(tmp_path):
+    """`crmwh run` reuses a simulator already answering on the port; one started by another
+    home (another token) is refused up front, with the process to stop, instead of a 401
+    mid-night."""
+    import dataclasses
+    import os
+
+    from crmwh import settings
+    from crmwh_devkit.simulators import service_api, service_process
+
+    service_api.write(tmp_path, {})
+    server = service_api.make_server(tmp_path, port=0, token="theirs")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        cfg = dataclasses.replace(settings.load(), home=tmp_path, service_url=url,
+                                  service_token="ours")
+        with pytest.raises(CrmwhError, match=f"another home .*pid {os.getpid()}"):
+            service_process.start(cfg)
+        assert service_process.start(dataclasses.replace(cfg, service_token="theirs")) == url
+    finally:
+        server.shutdown()

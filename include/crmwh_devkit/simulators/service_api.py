@@ -5,7 +5,7 @@
 ``{"data": [...], "next_cursor": C | null}`` ordered by (updated_at, key). A
 bearer token is required. The server limits the request rate (429 with
 ``Retry-After``) and fails every Nth request with 503, as real APIs do now and
-then. ``GET /health`` answers without a token.
+then. ``GET /health`` answers without a token (and says whether the one sent is right).
 """
 
 from __future__ import annotations
@@ -223,7 +223,10 @@ def make_server(folder: Path, host: str = "127.0.0.1", port: int = 8765, token: 
             url = urlsplit(self.path)
             if url.path == "/health":
                 counts = {name: st.count for name, st in stores.items()}
-                return self._send(200, {"status": "ok", "entities": counts})
+                # whether the caller's token is this server's: a client finds a stranger's
+                return self._send(200, {"status": "ok", "entities": counts, "pid": os.getpid(),
+                                        "token_ok": self.headers.get("Authorization")
+                                        == f"Bearer {token}" if token else True})
             prefix = "/api/v1/"
             store = stores.get(url.path[len(prefix):]) if url.path.startswith(prefix) else None
             if store is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -30,14 +31,30 @@ def healthy(url: str) -> bool:
         return False
 
 
+def _refuse_a_stranger(cfg: Settings) -> None:
+    """A simulator left running by another home answers on the port but refuses this home's
+    token: say so before the night fails on it."""
+    request = urllib.request.Request(f"{cfg.service_url}/health",
+                                     headers={"Authorization": f"Bearer {cfg.service_token}"})
+    with urllib.request.urlopen(request, timeout=2) as r:
+        health = json.load(r)
+    if health.get("token_ok") is False:
+        pid = health.get("pid", "<pid>")
+        raise CrmwhError(f"a service API simulator of another home answers at {cfg.service_url} "
+                         f"(pid {pid}) and refuses this home's token",
+                         f"stop it (kill {pid}) or point CRM_SERVICE_URL at a free port")
+
+
 def is_local_simulator(cfg: Settings) -> bool:
     host = urlsplit(cfg.service_url).hostname
     return host in ("127.0.0.1", "localhost")
 
 
 def start(cfg: Settings, fail_every: int = 50, rate: float = 200.0) -> str:
-    """Start the simulator for ``CRM_SERVICE_URL`` unless it already answers."""
+    """Start the simulator for ``CRM_SERVICE_URL`` unless this home's already answers."""
     if healthy(cfg.service_url):
+        if is_local_simulator(cfg):
+            _refuse_a_stranger(cfg)
         return cfg.service_url
     if not is_local_simulator(cfg):
         raise CrmwhError(f"the service API at {cfg.service_url} does not answer",
