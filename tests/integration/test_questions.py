@@ -94,7 +94,7 @@ def test_06_channel_that_matters_most(served, truth):
 @pytest.mark.parametrize("grain", ["month", "day", "year"])
 def test_07_sales_report_any_year_month_or_day(served, truth, grain):
     """The file as written (by month), and the same SQL with the filters a BI tool sets on the
-    view's plain columns: another grain, a bounded period."""
+    mart's plain columns: another grain, a bounded period."""
     sql = (QUESTIONS / "07_sales_report.sql").read_text()
     default = "where grain = 'month'"
     assert default in sql
