@@ -492,3 +492,35 @@ def test_generate_is_an_optional_one_shot(services: dict) -> None:
     for name in REQUIRED_SERVICES:
         if name != "crm-generate":
             assert not services[name].get("profiles"), f"{name} must start by default"
+
+
+def test_superset_serves_the_dashboards_of_the_bundle(services: dict, postgres_init) -> None:
+    """Superset 6 with the PostgreSQL driver, the bundle mounted where its start-up script
+    imports it, the export's masked password replaced by bi_reader's, on the exposures' port."""
+    from crmwh_devkit import superset_bundle
+
+    superset = services["superset"]
+    dockerfile = ROOT / superset["build"]["dockerfile"]
+    text = dockerfile.read_text(encoding="utf-8")
+    assert re.search(r"(?m)^FROM apache/superset:6\.\d+\.\d+$", text), "Superset 6.x"
+    assert "psycopg2" in text  # the image ships no database driver
+    script_path = re.search(r"(?m)^CMD \[\"([^\"]+)\"\]", text).group(1)
+    copied = re.search(r"(?m)^COPY .*?(\S+) " + re.escape(script_path) + "$", text).group(1)
+    script = (ROOT / copied).read_text(encoding="utf-8")
+    target = dict(mounts(superset))["./bi/superset/bundle"]
+    assert (ROOT / "bi/superset/bundle").resolve() == superset_bundle.BUNDLE
+    assert f"cp -r {target} " in script
+    fill = re.escape(f"s|{superset_bundle.PASSWORD_MASK}|") + r"\$\{?CRM_BI_READER_PASSWORD"
+    assert re.search(fill, script), "the import takes bi_reader's password"
+    assert "import-dashboards" in script and "exec /usr/bin/run-server.sh" in script
+    env = env_of(superset)
+    assert {"SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "CRM_BI_READER_PASSWORD"} <= set(env)
+    port = urlsplit(superset_bundle.SUPERSET_URL).port
+    assert any(resolve(p).split(":")[0] == str(port) for p in superset["ports"])
+    assert 8088 in container_ports(superset)
+    assert depends_on(superset) == {"postgres": "service_healthy"}
+    assert "/health" in healthcheck_text(superset)
+    uri = urlsplit(superset_bundle.SQLALCHEMY_URI)
+    assert (uri.hostname, uri.port, uri.path.lstrip("/")) == ("postgres", 5432, "crm")
+    assert uri.path.lstrip("/") in postgres_init["databases"]
+    assert ("superset-home", "/app/superset_home") in mounts(superset)

@@ -22,3 +22,12 @@ def test_every_question_file_has_a_header_and_one_statement():
         assert "marts." in text and "core." not in text, f"{f.name} must read marts only"
         code = "\n".join(line.split("--")[0] for line in text.splitlines())
         assert code.strip().rstrip(";").count(";") == 0, f"{f.name}: one statement"
+
+
+def test_no_question_needs_editing_to_ask_it_another_way():
+    """A BI tool sets filters on columns; it rewrites a LIMIT (Superset: to its row limit) and
+    cannot edit a parameters CTE. Top N is a rank filter, a period or grain a column."""
+    for f in sorted(QUESTIONS.glob("*.sql")):
+        code = "\n".join(line.split("--")[0] for line in f.read_text().splitlines()).lower()
+        assert not re.search(r"\blimit\b", code), f"{f.name}: filter a rank column, no LIMIT"
+        assert not re.search(r"\bparams\b", code), f"{f.name}: filter columns, no params CTE"
