@@ -11,13 +11,18 @@ from typing import NoReturn
 FORMATS = ("table", "csv", "json")
 
 
+def _shown(default: object) -> bool:
+    """Whether ``--help`` shows a default: not for none (None, a flag's False)."""
+    return default not in (None, False, argparse.SUPPRESS)
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` with each option's default, unless it has none (None, a flag's False) or
-    its help already says what it is."""
+    """``--help`` with each option's default, unless it has none or its help already says
+    what it is."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+        if not _shown(action.default) or "default" in text:
             return text
         return super()._get_help_string(action)
 
@@ -29,6 +34,12 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if action.help is None and action.option_strings and _shown(action.default):
+            action.help = "(default: %(default)s)"  # an option without help shows its default
+        return action
 
     def error(self, message: str) -> NoReturn:
         name = self.prog.split()[0]
