@@ -378,3 +378,14 @@ def test_follow_hands_over_what_a_process_appends_to_its_log(tmp_path):
         code = follow(process, log, seen.append, every_s=0.1)
     assert code == 3
     assert b"".join(seen) == b"line 0\nline 1\nline 2\n" and len(seen) > 1
+
+
+@pytest.mark.parametrize("command", [["status"], ["sql", "select 1"]])
+def test_a_database_not_started_is_one_line(monkeypatch, capsys, command):
+    from crmwh.cli import main
+
+    monkeypatch.setenv("CRM_WAREHOUSE_DSN", f"postgresql://u:w@127.0.0.1:{free_port()}/x")
+    monkeypatch.setenv("CRM_ANALYST_PASSWORD", "p")
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot connect" in err[0] and "crmwh db start" in err[0], err
