@@ -8,10 +8,14 @@ environment gets Postgres metadata and LocalExecutor on top.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from crmwh import dbt_runner
@@ -58,15 +62,47 @@ def executable() -> Path:
 
 
 def command(cfg: Settings, *args: str, log: Path | None = None,
-            env: dict[str, str] | None = None) -> int:
+            env: dict[str, str] | None = None,
+            watch: Callable[[bytes], None] | None = None) -> int:
     """Run ``airflow <args>`` in ``env`` (default :func:`environment`), its output appended
-    to ``log`` (default: discarded); return its exit code."""
+    to ``log`` (default: discarded), each new piece of it handed to ``watch`` while it runs;
+    return its exit code."""
     cmd = [str(executable()), *args]
     env = env or environment(cfg)
     if log is None:
         return subprocess.run(cmd, env=env, capture_output=True).returncode
     with log.open("ab") as out:
-        return subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return process.wait() if watch is None else follow(process, log, watch)
+
+
+def follow(process: subprocess.Popen, log: Path, watch: Callable[[bytes], None],
+           every_s: float = 0.5) -> int:
+    """Hand what ``process`` appends to ``log`` to ``watch`` until it ends; its exit code."""
+    with log.open("rb") as tail:
+        tail.seek(0, os.SEEK_END)
+        while True:
+            code = process.poll()
+            chunk = tail.read()
+            if chunk:
+                watch(chunk)
+            if code is not None:
+                return code
+            time.sleep(every_s)
+
+
+def task_count(cfg: Settings, run_id: str) -> int | None:
+    """How many tasks a run of ``airflow dags test`` has (its SQLite metadata); None when
+    it cannot be read now."""
+    db = cfg.airflow_home / "airflow.db"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True,
+                                                timeout=2)) as conn:
+            row = conn.execute("select count(distinct task_id) from task_instance "
+                               "where dag_id = ? and run_id = ?", (DAG_ID, run_id)).fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] or None
 
 
 def migrate(cfg: Settings) -> None:
@@ -106,8 +142,10 @@ def dbt_manifest(cfg: Settings) -> Path:
     return manifest
 
 
-def run_dag(cfg: Settings, logical_date: str, log: Path, rewind: bool = False) -> int:
+def run_dag(cfg: Settings, logical_date: str, log: Path, rewind: bool = False,
+            watch: Callable[[bytes], None] | None = None) -> int:
     """Run ``crm_nightly`` for one logical date through Airflow (``rewind``: it may publish
-    an as-of date older than the published one); return its exit code."""
+    an as-of date older than the published one), its log handed to ``watch`` as it grows;
+    return its exit code."""
     conf = ("-c", '{"rewind": true}') if rewind else ()
-    return command(cfg, "dags", "test", DAG_ID, logical_date, *conf, log=log)
+    return command(cfg, "dags", "test", DAG_ID, logical_date, *conf, log=log, watch=watch)

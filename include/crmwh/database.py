@@ -212,7 +212,8 @@ def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=5,
                                options="-c temp_buffers=256MB")
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        lines = str(exc).strip().splitlines()
+        reason = lines[-1].strip() if lines else type(exc).__name__
         raise CrmwhError(
             f"cannot connect to Postgres at {describe(dsn)}: {reason}",
             "start it with `crmwh db start` (embedded) or fix CRM_WAREHOUSE_DSN",

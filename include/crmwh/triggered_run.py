@@ -78,7 +78,7 @@ def follow(cfg: Settings, run_id: str, progress: Callable[[str], None] = print,
                 seen.add(task_id)
                 if state in RAN:
                     took = f" in {duration:.0f} s" if duration is not None else ""
-                    progress(f"  {task_id}: {state}{took}")
+                    progress(f"  task {len(seen)} of {len(tasks)}: {task_id} {state}{took}")
         if run["state"] in FINISHED:
             return {**run, "run_id": run_id, "tasks": tasks}
         if time.monotonic() - last_report >= every_s:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -52,6 +53,11 @@ def warehouse() -> Iterator[tuple[str, Path]]:
                              text=True, timeout=3600,
                              env={**os.environ, **env})
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        # progress while the DAG runs: each task as it starts, out of the run's tasks
+        progress = re.findall(r"task (\d+) of (\d+): (\S+)", run.stdout)
+        assert progress and len({total for _, total, _ in progress}) == 1
+        assert [int(n) for n, _, _ in progress] == list(range(1, len(progress) + 1))
+        assert len(progress) <= int(progress[0][1]) and progress[0][2].startswith("extract_")
         yield home_dsn(env), Path(env["CRM_HOME"])
     finally:
         crmwh("db", "stop", **env)

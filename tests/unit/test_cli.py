@@ -4,8 +4,10 @@ line. (A command on the database: tests/integration/test_cli.py.)"""
 from __future__ import annotations
 
 import socket
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -180,3 +182,210 @@ def test_the_demo_runs_crmwh_run_with_every_option_at_its_default():
     args = run_args("--date", "2026-03-30", "--date", "2026-03-31")
     assert [str(d) for d in args.date] == ["2026-03-30", "2026-03-31"]
     assert (args.scheduler, args.rewind, args.first, args.last) == (False, False, None, None)
+
+
+def _parsers(parser, name="crmwh"):
+    """Every parser of the command line, with its command."""
+    import argparse
+
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, child in action.choices.items():
+                yield from _parsers(child, f"{name} {sub}")
+
+
+def test_bare_crmwh_prints_the_commands(capsys):
+    from crmwh.cli import main
+
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: crmwh") and " status " in out and " demo " in out
+
+
+def test_version_is_the_installed_package(capsys):
+    from importlib.metadata import version
+
+    from crmwh.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"crmwh {version('crmwh')}"
+
+
+def test_every_option_with_a_default_shows_it_in_help():
+    import argparse
+
+    from crmwh.cli import build_parser
+
+    missing = []
+    for name, parser in _parsers(build_parser()):
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+                shown = " ".join(formatter._format_action(action).split())
+                if f"default: {action.default}" not in shown and "default" not in action.help:
+                    missing.append(f"{name} {action.option_strings[0]}")
+    assert not missing
+    assert "(default: analyst)" in " ".join(
+        dict(_parsers(build_parser()))["crmwh sql"].format_help().split())
+
+
+@pytest.mark.parametrize("argv", [["sql", "select 1", "--role", "root"],
+                                  ["run", "--date", "2026-02-30"], ["status", "--runs", "x"],
+                                  ["nonsense"], ["import"]])
+def test_argument_errors_are_one_line_and_exit_2(capsys, argv):
+    from crmwh.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("crmwh: error: ") and "--help" in err[0], err
+
+
+def test_an_unexpected_error_is_one_line_exit_1_and_debug_shows_the_traceback(monkeypatch,
+                                                                              capsys):
+    from types import SimpleNamespace
+
+    from crmwh.cli import main, plugins
+
+    def boom(args):
+        return {}["no such key"]
+
+    def register(sub):
+        sub.add_parser("boom").set_defaults(func=boom)
+
+    monkeypatch.setattr(plugins, "load", lambda: (SimpleNamespace(register=register),))
+    assert main(["boom"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "KeyError" in err[0] and "crmwh --debug boom" in err[0]
+    with pytest.raises(KeyError):
+        main(["--debug", "boom"])
+
+
+VALUES = ("year", "share", "p", "tiny", "day", "at", "none", "flag", "doc", "text")
+ROW = (2026, Decimal("0.0012"), 0.9412345678901234, 1e-9, date(2026, 3, 31),
+       datetime(2026, 3, 31, 2, 5, 1, 250, tzinfo=UTC), None, True, {"a": [1, 2]}, "[bold]x")
+EXACT = ("2026", "0.0012", "0.9412345678901234", "1e-09", "2026-03-31",
+         "2026-03-31T02:05:01.000250+00:00", "", "true", '{"a": [1, 2]}', "[bold]x")
+
+
+def test_table_prints_every_value_exactly():
+    from crmwh.cli.printout import table
+
+    lines = table(VALUES, [ROW, (1, Decimal("12345.5"), *ROW[2:])]).splitlines()
+    assert lines[0].split() == list(VALUES)
+    assert lines[2].split() == " ".join(EXACT).split()  # the markup-like text stays as it is
+    assert lines[3].split()[:2] == ["1", "12345.5"]
+    # numbers to the right: the year's column ends where its values end
+    assert lines[2].index("2026") + 4 == lines[3].index("1") + 1
+
+
+def test_csv_and_json_print_every_value_exactly():
+    import csv
+    import io
+    import json
+
+    from crmwh.cli.printout import emit
+
+    out = io.StringIO()
+    emit(VALUES, [ROW], "csv", out)
+    assert list(csv.reader(io.StringIO(out.getvalue()))) == [list(VALUES), list(EXACT)]
+    out = io.StringIO()
+    emit(VALUES, [ROW, (None,) * len(VALUES)], "json", out)
+    got = json.loads(out.getvalue(), parse_float=Decimal)
+    assert got[0] == {"year": 2026, "share": Decimal("0.0012"),
+                      "p": Decimal("0.9412345678901234"), "tiny": Decimal("1e-09"),
+                      "day": "2026-03-31", "at": "2026-03-31T02:05:01.000250+00:00",
+                      "none": None, "flag": True, "doc": {"a": [1, 2]}, "text": "[bold]x"}
+    assert got[1] == dict.fromkeys(VALUES)
+    out = io.StringIO()
+    emit(["x"], [(float("inf"),), (Decimal("NaN"),)], "json", out)
+    assert json.loads(out.getvalue()) == [{"x": "Infinity"}, {"x": "NaN"}]
+
+
+SECRET = "p@ss:w/rd&=?#"
+DSN = f"postgresql://bi_reader:{quote(SECRET, safe='')}@db.example:6543/crm?sslmode=require"
+
+
+def test_db_url_formats_keep_every_field():
+    from psycopg.conninfo import conninfo_to_dict
+    from sqlalchemy.engine import make_url
+
+    from crmwh.cli.db import url_as
+
+    assert conninfo_to_dict(url_as(DSN, "libpq")) == {
+        "user": "bi_reader", "password": SECRET, "host": "db.example", "port": "6543",
+        "dbname": "crm", "sslmode": "require"}
+    url = make_url(url_as(DSN, "sqlalchemy"))
+    assert (url.drivername, url.username, url.password, url.host, url.port, url.database,
+            dict(url.query)) == ("postgresql+psycopg", "bi_reader", SECRET, "db.example", 6543,
+                                 "crm", {"sslmode": "require"})
+    jdbc = url_as(DSN, "jdbc")
+    assert jdbc.startswith("jdbc:postgresql://db.example:6543/crm?")
+    assert parse_qs(urlsplit(jdbc.removeprefix("jdbc:")).query) == {
+        "user": ["bi_reader"], "password": [SECRET], "sslmode": ["require"]}
+
+
+# lines of a real `airflow dags test` log of crm_nightly (a few of its tasks)
+DAG_TEST_LOG = (Path(__file__).parents[1] / "support" / "dag_test.log").read_bytes()
+
+
+@pytest.mark.parametrize("piece", [1, 7, 100_000])
+def test_dag_progress_reads_task_n_of_m_from_the_log(piece):
+    import io
+
+    from crmwh.cli.progress import DagProgress
+
+    asked, out = [], io.StringIO()
+    progress = DagProgress("crm_nightly", lambda run_id: asked.append(run_id) or 72, out)
+    for start in range(0, len(DAG_TEST_LOG), piece):  # the log as it grows, in any pieces
+        progress(DAG_TEST_LOG[start:start + piece])
+    progress.close()
+    assert out.getvalue().splitlines() == [
+        "[crmwh]   task 1 of 72: extract_service", "[crmwh]   task 2 of 72: extract_sales",
+        "[crmwh]   task 3 of 72: dbt_core.dbt_producer_watcher"]
+    assert asked == ["manual__2026-12-06T20:45:58.618391+00:00"]  # the count is read once
+
+
+def test_dag_progress_without_the_task_count_still_names_the_task():
+    import io
+
+    from crmwh.cli.progress import DagProgress
+
+    out = io.StringIO()
+    progress = DagProgress("crm_nightly", lambda run_id: None, out)
+    progress(DAG_TEST_LOG)
+    progress.close()
+    assert out.getvalue().splitlines()[-1] == "[crmwh]   task 3: dbt_core.dbt_producer_watcher"
+
+
+def test_follow_hands_over_what_a_process_appends_to_its_log(tmp_path):
+    import subprocess
+    import sys
+
+    from crmwh.airflow_env import follow
+
+    log = tmp_path / "run.log"
+    log.write_bytes(b"an earlier run\n")
+    script = ("import sys, time\nfor i in range(3):\n    print('line', i, flush=True)\n"
+              "    time.sleep(0.3)\nsys.exit(3)")
+    seen = []
+    with log.open("ab") as out:
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=out)
+        code = follow(process, log, seen.append, every_s=0.1)
+    assert code == 3
+    assert b"".join(seen) == b"line 0\nline 1\nline 2\n" and len(seen) > 1
+
+
+@pytest.mark.parametrize("command", [["status"], ["sql", "select 1"]])
+def test_a_database_not_started_is_one_line(monkeypatch, capsys, command):
+    from crmwh.cli import main
+
+    monkeypatch.setenv("CRM_WAREHOUSE_DSN", f"postgresql://u:w@127.0.0.1:{free_port()}/x")
+    monkeypatch.setenv("CRM_ANALYST_PASSWORD", "p")
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot connect" in err[0] and "crmwh db start" in err[0], err

@@ -134,7 +134,7 @@ def test_backfill_stops_at_the_first_failure_and_says_how_to_resume(monkeypatch,
     ran: list[str] = []
     written: dict[date, int] = {}
 
-    def run_dag(cfg, logical_date, log, rewind):
+    def run_dag(cfg, logical_date, log, rewind, watch=None):
         ran.append(logical_date)
         if logical_date == "2026-01-15":
             log.write_text("ERROR - QualityGateFailed: sales__orders blocking check\n")
@@ -166,7 +166,7 @@ def test_a_run_that_ran_no_task_is_a_failure(monkeypatch, capsys):
     for module, name, value in [
         (warehouse, "ensure_warehouse", lambda cfg: ""), (plugins, "prepare_run", lambda cfg: None),
         (airflow_env, "migrate", lambda cfg: None), (airflow_env, "dbt_manifest", lambda cfg: None),
-        (airflow_env, "run_dag", lambda cfg, day, log, rewind: 0),
+        (airflow_env, "run_dag", lambda cfg, day, log, rewind, watch=None: 0),
         (run_cli, "_last_summary", lambda cfg, day: None),
     ]:
         monkeypatch.setattr(module, name, value)

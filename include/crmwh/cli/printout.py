@@ -1,34 +1,105 @@
-"""Plain-text tables and the end-of-run report printed by ``crmwh run``."""
+"""Rows printed as a table (rich), CSV or JSON with every value exact, and the end-of-run
+report printed by ``crmwh run``.
+
+A value prints as PostgreSQL returns it: numerics and floats in full (``0.0012``, never
+rounded), integers and years without separators, dates and times in ISO 8601, booleans as
+``true``/``false``, JSON values as JSON.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import csv
+import json
+import math
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any, TextIO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 
-def _cell(v) -> str:
+def cell(v: Any) -> str:
+    """One value as text, exactly."""
     if v is None:
         return ""
-    if isinstance(v, float | Decimal):
-        return f"{v:,.2f}"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, date | datetime | time):
+        return v.isoformat()
+    if isinstance(v, dict | list):
+        return json.dumps(v, default=str, ensure_ascii=False)
+    if isinstance(v, float) and not math.isfinite(v):  # as PostgreSQL spells them
+        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
     return str(v)
 
 
-def table(columns: list[str], rows: list[tuple]) -> str:
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    numeric = [all(isinstance(r[i], int | float | Decimal) or r[i] is None for r in rows) and rows
-               for i in range(len(columns))]
+def _numeric(rows: Sequence[Sequence[Any]], i: int) -> bool:
+    return bool(rows) and all(
+        v is None or (isinstance(v, int | float | Decimal) and not isinstance(v, bool))
+        for v in (r[i] for r in rows))
 
-    def fmt(values: list[str]) -> str:
-        return " | ".join(v.rjust(w) if numeric[i] else v.ljust(w)
-                          for i, (v, w) in enumerate(zip(values, widths, strict=True)))
 
-    lines = [fmt(columns), "-+-".join("-" * w for w in widths)]
-    lines += [fmt(r) for r in cells]
-    return "\n".join(lines)
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """An aligned table (numbers to the right), as wide as its values need: nothing is cut."""
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
+    for i, name in enumerate(columns):
+        grid.add_column(Text(name), justify="right" if _numeric(rows, i) else "left",
+                        no_wrap=True)
+    for row in rows:
+        grid.add_row(*(Text(cell(v)) for v in row))
+    console = Console(width=100_000, color_system=None, highlight=False)
+    with console.capture() as out:
+        console.print(grid)
+    return "\n".join(line.rstrip() for line in out.get().splitlines())
+
+
+def _json_value(v: Any) -> str:
+    """One value as JSON text: numerics as the exact number, non-finite ones as strings."""
+    if isinstance(v, Decimal) and v.is_finite():
+        return str(v)
+    if isinstance(v, float) and math.isfinite(v):
+        return repr(v)
+    if isinstance(v, int | bool | str | dict | list) or v is None:
+        return json.dumps(v, default=str, ensure_ascii=False)
+    return json.dumps(cell(v), ensure_ascii=False)
+
+
+def write_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([cell(v) for v in row] for row in rows)
+
+
+def json_object(columns: Sequence[str], row: Sequence[Any]) -> str:
+    """One row as a JSON object, its numbers exact."""
+    return "{" + ", ".join(f"{json.dumps(c, ensure_ascii=False)}: {_json_value(v)}"
+                           for c, v in zip(columns, row, strict=True)) + "}"
+
+
+def json_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A JSON array of one object per row, a row per line."""
+    return "[" + ",\n ".join(json_object(columns, row) for row in rows) + "]"
+
+
+def write_json(columns: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO) -> None:
+    out.write(json_rows(columns, rows) + "\n")
+
+
+def emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table",
+         out: TextIO | None = None) -> None:
+    """Print rows in a format of :data:`crmwh.cli.common.FORMATS`."""
+    out = out or sys.stdout
+    if fmt == "csv":
+        write_csv(columns, rows, out)
+    elif fmt == "json":
+        write_json(columns, rows, out)
+    else:
+        out.write(table(columns, rows) + "\n")
 
 
 def run_report(conn, day: date) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from crmwh import settings
-from crmwh.cli.common import say
+from crmwh.cli.common import add_format, say
 from crmwh.errors import CrmwhError
 
 PARKED = """
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     quarantine.add_argument("action", choices=["release", "parked"])
     quarantine.add_argument("--batch", help="release: the batch id the rows came from")
     quarantine.add_argument("--reason", help="release: only rows whose reason contains this text")
+    add_format(quarantine)
     quarantine.set_defaults(func=cmd_quarantine)
 
 
@@ -33,7 +34,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
     cfg = settings.load()
     if args.action == "parked":
-        return _parked(cfg)
+        return _parked(cfg, args.format)
     if not args.batch:
         raise CrmwhError("crmwh quarantine release needs the batch to release",
                          "add --batch <batch_id> (see quarantine.rows.batch_id)")
@@ -48,18 +49,22 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parked(cfg: settings.Settings) -> int:
+def _parked(cfg: settings.Settings, fmt: str) -> int:
     """Print the rows waiting in ``quarantine.parked``, by entity and reason."""
     from crmwh import database, warehouse
-    from crmwh.cli.printout import table
+    from crmwh.cli.printout import emit
 
     dsn = warehouse.ensure_warehouse(cfg)
     with database.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(PARKED).fetchall()
+    columns = ["entity", "reason", "rows", "first_parked", "last_parked"]
+    if fmt != "table":
+        emit(columns, rows, fmt)
+        return 0
     if not rows:
         say("no rows parked: every landed row's parent is in raw")
         return 0
     say(f"{sum(r[2] for r in rows)} rows parked, waiting for their parent (released when it "
         f"lands, quarantined after CRM_PARK_DAYS={cfg.park_days} nights):")
-    print(table(["entity", "reason", "rows", "first parked", "last parked"], rows))
+    emit(columns, rows)
     return 0

@@ -157,10 +157,16 @@ def keep_log(log: Path) -> Path | None:
 
 
 def _tested(cfg: settings.Settings, day: date, log: Path, rewind: bool) -> str | None:
-    """One night through ``airflow dags test``; None, or what failed."""
+    """One night through ``airflow dags test``, its progress shown as its tasks start; None,
+    or what failed."""
     from crmwh import airflow_env
+    from crmwh.cli.progress import DagProgress
 
-    code = airflow_env.run_dag(cfg, day.isoformat(), log, rewind)
+    progress = DagProgress(airflow_env.DAG_ID, lambda run_id: airflow_env.task_count(cfg, run_id))
+    try:
+        code = airflow_env.run_dag(cfg, day.isoformat(), log, rewind, watch=progress)
+    finally:
+        progress.close()
     return None if code == 0 else _first_failure(log)
 
 
