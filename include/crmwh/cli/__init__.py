@@ -14,6 +14,7 @@ from crmwh.cli import (
     churn,
     db,
     imports,
+    metrics,
     plugins,
     quarantine,
     run,
@@ -26,7 +27,7 @@ from crmwh.errors import CrmwhError
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-GROUPS = (db, run, scheduler, sources, imports, sql, quarantine, serving, churn)
+GROUPS = (db, run, scheduler, sources, imports, sql, quarantine, serving, churn, metrics)
 
 
 def build_parser() -> argparse.ArgumentParser:
