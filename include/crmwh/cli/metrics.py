@@ -1,8 +1,9 @@
 """``crmwh metrics "churn_rate by value_tier, month"``: ask the metrics layer (MetricFlow).
 
 The metrics are defined once, in ``dbt_project/models/marts/metrics/`` (docs/metrics.md);
-this command turns a question into ``mf query`` and runs it as a read-only role (``bi_reader``
-by default, which reads the marts only). Dimensions are the marts' column names; ``day``,
+this command turns a question into a MetricFlow query (what ``mf query`` runs; ``--explain``
+prints both) and runs it as a read-only role (``bi_reader`` by default, which reads the marts
+only). Dimensions are the marts' column names; ``day``,
 ``week``, ``month``, ``quarter`` and ``year`` group by the metric's own date. The churn metrics
 come from a mart with one row per breakdown: grouping them by ``value_tier``, ``rfm_segment``,
 ``acquisition_channel`` or ``customer_segment`` picks that breakdown, no such dimension picks
@@ -63,14 +64,17 @@ class Query:
     where: list[str] = field(default_factory=list)
     shown: dict[str, str] = field(default_factory=dict)  # mf's column -> the name asked
 
+    @property
+    def order(self) -> list[str]:
+        """Time first, then the other dimensions in the order asked."""
+        times = [g for g in self.group_by if g.startswith("metric_time__")]
+        return times + [g for g in self.group_by if g not in times]
+
     def args(self) -> list[str]:
         """The arguments of the same question to plain ``mf query``."""
         out = ["--metrics", ",".join(self.metrics)]
         if self.group_by:
-            out += ["--group-by", ",".join(self.group_by)]
-            # in time order when grouped by time, else as mf returns
-            times = [g for g in self.group_by if g.startswith("metric_time__")]
-            out += ["--order", ",".join(times + [g for g in self.group_by if g not in times])]
+            out += ["--group-by", ",".join(self.group_by), "--order", ",".join(self.order)]
         for w in self.where:
             out += ["--where", w]
         return out
@@ -211,11 +215,9 @@ class Engine:
     def _request(self, q: Query, start: date | None, end: date | None):
         from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
 
-        times = [g for g in q.group_by if g.startswith("metric_time__")]
         return MetricFlowQueryRequest.create(
             metric_names=q.metrics, group_by_names=q.group_by or None,
-            where_constraints=q.where or None,
-            order_by_names=times + [g for g in q.group_by if g not in times] or None,
+            where_constraints=q.where or None, order_by_names=q.order or None,
             time_constraint_start=datetime.combine(start, time()) if start else None,
             time_constraint_end=datetime.combine(end, time()) if end else None)
 
