@@ -265,15 +265,15 @@ def _print(columns: list[str], rows: list[tuple], fmt: str) -> None:
 def cmd_metrics(args: argparse.Namespace) -> int:
     from crmwh.cli.db import role_dsn
 
+    if not args.question and not args.list:
+        raise CrmwhError("no question given",
+                         'ask like `crmwh metrics "churn_rate by value_tier, month"`')
     cfg = settings.load()
     dsn = role_dsn(cfg, args.role)
     manifest = json.loads(semantic_manifest(dsn).read_text(encoding="utf-8"))
     if args.list:
         _print(["metric", "definition"], describe(manifest), args.format)
         return 0
-    if not args.question:
-        raise CrmwhError("no question given",
-                         'ask like `crmwh metrics "churn_rate by value_tier, month"`')
     queries = []
     for question in args.question:
         q = plan(manifest, *parse_question(question))
