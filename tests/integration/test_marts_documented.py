@@ -107,3 +107,39 @@ def test_docs_generate_as_one_static_file(served, cfg, tmp_path):
     catalog = json.loads((tmp_path / "catalog.json").read_text())
     built = {n.split(".")[-1] for n in catalog["nodes"]}
     assert {"mart_customer_directory", "mart_sales_daily"} <= built
+
+
+def _text(comment: object) -> str:
+    return comment.strip() if isinstance(comment, str) else ""  # no comment: None / NaN
+
+
+def test_dbt_descriptions_are_the_comments_of_core_and_the_marts(manifest, served):
+    """persist_docs: every documented core and mart column carries its dbt description as its
+    PostgreSQL comment (what `\\d+` and a BI tool show), and so does every relation."""
+    nodes = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"
+             and n["original_file_path"].startswith((MARTS, "models/core/"))
+             and n["config"]["materialized"] != "ephemeral"]
+    want = {(n["schema"], n["alias"], col): spec["description"].strip()
+            for n in nodes for col, spec in n["columns"].items()
+            if (spec.get("description") or "").strip()}
+    relations = {(n["schema"], n["alias"]): n["description"].strip() for n in nodes}
+    got = served.frame(
+        """select n.nspname as schema, c.relname as relation, a.attname as col,
+                  col_description(c.oid, a.attnum) as comment
+           from pg_attribute a join pg_class c on c.oid = a.attrelid
+           join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname in ('core', 'marts') and a.attnum > 0 and not a.attisdropped""")
+    comments = {(r.schema, r.relation, r.col): _text(r.comment) for r in got.itertuples()}
+    assert len(want) > 300 and {s for s, _, _ in want} == {"core", "marts"}
+    wrong = sorted(f"{s}.{t}.{c}" for (s, t, c), text in want.items()
+                   if comments.get((s, t, c)) != text)
+    assert not wrong, f"{len(wrong)} of {len(want)} columns lack their description: {wrong[:10]}"
+    tables = served.frame(
+        """select n.nspname as schema, c.relname as relation,
+                  obj_description(c.oid, 'pg_class') as comment
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname in ('core', 'marts') and c.relkind in ('r', 'v', 'p')""")
+    relation_comments = {(r.schema, r.relation): _text(r.comment) for r in tables.itertuples()}
+    wrong = sorted(f"{s}.{t}" for (s, t), text in relations.items()
+                   if text and relation_comments.get((s, t)) != text)
+    assert not wrong, f"relations without their description: {wrong}"

@@ -173,6 +173,18 @@ def test_blocked_night_keeps_last_good_marts_and_rerun_publishes(wh):
     assert "marts.mart_wap_probe_history" in wh.scalar(
         "select pg_get_viewdef('marts.mart_wap_probe_latest'::regclass)")
     assert set(new["value"]["as_of_date"]) == {DAY_B}
+    # dbt's descriptions (persist_docs) are published with the marts: through the swap, and on
+    # the history mart copied from the published one and built incrementally on top
+    documented = wh.frame(
+        """select c.relname, obj_description(c.oid, 'pg_class') as comment, count(*) as columns,
+                  count(*) filter (where col_description(c.oid, a.attnum) <> '') as commented
+           from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+           where n.nspname = 'marts'
+             and c.relname in ('mart_customer_value', 'mart_customer_value_history')
+           group by c.oid, c.relname""")
+    assert len(documented) == 2 and documented["comment"].str.len().gt(0).all(), documented
+    assert (documented["commented"] == documented["columns"]).all(), documented
     assert wh.scalar("select count(*) from audit.mart_publications") == 2
     assert wh.scalar(f"select to_regnamespace('{CANDIDATE}')") is None
 

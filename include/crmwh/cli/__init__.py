@@ -17,6 +17,7 @@ from crmwh.cli import (
     churn,
     db,
     imports,
+    metrics,
     plugins,
     quarantine,
     run,
@@ -31,7 +32,8 @@ from crmwh.errors import CrmwhError
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
-GROUPS = (db, run, scheduler, sources, imports, sql, status, quarantine, serving, churn)
+GROUPS = (db, run, scheduler, sources, imports, sql, status, quarantine, serving, churn,
+          metrics)
 
 
 def build_parser() -> argparse.ArgumentParser:
