@@ -13,19 +13,17 @@ come from a mart with one row per breakdown: grouping them by ``value_tier``, ``
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import re
 import shlex
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 
 from crmwh import dbt_runner, settings
-from crmwh.cli.common import iso_date
+from crmwh.cli.common import add_format, iso_date
 from crmwh.errors import CrmwhError
 
 GRAINS = ("day", "week", "month", "quarter", "year")
@@ -44,13 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         'several questions share one MetricFlow start-up')
     p.add_argument("--list", action="store_true", help="list the metrics and what they mean")
     p.add_argument("--role", choices=READERS, default="bi_reader",
-                   help="log in as this role (default bi_reader)")
+                   help="log in as this role")
     p.add_argument("--where", help="a MetricFlow filter, e.g. "
                                    "\"{{ Dimension('kpi_month__value_tier') }} = 'key'\"")
     p.add_argument("--start", type=iso_date, help="first date of metric_time (YYYY-MM-DD)")
     p.add_argument("--end", type=iso_date, help="last date of metric_time (YYYY-MM-DD)")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
-                   help="output format (default table); values are exact")
+    add_format(p)
     p.add_argument("--explain", action="store_true", help="print the SQL instead of running it")
     p.set_defaults(func=cmd_metrics)
 
@@ -253,13 +250,7 @@ def _first_line(exc: Exception) -> str:
 def _print(columns: list[str], rows: list[tuple], fmt: str) -> None:
     from crmwh.cli import printout
 
-    if fmt == "csv":
-        out = csv.writer(sys.stdout)
-        out.writerow(columns)
-        out.writerows(rows)
-    else:
-        print(printout.table(columns, [tuple(str(v) if v is not None else None for v in r)
-                                       for r in rows]))
+    printout.emit(columns, rows, fmt)
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
