@@ -15,12 +15,21 @@ warehouse knew on T). The outcome is read from what nothing else reads:
 Baselines, scored on the same customers and date: recency (days since the last order, or
 since the first activity without orders), the RFM score (R, F, M 1-5 by percent rank as the
 value mart scores them, trailing 12 months; risk = 15 - R - F - M), BG/NBD's probability of
-no purchase in the purchase horizon and its expected purchases (fitted on T), two constants
-for the Brier score (the outcome's own rate over the evaluated customers, known only
-afterwards, and the training rows' churn rate, known on T), and for contract customers the
-contract's end
-date. Metrics: ROC AUC, PR AUC, top-decile lift, Brier score (probabilities only) and a
-calibration table pooled over the dates. Results go to ``audit.model_runs`` (model
+no purchase in the purchase horizon and its expected purchases (fitted on T), for contract
+customers the contract's end date, and three constants for the Brier score: the outcome's
+rate in the training period (pooled over the training snapshot dates s, each s + horizon on
+or before T: "predict the base rate" as the warehouse could on T), the outcome's own rate on
+T (known only afterwards: the strict reference) and the training rows' churn-label rate.
+
+Ranking metrics (ROC AUC, PR AUC, top-decile lift) are on the customers still there at T.
+Probabilities (Brier score, calibration table pooled over the dates) are judged on every
+scored customer against the event they are of, the relationship ended by T + horizon: the
+customers already gone at T count positive (the warehouse cannot tell them apart, and its
+churn label counts them too). For ``orders`` nobody is already gone, so both are the same.
+
+:func:`pick` then decides what the marts score with: a learned candidate only where it beats
+every baseline on ROC AUC and top-decile lift and the training period's base rate on the
+Brier score, else the best baseline. Results go to ``audit.model_runs`` (model
 ``churn_backtest``) and are returned.
 """
 
@@ -181,21 +190,26 @@ def evaluate_date(conn: psycopg.Connection, t: date, outcome: str, horizon: int,
     before, before_incl_gone = past_rate(conn, snapshots, outcome, horizon, gt, ids)
     keep = ~gone
     y = label[keep]
+    # the event the probabilities are of: the relationship has ended by T + horizon, the
+    # customers already gone at T (whom the warehouse still counts as active) included
+    event = label | gone
     x_now = features.to_features(frame, t).to_numpy()
     scores = {"model": frame["score"].to_numpy(dtype=np.float64)}
     scores.update({name: m.predict(x_now) for name, m in scored.candidates.items()})
     scores.update(baselines(conn, frame, t))
-    # constants: the outcome's rate in the training period (known on T: "predict the base
-    # rate"), the outcome's own rate (known only afterwards: the strict reference) and the
-    # training rows' churn-label rate
-    scores["past_rate"] = np.full(len(frame), before)
-    scores["base_rate"] = np.full(len(frame), y.mean() if len(y) else np.nan)
+    # constants: the event's rate in the training period (known on T: "predict the base
+    # rate"), its own rate (known only afterwards: the strict reference) and the training
+    # rows' churn-label rate
+    scores["past_rate"] = np.full(len(frame), before_incl_gone)
+    scores["base_rate"] = np.full(len(frame), event.mean() if len(event) else np.nan)
     scores["training_rate"] = np.full(len(frame), scored.model.positive_rate)
-    figures = {name: metrics.summary(y, s[keep], probability=name in PROBABILITIES)
-               for name, s in scores.items()}
-    for fig in figures.values():
-        fig.pop("calibration", None)
-    pooled = {name: (y, s[keep]) for name, s in scores.items() if name in PROBABILITIES}
+    figures = {}
+    for name, score in scores.items():
+        figures[name] = metrics.summary(y, score[keep], probability=False)
+        if name in PROBABILITIES:  # probabilities: on every scored customer
+            figures[name]["brier"] = metrics.brier(event, score)
+            figures[name]["brier_still_there"] = metrics.brier(y, score[keep])
+    pooled = {name: (event, s) for name, s in scores.items() if name in PROBABILITIES}
 
     contract = frame["has_contract"].to_numpy(dtype=bool) & keep
     yc = label[contract]
@@ -208,7 +222,9 @@ def evaluate_date(conn: psycopg.Connection, t: date, outcome: str, horizon: int,
         "as_of_date": t.isoformat(), "chosen": scored.chosen,
         "scored": int(len(frame)), "already_gone": int(gone.sum()),
         "evaluated": int(keep.sum()), "positives": int(y.sum()),
-        "churn_rate": float(y.mean()) if len(y) else None, "past_rate": before,
+        "churn_rate": float(y.mean()) if len(y) else None,
+        "event_rate": float(event.mean()) if len(event) else None,
+        "past_rate": before_incl_gone, "past_churn_rate": before,
         "scores": figures, "contract": contract_figures,
         "validation": {n: {k: v for k, v in fig.items() if k != "calibration"}
                        for n, fig in scored.validation.items()},
@@ -218,15 +234,9 @@ def evaluate_date(conn: psycopg.Connection, t: date, outcome: str, horizon: int,
         every = label | gone
         result["incl_gone"] = {
             name: {"auc": metrics.auc(every, scores[name]),
-                   "lift10": metrics.top_decile_lift(every, scores[name]),
-                   **({"brier": metrics.brier(every, scores[name])}
-                      if name in PROBABILITIES else {})}
+                   "lift10": metrics.top_decile_lift(every, scores[name])}
             for name in ("model", *scored.candidates, "recency", "bgnbd_p_no_purchase")
             if name in scores}
-        result["incl_gone"]["base_rate"] = {
-            "brier": metrics.brier(every, np.full(len(every), every.mean()))}
-        result["incl_gone"]["past_rate"] = {
-            "brier": metrics.brier(every, np.full(len(every), before_incl_gone))}
     return result, pooled
 
 
@@ -239,9 +249,9 @@ def default_dates(conn: psycopg.Connection, last_truth: date, n: int = 4,
 
 
 def summarise(per_date: list[dict], pooled: list[dict]) -> dict:
-    """Mean figures over the dates per scorer, pooled calibration tables, and the verdict:
-    does the model beat every baseline on ROC AUC and top-decile lift, and the base rate on
-    the Brier score?"""
+    """Mean figures over the dates per scorer, pooled calibration tables, the verdict (does
+    the model beat every baseline on ROC AUC and top-decile lift, and the training period's
+    base rate on the Brier score?) and what the marts use after it (:func:`pick`)."""
 
     def mean(values: list) -> float:
         values = [v for v in values if v is not None and np.isfinite(v)]

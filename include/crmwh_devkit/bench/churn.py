@@ -26,7 +26,7 @@ from crmwh.settings import dbt_vars
 
 TEXT_KEYS = {"customer_key", "customer_version_key", "contract_key", "contract_version_key",
              "contract_id", "renewal_of_contract_id", "invoice_id", "billing_account_id",
-             "credit_note_id"}
+             "credit_note_id", "churn_event_key"}
 INT_KEYS = {"order_id", "ticket_id", "survey_id", "sales_customer_id"}
 TABLES = ("core.dim_customer", "core.dim_contract", "core.fct_orders", "core.fct_invoices",
           "core.fct_tickets", "core.fct_surveys", "intermediate.int_customer_value__monthly")
@@ -116,4 +116,26 @@ def run(dsn: str, as_of_date: date, factor: int) -> dict:
                                for m in MODELS if m.startswith("mart_")}
         result["churn_events"] = conn.execute(
             "select count(*) from core.fct_churn_events").fetchone()[0]
+    return result
+
+
+def fit_only(dsn: str, as_of_date: date, factor: int) -> dict:
+    """Scale (core.fct_churn_events replicated with the rest instead of rebuilt by dbt: the
+    copies' episodes are the originals'), then time the nightly churn step alone, with every
+    candidate fitted (no backtest pick)."""
+    result: dict = {"as_of_date": as_of_date.isoformat(), "factor": factor}
+    with database.connect(dsn, autocommit=True) as conn:
+        t = time.perf_counter()
+        result["rows"] = scale(conn, factor, as_of_date)
+        result["rows"]["core.fct_churn_events"] = replicate(conn, "core.fct_churn_events",
+                                                            factor)
+        conn.execute("delete from audit.model_runs where model = 'churn_backtest'")
+        result["scale_seconds"] = time.perf_counter() - t
+        result["customers"] = conn.execute(
+            "select count(*) from core.dim_customer where is_current").fetchone()[0]
+        t = time.perf_counter()
+        fit = nightly.run(conn, as_of_date, "bench")
+        result["fit_seconds"] = time.perf_counter() - t
+        result["fit"] = {"rows_written": fit["rows_written"], "training": fit["training"],
+                         "chosen": fit["chosen"], "seconds": fit["seconds"]}
     return result
