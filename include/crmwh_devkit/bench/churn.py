@@ -66,8 +66,9 @@ def replicate(conn: psycopg.Connection, table: str, factor: int, where: str = "t
     return n
 
 
-def scale(conn: psycopg.Connection, factor: int, as_of_date: date) -> dict[str, int]:
-    rows = {t: replicate(conn, t, factor) for t in TABLES}
+def scale(conn: psycopg.Connection, factor: int, as_of_date: date,
+          tables: tuple[str, ...] = TABLES) -> dict[str, int]:
+    rows = {t: replicate(conn, t, factor) for t in tables}
     first = train.first_data_date(conn, as_of_date)
     dates, _ = labels.training_dates(as_of_date, first, train.HORIZON_DAYS,
                                      labels.maturity_days(dbt_vars()), train.SNAPSHOTS,
@@ -119,14 +120,19 @@ def run(dsn: str, as_of_date: date, factor: int) -> dict:
     return result
 
 
+# what the churn fit reads (invoices and the value helper's monthly table it does not)
+FIT_TABLES = ("core.dim_customer", "core.dim_contract", "core.fct_orders", "core.fct_tickets",
+              "core.fct_surveys")
+
+
 def fit_only(dsn: str, as_of_date: date, factor: int) -> dict:
-    """Scale (core.fct_churn_events replicated with the rest instead of rebuilt by dbt: the
-    copies' episodes are the originals'), then time the nightly churn step alone, with every
-    candidate fitted (no backtest pick)."""
+    """Scale what the churn fit reads (core.fct_churn_events replicated with the rest instead
+    of rebuilt by dbt: the copies' episodes are the originals'), then time the nightly churn
+    step alone, with every candidate fitted (no backtest pick)."""
     result: dict = {"as_of_date": as_of_date.isoformat(), "factor": factor}
     with database.connect(dsn, autocommit=True) as conn:
         t = time.perf_counter()
-        result["rows"] = scale(conn, factor, as_of_date)
+        result["rows"] = scale(conn, factor, as_of_date, FIT_TABLES)
         result["rows"]["core.fct_churn_events"] = replicate(conn, "core.fct_churn_events",
                                                             factor)
         conn.execute("delete from audit.model_runs where model = 'churn_backtest'")
