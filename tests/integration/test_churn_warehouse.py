@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from crmwh import cli, database
-from crmwh.churn import nightly, train
+from crmwh.churn import backtest, nightly, train
 from crmwh.settings import dbt_vars
 from tests.support.demo import LAST_DAY
 
@@ -119,26 +119,35 @@ def test_backtest_cli_compares_the_model_with_the_baselines(warehouse, capsys):
         assert p["evaluated"] > 0 and p["positives"] > 0
         assert set(p["scores"]) >= {"model", "recency", "rfm", "bgnbd_p_no_purchase",
                                     "bgnbd_expected_purchases", "base_rate"}
-        rate = p["positives"] / p["evaluated"]
-        # the constant base rate: Brier = rate (1 - rate), no ranking
+        # probabilities are judged on every scored customer, those already gone counted
+        # positive: the constant event rate has Brier = rate (1 - rate), no ranking
+        rate = (p["positives"] + p["already_gone"]) / p["scored"]
+        assert p["event_rate"] == pytest.approx(rate)
         assert p["scores"]["base_rate"]["brier"] == pytest.approx(rate * (1 - rate))
         assert p["scores"]["base_rate"]["auc"] == pytest.approx(0.5)
+        # the training period's base rate applied to T: Brier = rate (1 - rate) + (past - rate)^2
+        past = p["past_rate"]
+        assert 0 < past < 1
+        assert p["scores"]["past_rate"]["brier"] == pytest.approx(rate * (1 - rate)
+                                                                  + (past - rate) ** 2)
         for fig in p["scores"].values():
             assert 0 <= fig["auc"] <= 1 and 0 <= fig["pr_auc"] <= 1
     table = summary["scores"]["model"]["calibration"]
-    assert sum(b["rows"] for b in table) == sum(p["evaluated"] for p in per_date)
+    assert sum(b["rows"] for b in table) == sum(p["scored"] for p in per_date)
     # deterministic data (seed 7) and fit: the model beats recency and the purchase model
     model = summary["scores"]["model"]
     for baseline in ("recency", "bgnbd_p_no_purchase"):
         assert model["auc"] > summary["scores"][baseline]["auc"], baseline
         assert model["lift10"] > summary["scores"][baseline]["lift10"], baseline
     assert summary["beats_base_rate_brier"] == (model["brier"]
-                                                < summary["scores"]["base_rate"]["brier"])
-    # the nightly now keeps the candidate this backtest ranked best
+                                                < summary["scores"]["past_rate"]["brier"])
+    # the nightly now scores with what this backtest picked: a learned candidate that beats
+    # every baseline, else the best baseline
     with database.connect(wh.dsn) as conn:
         prefer, how = nightly.backtest_choice(conn, LAST_DAY)
-    candidates = {n: summary["scores"][n]["auc"] for n in train.CANDIDATES}
-    assert prefer == max(candidates, key=candidates.get) and "test-backtest" in how
+    assert prefer == summary["pick"] == backtest.pick(summary["scores"])[0]
+    assert "test-backtest" in how and summary["pick_reason"] in how
+    print("\npicked:", prefer, how)
 
 
 # what the churn fit reads, and the column dating each row

@@ -15,12 +15,21 @@ warehouse knew on T). The outcome is read from what nothing else reads:
 Baselines, scored on the same customers and date: recency (days since the last order, or
 since the first activity without orders), the RFM score (R, F, M 1-5 by percent rank as the
 value mart scores them, trailing 12 months; risk = 15 - R - F - M), BG/NBD's probability of
-no purchase in the purchase horizon and its expected purchases (fitted on T), two constants
-for the Brier score (the outcome's own rate over the evaluated customers, known only
-afterwards, and the training rows' churn rate, known on T), and for contract customers the
-contract's end
-date. Metrics: ROC AUC, PR AUC, top-decile lift, Brier score (probabilities only) and a
-calibration table pooled over the dates. Results go to ``audit.model_runs`` (model
+no purchase in the purchase horizon and its expected purchases (fitted on T), for contract
+customers the contract's end date, and three constants for the Brier score: the outcome's
+rate in the training period (pooled over the training snapshot dates s, each s + horizon on
+or before T: "predict the base rate" as the warehouse could on T), the outcome's own rate on
+T (known only afterwards: the strict reference) and the training rows' churn-label rate.
+
+Ranking metrics (ROC AUC, PR AUC, top-decile lift) are on the customers still there at T.
+Probabilities (Brier score, calibration table pooled over the dates) are judged on every
+scored customer against the event they are of, the relationship ended by T + horizon: the
+customers already gone at T count positive (the warehouse cannot tell them apart, and its
+churn label counts them too). For ``orders`` nobody is already gone, so both are the same.
+
+:func:`pick` then decides what the marts score with: a learned candidate only where it beats
+every baseline on ROC AUC and top-decile lift and the training period's base rate on the
+Brier score, else the best baseline. Results go to ``audit.model_runs`` (model
 ``churn_backtest``) and are returned.
 """
 
@@ -35,13 +44,17 @@ import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
-from crmwh.churn import features, metrics, train
+from crmwh import as_of
+from crmwh.churn import features, labels, metrics, train
 from crmwh.modelling.model_runs import UPSERT, json_safe, model_run_id
 from crmwh.warehouse.ml import ensure_tables
 
 BASELINES = ("recency", "rfm", "bgnbd_p_no_purchase", "bgnbd_expected_purchases")
 PROBABILITIES = ("model", *train.CANDIDATES, "bgnbd_p_no_purchase", "base_rate",
-                 "training_rate")
+                 "past_rate", "training_rate")
+# what the marts may score with: a learned candidate where it beats every baseline, else the
+# best of the purchase model's two probabilities (calibrated to the churn label, or raw)
+FALLBACKS = ("bgnbd_no_purchase", "bgnbd_p_no_purchase")
 RFM_WINDOW_DAYS = 365
 
 RFM_SQL = """
@@ -141,6 +154,30 @@ def orders_outcome(conn: psycopg.Connection, frame: pd.DataFrame, t: date, horiz
     return label, np.zeros(len(frame), dtype=bool)
 
 
+def outcome_at(conn: psycopg.Connection, frame: pd.DataFrame, t: date, outcome: str,
+               horizon: int, gt: pd.DataFrame | None, ids: pd.DataFrame | None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    if outcome == "truth":
+        return truth_outcome(frame, t, horizon, gt, ids)
+    return orders_outcome(conn, frame, t, horizon)
+
+
+def past_rate(conn: psycopg.Connection, snapshots: list[date], outcome: str, horizon: int,
+              gt: pd.DataFrame | None, ids: pd.DataFrame | None) -> tuple[float, float]:
+    """The outcome's own rate in the training period: pooled over the training snapshot
+    dates s (each s + horizon is on or before T, so it was known on T), among the customers
+    active on s; (main population, including the customers already gone)."""
+    main, every = [], []
+    for s in snapshots:
+        active = labels.active_customers(conn, s, as_of.end_of(s))
+        label, gone = outcome_at(conn, active, s, outcome, horizon, gt, ids)
+        main.append(label[~gone])
+        every.append(label | gone)
+    main_all, every_all = np.concatenate(main), np.concatenate(every)
+    return (float(main_all.mean()) if len(main_all) else float("nan"),
+            float(every_all.mean()) if len(every_all) else float("nan"))
+
+
 def evaluate_date(conn: psycopg.Connection, t: date, outcome: str, horizon: int,
                   gt: pd.DataFrame | None = None, ids: pd.DataFrame | None = None,
                   **fit_kwargs) -> tuple[dict, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -148,25 +185,31 @@ def evaluate_date(conn: psycopg.Connection, t: date, outcome: str, horizon: int,
     pooled calibration table."""
     scored = train.fit_and_score(conn, t, horizon=horizon, **fit_kwargs)
     frame = scored.frame
-    if outcome == "truth":
-        label, gone = truth_outcome(frame, t, horizon, gt, ids)
-    else:
-        label, gone = orders_outcome(conn, frame, t, horizon)
+    label, gone = outcome_at(conn, frame, t, outcome, horizon, gt, ids)
+    snapshots = [date.fromisoformat(d["date"]) for d in scored.training["snapshots"]]
+    before, before_incl_gone = past_rate(conn, snapshots, outcome, horizon, gt, ids)
     keep = ~gone
     y = label[keep]
+    # the event the probabilities are of: the relationship has ended by T + horizon, the
+    # customers already gone at T (whom the warehouse still counts as active) included
+    event = label | gone
     x_now = features.to_features(frame, t).to_numpy()
     scores = {"model": frame["score"].to_numpy(dtype=np.float64)}
     scores.update({name: m.predict(x_now) for name, m in scored.candidates.items()})
     scores.update(baselines(conn, frame, t))
-    # constants: the outcome's own rate (known only afterwards: the strict reference) and the
-    # training rows' churn rate (what the warehouse knew on T)
-    scores["base_rate"] = np.full(len(frame), y.mean() if len(y) else np.nan)
+    # constants: the event's rate in the training period (known on T: "predict the base
+    # rate"), its own rate (known only afterwards: the strict reference) and the training
+    # rows' churn-label rate
+    scores["past_rate"] = np.full(len(frame), before_incl_gone)
+    scores["base_rate"] = np.full(len(frame), event.mean() if len(event) else np.nan)
     scores["training_rate"] = np.full(len(frame), scored.model.positive_rate)
-    figures = {name: metrics.summary(y, s[keep], probability=name in PROBABILITIES)
-               for name, s in scores.items()}
-    for fig in figures.values():
-        fig.pop("calibration", None)
-    pooled = {name: (y, s[keep]) for name, s in scores.items() if name in PROBABILITIES}
+    figures = {}
+    for name, score in scores.items():
+        figures[name] = metrics.summary(y, score[keep], probability=False)
+        if name in PROBABILITIES:  # probabilities: on every scored customer
+            figures[name]["brier"] = metrics.brier(event, score)
+            figures[name]["brier_still_there"] = metrics.brier(y, score[keep])
+    pooled = {name: (event, s) for name, s in scores.items() if name in PROBABILITIES}
 
     contract = frame["has_contract"].to_numpy(dtype=bool) & keep
     yc = label[contract]
@@ -180,6 +223,8 @@ def evaluate_date(conn: psycopg.Connection, t: date, outcome: str, horizon: int,
         "scored": int(len(frame)), "already_gone": int(gone.sum()),
         "evaluated": int(keep.sum()), "positives": int(y.sum()),
         "churn_rate": float(y.mean()) if len(y) else None,
+        "event_rate": float(event.mean()) if len(event) else None,
+        "past_rate": before_incl_gone, "past_churn_rate": before,
         "scores": figures, "contract": contract_figures,
         "validation": {n: {k: v for k, v in fig.items() if k != "calibration"}
                        for n, fig in scored.validation.items()},
@@ -190,10 +235,8 @@ def evaluate_date(conn: psycopg.Connection, t: date, outcome: str, horizon: int,
         result["incl_gone"] = {
             name: {"auc": metrics.auc(every, scores[name]),
                    "lift10": metrics.top_decile_lift(every, scores[name])}
-            for name in ("model", "recency", "bgnbd_p_no_purchase") if name in scores}
-        result["incl_gone"]["model"]["brier"] = metrics.brier(every, scores["model"])
-        result["incl_gone"]["base_rate"] = {
-            "brier": metrics.brier(every, np.full(len(every), every.mean()))}
+            for name in ("model", *scored.candidates, "recency", "bgnbd_p_no_purchase")
+            if name in scores}
     return result, pooled
 
 
@@ -206,9 +249,9 @@ def default_dates(conn: psycopg.Connection, last_truth: date, n: int = 4,
 
 
 def summarise(per_date: list[dict], pooled: list[dict]) -> dict:
-    """Mean figures over the dates per scorer, pooled calibration tables, and the verdict:
-    does the model beat every baseline on ROC AUC and top-decile lift, and the base rate on
-    the Brier score?"""
+    """Mean figures over the dates per scorer, pooled calibration tables, the verdict (does
+    the model beat every baseline on ROC AUC and top-decile lift, and the training period's
+    base rate on the Brier score?) and what the marts use after it (:func:`pick`)."""
 
     def mean(values: list) -> float:
         values = [v for v in values if v is not None and np.isfinite(v)]
@@ -233,15 +276,41 @@ def summarise(per_date: list[dict], pooled: list[dict]) -> dict:
         "beats_every_baseline_auc": all(model["auc"] > scores[b]["auc"] for b in present),
         "beats_every_baseline_lift10": all(model["lift10"] > scores[b]["lift10"]
                                            for b in present),
-        "beats_base_rate_brier": model["brier"] < scores["base_rate"]["brier"],
-        "beats_training_rate_brier": model["brier"] < scores["training_rate"]["brier"],
+        "beats_base_rate_brier": model["brier"] < scores["past_rate"]["brier"],
+        "beats_outcome_rate_brier": model["brier"] < scores["base_rate"]["brier"],
         "best_baseline_auc": max(present, key=lambda b: scores[b]["auc"]),
     }
     if all("incl_gone" in r for r in per_date):
         out["incl_gone"] = {name: {k: mean([r["incl_gone"][name][k] for r in per_date])
                                    for k in per_date[0]["incl_gone"][name]}
                             for name in per_date[0]["incl_gone"]}
+    out["pick"], out["pick_reason"] = pick(scores)
     return out
+
+
+def beats_baselines(scores: dict[str, dict], name: str) -> bool:
+    """``name`` beats every baseline on ROC AUC and top-decile lift, and the training
+    period's base rate on the Brier score."""
+    present = [b for b in BASELINES if b in scores]
+    fig, base = scores[name], scores.get("past_rate", {}).get("brier")
+    return (all(fig["auc"] > scores[b]["auc"] and fig["lift10"] > scores[b]["lift10"]
+                for b in present)
+            and fig.get("brier") is not None and base is not None and fig["brier"] < base)
+
+
+def pick(scores: dict[str, dict]) -> tuple[str, str]:
+    """What the marts score with after this backtest (mean figures per scorer): the learned
+    candidate with the best ROC AUC among those that beat every baseline (:func:`beats_
+    baselines`); where none does, the best baseline the marts can show as a probability: of
+    the purchase model's P(no purchase) calibrated to the churn label and P(no purchase)
+    itself, the one with the lower Brier score."""
+    learned = [n for n in train.CANDIDATES if n not in FALLBACKS and n in scores
+               and beats_baselines(scores, n)]
+    if learned:
+        return max(learned, key=lambda n: scores[n]["auc"]), "beats every baseline"
+    fallbacks = [n for n in FALLBACKS if n in scores and scores[n].get("brier") is not None]
+    best = min(fallbacks, key=lambda n: scores[n]["brier"])
+    return best, "no learned candidate beats every baseline: the best baseline"
 
 
 def run(conn: psycopg.Connection, ground_truth_dir: Path | None, dates: list[date] | None = None,

@@ -32,7 +32,7 @@ orders as (
     select customer_key, order_date, has_promotion
     from core.fct_orders
     where customer_key is not null and not is_cancelled and not is_deleted
-      and order_date <= %(as_of_date)s
+      and order_date <= %(as_of_date)s and {sample}
 ),
 order_stats as (
     select customer_key,
@@ -55,13 +55,13 @@ tickets as (
             as sla_missed_90d
     from core.fct_tickets
     where customer_key is not null and created_on <= %(as_of_date)s
-      and created_on > %(as_of_date)s::date - 90
+      and created_on > %(as_of_date)s::date - 90 and {sample}
     group by customer_key
 ),
 rep_at_t as (
     select distinct on (customer_key) customer_key, sales_rep_id
     from core.dim_customer
-    where valid_from < %(as_of_end)s
+    where valid_from < %(as_of_end)s and {sample}
     order by customer_key, valid_from desc
 ),
 reps as (
@@ -73,7 +73,7 @@ receivables as (
     select customer_key, sum(overdue_amount) as overdue_amount,
         sum(overdue_amount - overdue_1_30) > 0 as overdue_over_30
     from core.fct_receivables_daily
-    where date_day = %(as_of_date)s and customer_key is not null
+    where date_day = %(as_of_date)s and customer_key is not null and {sample}
     group by customer_key
 ),
 surveys as (
@@ -81,6 +81,7 @@ surveys as (
     from core.fct_surveys
     where customer_key is not null and answered_on <= %(as_of_date)s
       and answered_on > %(as_of_date)s::date - 180 and satisfaction_c is not null
+      and {sample}
     group by customer_key
 )
 select base.customer_key, base.first_active_date, base.has_contract, base.contract_ends_90d,
@@ -113,12 +114,27 @@ RAW_BOOLS = ("has_contract", "contract_ends_90d", "rep_left", "overdue_over_30")
 RAW_DATES = ("first_active_date", "last_order_date", "contract_end_date")
 
 
-def raw_signals(conn: psycopg.Connection, as_of_date: date, sla_hours: int = 24
-                ) -> pd.DataFrame:
-    """One row per customer active on ``as_of_date``: the raw signal values (counts, amounts,
+SAMPLE_BUCKETS = 1 << 20
+
+
+def sample_condition(share: float) -> str:
+    """SQL condition on ``customer_key`` keeping a fixed share of the customers, the same ones
+    in every table and every query (a hash of the key); ``true`` for a share of 1."""
+    if share >= 1:
+        return "true"
+    return (f"(hashtext(customer_key::text)::bigint & {SAMPLE_BUCKETS - 1}) "
+            f"< {max(1, round(share * SAMPLE_BUCKETS))}")
+
+
+def raw_signals(conn: psycopg.Connection, as_of_date: date, sla_hours: int = 24,
+                share: float = 1.0) -> pd.DataFrame:
+    """One row per customer active on ``as_of_date`` (with ``share`` < 1, of a fixed sample
+    of the customers, :func:`sample_condition`): the raw signal values (counts, amounts,
     flags).
     Streamed with COPY (CSV) rather than fetched row by row: 1,000,000 customers stay cheap."""
-    query = FEATURES_SQL.format(population=labels.POPULATION_SQL)
+    sample = sample_condition(share)
+    query = FEATURES_SQL.format(population=labels.POPULATION_SQL.format(sample=sample),
+                                sample=sample)
     literals = {"as_of_date": sql.Literal(as_of_date),
                 "as_of_end": sql.Literal(as_of.end_of(as_of_date)),
                 "sla": sql.Literal(int(sla_hours))}
@@ -137,7 +153,8 @@ def raw_signals(conn: psycopg.Connection, as_of_date: date, sla_hours: int = 24
         frame[name] = frame[name].eq("t")
     for name in RAW_DATES:
         frame[name] = pd.to_datetime(frame[name].replace("", None)).dt.date
-    model = purchase_model(conn, as_of_date, frame["customer_key"], purchase_horizon())
+    orders = read_orders(conn, as_of_date, sql.SQL(sample))
+    model = purchase_model(orders, as_of_date, frame["customer_key"], purchase_horizon())
     for name in PURCHASE_COLUMNS:
         frame[name] = model[name]
     frame["p_contract_lapse"] = renewals.contract_lapse(
@@ -154,21 +171,34 @@ def purchase_horizon() -> int:
     return int(dbt_vars()["churn_purchase_horizon_days"])
 
 
-def purchase_model(conn: psycopg.Connection, as_of_date: date, customer_keys: pd.Series,
+FIT_CUSTOMERS = 200_000
+
+
+def fit_sample(n: int, limit: int = FIT_CUSTOMERS) -> np.ndarray:
+    """Indices of the customers the purchase model's four parameters are fitted on: all up
+    to ``limit``, else a seeded random ``limit`` of them (the closed forms then score all)."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
+
+
+def purchase_model(orders: pd.DataFrame, as_of_date: date, customer_keys: pd.Series,
                    horizon: int) -> pd.DataFrame:
-    """Per customer key, from a BG/NBD fitted on the orders up to ``as_of_date`` (the CLV
-    engine's reader and fit, crmwh.clv): repeat purchase days x, P(alive), P(no purchase in
-    the next ``horizon`` days) and the expected purchases in them.
+    """Per customer key, from a BG/NBD fitted on ``orders`` up to ``as_of_date`` (the CLV
+    engine's reader output and fit, crmwh.clv; on :func:`fit_sample` of the customers):
+    repeat purchase days x, P(alive), P(no purchase in the next ``horizon`` days) and the
+    expected purchases in them.
 
     P(alive) is NaN for one-time buyers: BG/NBD puts it at 1 for them (they can only drop
     out after a repeat purchase), which is no evidence of being alive. Customers without
     orders get NaN everywhere but x = 0; with fewer than 20 repeat buyers (no fit) the three
     model columns are NaN."""
-    keys, summary = summarise_orders(read_orders(conn, as_of_date), as_of_date)
+    keys, summary = summarise_orders(orders, as_of_date)
     x = summary.frequency.astype(np.float64)
     out = pd.DataFrame({"repeat_purchases": x}, index=pd.Index(keys, dtype=object))
-    if (x > 0).sum() >= 20:
-        params = bgnbd.fit(x, summary.recency, summary.T).params
+    fit_rows = fit_sample(len(x))
+    if (x[fit_rows] > 0).sum() >= 20:
+        params = bgnbd.fit(x[fit_rows], summary.recency[fit_rows], summary.T[fit_rows]).params
         alive = bgnbd.p_alive(params, x, summary.recency, summary.T)
         out["p_alive"] = np.where(x > 0, alive, np.nan)
         out["p_no_purchase"] = bgnbd.p_no_purchase(params, horizon, x, summary.recency,

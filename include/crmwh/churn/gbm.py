@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit
 from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
 
 from crmwh.churn import logistic
 from crmwh.churn.reasons import SIGNAL_NAMES
@@ -25,6 +26,10 @@ TREE_PARAMS = {"learning_rate": 0.1, "max_iter": 120, "max_leaf_nodes": 15,
                "min_samples_leaf": 40, "l2_regularization": 1.0, "early_stopping": True,
                "validation_fraction": 0.15, "n_iter_no_change": 15}
 EPS = 1e-6
+# OpenMP threads for fitting and predicting: one. On the shared 2-core machine a thread per
+# core made the fit 5x slower in wall time under load (threads waiting on each other), and
+# the nightly runs dbt alongside.
+THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,8 @@ class GbmModel:
     positive_rate: float
 
     def raw(self, x: np.ndarray) -> np.ndarray:
-        p = self.trees.predict_proba(np.asarray(x, dtype=np.float64))[:, 1]
+        with threadpool_limits(limits=THREADS, user_api="openmp"):
+            p = self.trees.predict_proba(np.asarray(x, dtype=np.float64))[:, 1]
         return logit(np.clip(p, EPS, 1 - EPS))
 
     def log_odds(self, x: np.ndarray) -> np.ndarray:
@@ -52,7 +58,8 @@ class GbmModel:
 
     def signal_pushes(self, x: np.ndarray) -> np.ndarray:
         """(n x signals) change of the log-odds when the signal's features go back to the
-        training median; columns in ``SIGNAL_NAMES`` order."""
+        training median; columns in ``SIGNAL_NAMES`` order. Rows already at the median of a
+        signal have no push from it and are not predicted again."""
         x = np.asarray(x, dtype=np.float64)
         now = self.log_odds(x)
         out = np.zeros((len(x), len(SIGNAL_NAMES)))
@@ -60,9 +67,12 @@ class GbmModel:
             columns = [j for j, n in enumerate(self.names) if self.signal_of[n] == signal]
             if not columns:
                 continue
-            typical = x.copy()
+            moved = np.any(x[:, columns] != self.reference[columns], axis=1)
+            if not moved.any():
+                continue
+            typical = x[moved]
             typical[:, columns] = self.reference[columns]
-            out[:, k] = now - self.log_odds(typical)
+            out[moved, k] = now[moved] - self.log_odds(typical)
         return out
 
     def params(self) -> dict:
@@ -81,7 +91,8 @@ def trees(x: np.ndarray, y: np.ndarray, names: tuple[str, ...],
           signal_of: dict[str, str | None], seed: int = 0) -> HistGradientBoostingClassifier:
     model = HistGradientBoostingClassifier(monotonic_cst=monotone(names, signal_of),
                                            random_state=seed, **TREE_PARAMS)
-    return model.fit(x, y)
+    with threadpool_limits(limits=THREADS, user_api="openmp"):
+        return model.fit(x, y)
 
 
 def fold_of(groups: np.ndarray, folds: int, max_groups: int | None = None) -> np.ndarray:

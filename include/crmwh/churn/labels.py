@@ -37,7 +37,7 @@ POPULATION_SQL = """
         select customer_key, min(order_date) as first_order_date
         from core.fct_orders
         where customer_key is not null and not is_cancelled and not is_deleted
-          and order_date <= %(as_of_date)s
+          and order_date <= %(as_of_date)s and {sample}
         group by customer_key
     ) as o
     full join (
@@ -52,7 +52,7 @@ POPULATION_SQL = """
                 and (end_date is null or end_date >= %(as_of_date)s) as in_force
             from core.dim_contract
             where is_current and is_recurring and customer_key is not null
-              and start_date <= %(as_of_date)s
+              and start_date <= %(as_of_date)s and {sample}
         ) as c
         group by customer_key
     ) as k on o.customer_key = k.customer_key
@@ -76,6 +76,15 @@ MATURITY_VARS = (
     "churn_single_purchase_threshold_days",
     "churn_contract_grace_days",
 )
+
+
+def active_customers(conn: psycopg.Connection, as_of_date: date, as_of_end: object
+                     ) -> pd.DataFrame:
+    """The customers active on ``as_of_date`` (customer_key), as the scoring reads them."""
+    query = POPULATION_SQL.format(sample="true")
+    cur = conn.execute(f"select customer_key from ({query}) as active order by 1",
+                       {"as_of_date": as_of_date, "as_of_end": as_of_end})
+    return pd.DataFrame(cur.fetchall(), columns=["customer_key"])
 
 
 def maturity_days(dbt_vars: dict) -> int:

@@ -2,9 +2,9 @@
 on the as-of date with the chosen one, write ``ml.churn_scores`` and one
 ``audit.model_runs`` row (model ``churn``: the chosen candidate, its parameters and every
 candidate's out-of-fold figures). The candidate is the one the latest backtest
-(``crmwh backtest-churn``, model ``churn_backtest``) ranked best on ROC AUC against the real
-outcome; without a backtest, the one that validates best out of fold on the warehouse's own
-labels.
+(``crmwh backtest-churn``, model ``churn_backtest``) picked against the real outcome (a
+learned candidate only where it beats every baseline, else the best baseline); without a
+backtest, the one that validates best out of fold on the warehouse's own labels.
 
 Called from ``pipeline.fit_models`` after the CLV fit, between dbt_core and dbt_marts;
 ``marts.mart_customer_churn_risk`` reads the scores. Rerunning a date replaces its scores.
@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from crmwh.churn import store, train
+from crmwh.churn import backtest, store, train
 from crmwh.churn.signals import FEATURE_NAMES, SIGNALS
 from crmwh.modelling.model_runs import UPSERT, json_safe, model_run_id
 from crmwh.warehouse import ml
@@ -32,16 +32,14 @@ LATEST_BACKTEST = """
 
 
 def backtest_choice(conn: psycopg.Connection, as_of_date: date) -> tuple[str | None, str]:
-    """The candidate with the best mean ROC AUC in the latest backtest up to ``as_of_date``
-    (``crmwh backtest-churn``), and how it was chosen; (None, "validation") without one."""
+    """What the latest backtest up to ``as_of_date`` (``crmwh backtest-churn``) picked
+    (:func:`backtest.pick`: the best learned candidate that beats every baseline, else the
+    best baseline), and how; (None, "validation") without one."""
     row = conn.execute(LATEST_BACKTEST, (as_of_date,)).fetchone()
     if row is None or not row[2]:
         return None, "validation"
-    aucs = {name: row[2][name]["auc"] for name in train.CANDIDATES
-            if name in row[2] and row[2][name].get("auc") is not None}
-    if not aucs:
-        return None, "validation"
-    return max(aucs, key=aucs.get), f"backtest {row[0]} up to {row[1].isoformat()}"
+    name, reason = backtest.pick(row[2])
+    return name, f"backtest {row[0]} up to {row[1].isoformat()}: {reason}"
 
 
 def run(conn: psycopg.Connection, as_of_date: date, run_id: str, **fit_kwargs: Any) -> dict:

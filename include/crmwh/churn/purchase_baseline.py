@@ -1,7 +1,9 @@
 """The purchase-model baseline as a churn model: BG/NBD's probability of no purchase in the
 purchase horizon (feature ``p_no_purchase``), Platt-scaled to the churn label so it is a
-churn probability. It competes with the learned models in :mod:`crmwh.churn.train`, and the
-marts use it when it validates best. Its only reason is ``unlikely_to_buy``."""
+churn probability (``bgnbd_no_purchase``), or that probability itself
+(``bgnbd_p_no_purchase``: slope 1, intercept 0). The first competes with the learned models
+in :mod:`crmwh.churn.train`; the marts use either where a backtest finds no learned model
+that beats every baseline. Its only reason is ``unlikely_to_buy``."""
 
 from __future__ import annotations
 
@@ -47,10 +49,13 @@ class NoPurchaseModel:
                 "reference_p_no_purchase": self.reference}
 
 
-def fit(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> NoPurchaseModel:
+def fit(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], calibrate: bool = True
+        ) -> NoPurchaseModel:
+    """Platt-scaled to the labels ``y``; with ``calibrate`` false, P(no purchase) as is."""
     began = time.perf_counter()
     column = names.index(FEATURE)
     p = np.clip(np.asarray(x, dtype=np.float64)[:, column], gbm.EPS, 1 - gbm.EPS)
-    slope, intercept = gbm.platt(logit(p), np.asarray(y, dtype=np.float64))
+    slope, intercept = (gbm.platt(logit(p), np.asarray(y, dtype=np.float64)) if calibrate
+                        else (1.0, 0.0))
     return NoPurchaseModel(column, slope, intercept, float(np.median(p)),
                            time.perf_counter() - began, len(y), float(np.mean(y)))

@@ -61,12 +61,16 @@ def log_likelihood(params: SbgParams, renewals: np.ndarray, lapsed: np.ndarray) 
 
 
 def fit(renewals: np.ndarray, lapsed: np.ndarray) -> SbgParams:
-    """Maximum likelihood (log-parameters, Nelder-Mead on the two of them)."""
-    k = np.asarray(renewals, dtype=np.float64)
-    lapsed = np.asarray(lapsed, dtype=bool)
+    """Maximum likelihood (log-parameters, Nelder-Mead on the two of them). Customers with the
+    same (renewals, lapsed) are evaluated once, weighted by their count: a few dozen distinct
+    chains however many customers."""
+    chains = np.c_[np.asarray(renewals, dtype=np.float64),
+                   np.asarray(lapsed, dtype=bool).astype(np.float64)]
+    distinct, count = np.unique(chains, axis=0, return_counts=True)
+    k, ended = distinct[:, 0], distinct[:, 1].astype(bool)
 
     def objective(theta: np.ndarray) -> float:
-        value = -log_likelihood(SbgParams(*np.exp(theta)), k, lapsed).sum()
+        value = -(count * log_likelihood(SbgParams(*np.exp(theta)), k, ended)).sum()
         return float(value) if np.isfinite(value) else 1e300
 
     result = optimize.minimize(objective, np.zeros(2), method="Nelder-Mead",

@@ -30,12 +30,15 @@ HORIZON_DAYS = 90
 SNAPSHOTS = 6
 SNAPSHOT_SPACING_DAYS = 30
 L2 = 1.0
-MAX_TRAINING_ROWS = 400_000
+MAX_TRAINING_ROWS = 200_000
+OVERSAMPLE = 1.25  # customers drawn per row kept, so the row cap, not the draw, sets the size
 MIN_POSITIVES = 10
 
 
 Model = logistic.LogisticModel | gbm.GbmModel | purchase_baseline.NoPurchaseModel
 CANDIDATES = ("churn_gbm", "churn_logistic", "bgnbd_no_purchase")
+# also a scorer the marts can use when a backtest says so: P(no purchase) itself
+SCORERS = (*CANDIDATES, "bgnbd_p_no_purchase")
 FOLDS = 3
 VALIDATION_CUSTOMERS = 20_000  # whose training rows are validated out of fold
 
@@ -59,10 +62,21 @@ def first_data_date(conn: psycopg.Connection, as_of_date: date) -> date | None:
     return row[0] if row else None
 
 
+def sample_share(active: int, snapshots: int, max_rows: int) -> float:
+    """Share of the customers whose snapshots are read for training: all while ``snapshots``
+    x ``active`` (the active base on the scoring date) stays within ``max_rows``, else about
+    OVERSAMPLE x ``max_rows`` rows' worth (the seeded row cap then trims to ``max_rows``)."""
+    if active * snapshots <= max_rows:
+        return 1.0
+    return min(1.0, OVERSAMPLE * max_rows / (active * snapshots))
+
+
 def training_set(conn: psycopg.Connection, as_of_date: date, *, horizon: int, snapshots: int,
-                 spacing: int, max_rows: int, seed: int = 0
+                 spacing: int, max_rows: int, share: float = 1.0, seed: int = 0
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Rows (features), labels, the customer key of each row, and what was used."""
+    """Rows (features), labels, the customer key of each row, and what was used. With
+    ``share`` < 1 only a fixed sample of the customers is read at every snapshot
+    (:func:`features.sample_condition`): the same customers' histories, set-based in SQL."""
     first = first_data_date(conn, as_of_date)
     if first is None:
         raise InsufficientData(f"no orders up to {as_of_date}: nothing to train the churn model on",
@@ -78,7 +92,7 @@ def training_set(conn: psycopg.Connection, as_of_date: date, *, horizon: int, sn
             "load more history (or pick a later as-of date)")
     xs, ys, keys, per_date = [], [], [], []
     for snapshot_date in dates:
-        raw = features.raw_signals(conn, snapshot_date, sla)
+        raw = features.raw_signals(conn, snapshot_date, sla, share)
         x = features.to_features(raw, snapshot_date).to_numpy()
         y = labels.labels(conn, raw["customer_key"], snapshot_date, as_of_date, horizon)
         xs.append(x)
@@ -91,7 +105,8 @@ def training_set(conn: psycopg.Connection, as_of_date: date, *, horizon: int, sn
         keep = np.random.default_rng(seed).choice(len(y), max_rows, replace=False)
         x, y, key = x[keep], y[keep], key[keep]
     info = {"snapshots": per_date, "labels_complete": complete, "horizon_days": horizon,
-            "maturity_days": maturity, "rows": int(len(y)), "positives": int(y.sum())}
+            "maturity_days": maturity, "customer_share": share, "rows": int(len(y)),
+            "positives": int(y.sum())}
     if y.sum() < MIN_POSITIVES or y.sum() == len(y):
         raise InsufficientData(
             f"too few churned customers to train the churn model as of {as_of_date}: "
@@ -119,8 +134,9 @@ def fit_candidates(x: np.ndarray, y: np.ndarray, key: np.ndarray, candidates: tu
                 part = logistic.fit(x[train], y[train], FEATURE_NAMES, l2=l2, nonnegative=nonneg)
                 oof[test] = part.predict(x[test])
             out[name] = (logistic.fit(x, y, FEATURE_NAMES, l2=l2, nonnegative=nonneg), oof)
-        elif name == "bgnbd_no_purchase":
-            model = purchase_baseline.fit(x, y, FEATURE_NAMES)
+        elif name in ("bgnbd_no_purchase", "bgnbd_p_no_purchase"):
+            model = purchase_baseline.fit(x, y, FEATURE_NAMES,
+                                          calibrate=name == "bgnbd_no_purchase")
             out[name] = (model, np.where(fold >= 0, model.predict(x), np.nan))
         else:
             raise ValueError(f"unknown churn model candidate {name!r}")
@@ -142,13 +158,18 @@ def fit_and_score(conn: psycopg.Connection, as_of_date: date, *, horizon: int = 
     backtest found best) or else the one that validates best out of fold, and score the
     customers active on ``as_of_date`` with it."""
     seconds = {}
+    sla = int(dbt_vars().get("complaint_response_sla_hours", 24))
+    t = time.perf_counter()
+    raw = features.raw_signals(conn, as_of_date, sla)
+    seconds["score_signals"] = time.perf_counter() - t
     t = time.perf_counter()
     x, y, key, info = training_set(conn, as_of_date, horizon=horizon, snapshots=snapshots,
-                                   spacing=spacing, max_rows=max_rows)
+                                   spacing=spacing, max_rows=max_rows,
+                                   share=sample_share(len(raw), snapshots, max_rows))
     seconds["training_set"] = time.perf_counter() - t
     t = time.perf_counter()
-    # a candidate the backtest chose is the only one fitted
-    fitted = fit_candidates(x, y, key, (prefer,) if prefer in candidates else candidates, l2)
+    # a scorer the backtest chose is the only one fitted
+    fitted = fit_candidates(x, y, key, (prefer,) if prefer in SCORERS else candidates, l2)
     validation = {name: metrics.summary(y[np.isfinite(oof)], oof[np.isfinite(oof)])
                   for name, (_, oof) in fitted.items()}
     chosen = prefer if prefer in fitted else choose(validation)
@@ -156,11 +177,9 @@ def fit_and_score(conn: psycopg.Connection, as_of_date: date, *, horizon: int = 
     seconds["fit"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    sla = int(dbt_vars().get("complaint_response_sla_hours", 24))
-    raw = features.raw_signals(conn, as_of_date, sla)
     frame = score_frame(raw, model, as_of_date)
     frame["scored_by"] = chosen
-    seconds["score"] = time.perf_counter() - t
+    seconds["score"] = seconds.pop("score_signals") + time.perf_counter() - t
     return Scored(as_of_date, model, chosen, frame, info, seconds, validation,
                   {name: fitted_model for name, (fitted_model, _) in fitted.items()})
 

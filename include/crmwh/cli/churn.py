@@ -9,8 +9,8 @@ from crmwh import settings
 from crmwh.cli.common import iso_date, say
 from crmwh.errors import CrmwhError
 
-SHOWN = ("model", "churn_gbm", "churn_logistic", "recency", "rfm", "bgnbd_p_no_purchase",
-         "bgnbd_expected_purchases", "base_rate")
+SHOWN = ("model", "churn_gbm", "churn_logistic", "bgnbd_no_purchase", "recency", "rfm",
+         "bgnbd_p_no_purchase", "bgnbd_expected_purchases", "past_rate", "base_rate")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,5 +60,7 @@ def cmd_backtest_churn(args: argparse.Namespace) -> int:
         else "does NOT beat"
     say(f"the churn model ({', '.join(s['chosen'])}) {verdict} every baseline on ROC AUC and "
         f"top-decile lift; Brier {'beats' if s['beats_base_rate_brier'] else 'does NOT beat'} "
-        f"the base rate; recorded in audit.model_runs (model churn_backtest, run {args.run_id})")
+        f"the training period's base rate (past_rate); the nightly now scores with "
+        f"{s['pick']} ({s['pick_reason']}); recorded in audit.model_runs (model "
+        f"churn_backtest, run {args.run_id})")
     return 0

@@ -19,16 +19,22 @@ ORDERS_SQL = """
           and order_date <= {as_of_date}
           and not coalesce(is_cancelled, false)
           and not coalesce(is_deleted, false)
+          and {sample}
     ) to stdout with (format csv)
 """
 # Same-day orders are merged by crmwh.clv.summary in NumPy: a SQL "group by customer, day"
 # spills to disk at default work_mem and took longer than the whole fit at 1M customers.
 
 
-def read_orders(conn: psycopg.Connection, as_of_date: date) -> pd.DataFrame:
-    """Non-cancelled, non-deleted orders up to ``as_of_date``: customer_key (object),
-    day (int64, days since 1970-01-01), gross_margin (float64, NaN when null)."""
-    query = sql.SQL(ORDERS_SQL).format(as_of_date=sql.Literal(as_of_date))
+EVERY_CUSTOMER = sql.SQL("true")
+
+
+def read_orders(conn: psycopg.Connection, as_of_date: date,
+                sample: sql.Composable = EVERY_CUSTOMER) -> pd.DataFrame:
+    """Non-cancelled, non-deleted orders up to ``as_of_date`` (of the customers ``sample``
+    selects, a condition on customer_key): customer_key (object), day (int64, days since
+    1970-01-01), gross_margin (float64, NaN when null)."""
+    query = sql.SQL(ORDERS_SQL).format(as_of_date=sql.Literal(as_of_date), sample=sample)
     buf = io.BytesIO()
     with conn.transaction(), conn.cursor() as cur, cur.copy(query) as copy:
         for chunk in copy:

@@ -26,7 +26,7 @@ from crmwh.settings import dbt_vars
 
 TEXT_KEYS = {"customer_key", "customer_version_key", "contract_key", "contract_version_key",
              "contract_id", "renewal_of_contract_id", "invoice_id", "billing_account_id",
-             "credit_note_id"}
+             "credit_note_id", "churn_event_key"}
 INT_KEYS = {"order_id", "ticket_id", "survey_id", "sales_customer_id"}
 TABLES = ("core.dim_customer", "core.dim_contract", "core.fct_orders", "core.fct_invoices",
           "core.fct_tickets", "core.fct_surveys", "intermediate.int_customer_value__monthly")
@@ -66,8 +66,9 @@ def replicate(conn: psycopg.Connection, table: str, factor: int, where: str = "t
     return n
 
 
-def scale(conn: psycopg.Connection, factor: int, as_of_date: date) -> dict[str, int]:
-    rows = {t: replicate(conn, t, factor) for t in TABLES}
+def scale(conn: psycopg.Connection, factor: int, as_of_date: date,
+          tables: tuple[str, ...] = TABLES) -> dict[str, int]:
+    rows = {t: replicate(conn, t, factor) for t in tables}
     first = train.first_data_date(conn, as_of_date)
     dates, _ = labels.training_dates(as_of_date, first, train.HORIZON_DAYS,
                                      labels.maturity_days(dbt_vars()), train.SNAPSHOTS,
@@ -116,4 +117,31 @@ def run(dsn: str, as_of_date: date, factor: int) -> dict:
                                for m in MODELS if m.startswith("mart_")}
         result["churn_events"] = conn.execute(
             "select count(*) from core.fct_churn_events").fetchone()[0]
+    return result
+
+
+# what the churn fit reads (invoices and the value helper's monthly table it does not)
+FIT_TABLES = ("core.dim_customer", "core.dim_contract", "core.fct_orders", "core.fct_tickets",
+              "core.fct_surveys")
+
+
+def fit_only(dsn: str, as_of_date: date, factor: int) -> dict:
+    """Scale what the churn fit reads (core.fct_churn_events replicated with the rest instead
+    of rebuilt by dbt: the copies' episodes are the originals'), then time the nightly churn
+    step alone, with every candidate fitted (no backtest pick)."""
+    result: dict = {"as_of_date": as_of_date.isoformat(), "factor": factor}
+    with database.connect(dsn, autocommit=True) as conn:
+        t = time.perf_counter()
+        result["rows"] = scale(conn, factor, as_of_date, FIT_TABLES)
+        result["rows"]["core.fct_churn_events"] = replicate(conn, "core.fct_churn_events",
+                                                            factor)
+        conn.execute("delete from audit.model_runs where model = 'churn_backtest'")
+        result["scale_seconds"] = time.perf_counter() - t
+        result["customers"] = conn.execute(
+            "select count(*) from core.dim_customer where is_current").fetchone()[0]
+        t = time.perf_counter()
+        fit = nightly.run(conn, as_of_date, "bench")
+        result["fit_seconds"] = time.perf_counter() - t
+        result["fit"] = {"rows_written": fit["rows_written"], "training": fit["training"],
+                         "chosen": fit["chosen"], "seconds": fit["seconds"]}
     return result
