@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import secrets
+import stat
 import tempfile
 from pathlib import Path
 
@@ -38,8 +39,11 @@ def private_folder(folder: Path) -> Path:
     kept: a group allowed to pass through (the embedded server's own group, run as root)."""
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if folder.stat().st_mode & 0o067:
-            folder.chmod(0o700)
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        # read and write go; pass-through (x) stays: the embedded server, run as its own
+        # account, reaches its data folder through here, and loses it if this is taken away
+        if mode & 0o066:
+            folder.chmod(mode & ~0o066)
     except OSError as exc:
         raise CrmwhError(f"cannot create the data folder {folder}: {exc.strerror}",
                          "set CRM_HOME to a writable folder") from None

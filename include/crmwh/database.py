@@ -77,8 +77,11 @@ def _prepare_root_permissions(pgdata: Path, home: Path) -> None:
         if folder == home:
             os.chown(home, -1, account.pw_gid)
             home.chmod(0o710)
-        elif not folder.stat().st_mode & stat.S_IXOTH:
-            folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
+        else:  # the server's account passes as a member of the folder's group or as other
+            info = folder.stat()
+            through = stat.S_IXGRP if info.st_gid == account.pw_gid else stat.S_IXOTH
+            if not info.st_mode & through:
+                folder.chmod(stat.S_IMODE(info.st_mode) | through)
     read = stat.S_IRGRP | stat.S_IROTH
     ensure_folder_permissions(bin_dir, read | stat.S_IXGRP | stat.S_IXOTH)
     ensure_folder_permissions(bin_dir.parent / "lib", read)

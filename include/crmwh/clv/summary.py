@@ -55,7 +55,7 @@ def summarise_days(
         empty = np.empty(0)
         return DaySummary(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64),
                           empty, empty, empty)
-    order = np.lexsort((days, codes))
+    order = np.lexsort((values, days, codes))  # same-day margins summed in one order
     codes, days, values = codes[order], days[order], values[order]
 
     # purchase days: distinct (customer, day), with the sum of the known margins
@@ -119,9 +119,10 @@ def summary(
 
 
 def summarise_orders(orders: pd.DataFrame, as_of_date: date) -> tuple[np.ndarray, DaySummary]:
-    """(customer keys, summary) from :func:`crmwh.modelling.orders.read_orders` output
-    (customers in no set order)."""
-    codes, keys = pd.factorize(orders["customer_key"], sort=False)
+    """(customer keys, summary) from :func:`crmwh.modelling.orders.read_orders` output, in
+    order of customer key: the rows come in whatever order the database scanned them, and
+    the fit's sums must not depend on it (a rerun's predictions equal the first run's)."""
+    codes, keys = pd.factorize(orders["customer_key"], sort=True)
     result = summarise_days(codes, orders["day"].to_numpy(), orders["gross_margin"].to_numpy(),
                             day_number(as_of_date))
     return np.asarray(keys, dtype=object)[result.customer], result

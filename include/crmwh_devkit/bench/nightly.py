@@ -373,8 +373,10 @@ def run(customers: int, days: int = 90, seed: int = 42, modes: tuple[str, ...] =
         admin = base.embedded_admin_dsn("crm")  # each side's database is made by the superuser
         result["sources"] = _prepare_sources(base, config, progress)
         result["load_workers"] = base.load_workers
+        # each side's home has its own secrets: the sources' are the bench home's
         with environment({"CRM_SALES_DSN": base.sales_dsn,
-                          "CRM_BILLING_DIR": str(base.billing_dir)}):
+                          "CRM_BILLING_DIR": str(base.billing_dir),
+                          "CRM_SERVICE_TOKEN": base.service_token}):
             service_process.start(base)  # as `crmwh run` does: rate 200/s, a 503 every 50th
             try:
                 bench = Bench(home=home, base=base, admin_dsn=admin, nights=nights,
