@@ -1,6 +1,7 @@
 -- DOMAIN §7 "sales reports for any year, month or day, by company and department" as one
 -- relation a BI tool filters instead of a query to edit: mart_sales_daily rolled up to each
--- grain ('year' | 'month' | 'day'), with the period's first and last day as plain columns.
+-- grain ('year' | 'month' | 'day'), with the period's first and last day as plain columns
+-- (the period in progress ends on the as-of date).
 -- Pick a grain with `where grain = 'month'`, bound the periods with period_start / period_end
 -- (indexed together), and narrow by company, department or channel like any column
 -- (sql/questions/07_sales_report.sql). A table: a dashboard reads the month and year
@@ -98,7 +99,8 @@ final as (
 select
     cast(grain as text) as grain,
     cast(period_start as date) as period_start,
-    cast(period_end as date) as period_end,
+    -- the period in progress ends on the as-of date: no mart holds a date after it
+    cast(least(period_end, {{ as_of_date() }}) as date) as period_end,
     cast(customer_key as text) as customer_key,
     cast(company_name as text) as company_name,
     cast(customer_type as text) as customer_type,
