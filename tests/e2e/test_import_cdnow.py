@@ -17,7 +17,6 @@ import importlib.util
 import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -41,10 +40,10 @@ IMPORT = ("import", "transactions", str(CDNOW), "--customer-col", "customer_id",
 
 
 @pytest.fixture(scope="module")
-def warehouse() -> Iterator[tuple[str, Path]]:
+def warehouse(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """Import the log and run the nightly on a home with nothing else; the warehouse DSN
     and the home."""
-    env = {"CRM_HOME": tempfile.mkdtemp(prefix="crmwh-cdnow-"), "CRM_PG_PORT": str(free_port()),
+    env = {"CRM_HOME": str(tmp_path_factory.mktemp("cdnow")), "CRM_PG_PORT": str(free_port()),
            "CRM_SERVICE_URL": "", "CRM_SALES_DSN": "", "CRM_BILLING_DIR": ""}
     try:
         done = crmwh(*IMPORT, **env)

@@ -177,3 +177,28 @@ def test_scores_at_a_past_date_use_nothing_after_it(warehouse):
                "complaints_90d", "overdue_amount", "satisfaction_c", "last_order_date"]
     pd.testing.assert_frame_equal(today.frame[columns].reset_index(drop=True),
                                   then.frame[columns].reset_index(drop=True))
+
+
+def test_bench_scales_a_copy_and_leaves_the_warehouse_alone(warehouse):
+    """The 1M churn benchmark (benchmarks/churn.md) scales a copy of the warehouse: every copy
+    of a customer is an independent customer with the same behaviour, so twice the customers
+    and twice the active base are scored; the warehouse itself is untouched."""
+    from crmwh_devkit.bench import churn as bench
+
+    wh, fitted = warehouse
+    count = "select count(*) as n from core.dim_customer where is_current"
+    customers = int(wh.frame(count)["n"][0])
+    scores = f"select count(*) as n from ml.churn_scores where as_of_date = '{LAST_DAY}'"
+    with pytest.raises(ValueError, match="must not be the warehouse"):
+        bench.copy_warehouse(wh.dsn, wh.frame("select current_database() as d")["d"][0])
+    copy = bench.copy_warehouse(wh.dsn, "crm_bench_churn_test")
+    try:
+        result = bench.fit_only(copy, LAST_DAY, 2)
+        assert result["customers"] == 2 * customers
+        assert result["fit"]["rows_written"] == 2 * fitted["churn"]["rows_written"]
+        assert int(wh.frame(scores, copy)["n"][0]) == 2 * fitted["churn"]["rows_written"]
+    finally:
+        with database.connect(wh.dsn, autocommit=True) as conn:
+            conn.execute("drop database if exists crm_bench_churn_test")
+    assert int(wh.frame(count)["n"][0]) == customers
+    assert int(wh.frame(scores)["n"][0]) == fitted["churn"]["rows_written"]

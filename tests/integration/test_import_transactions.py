@@ -7,7 +7,6 @@ with their reasons and counts reconcile; importing the same file again lands not
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,9 +27,9 @@ GOOD = ("cust,day,amount,qty\n"
 
 
 @pytest.fixture(scope="module")
-def home() -> Iterator[dict[str, str]]:
+def home(tmp_path_factory) -> Iterator[dict[str, str]]:
     """The environment of a warehouse of the module's own; stopped at the end."""
-    env = {"CRM_HOME": tempfile.mkdtemp(prefix="crmwh-import-"), "CRM_PG_PORT": str(free_port()),
+    env = {"CRM_HOME": str(tmp_path_factory.mktemp("import")), "CRM_PG_PORT": str(free_port()),
            "CRM_SERVICE_URL": ""}
     yield env
     crmwh("db", "stop", **env)

@@ -97,10 +97,11 @@ def measure(page: Path, width: int = 1100) -> Measured:
     folder of its own)."""
     import tempfile
 
-    probe = Path(tempfile.mkdtemp(prefix="crmwh-measure-")) / page.name
     html = page.read_text(encoding="utf-8")
-    probe.write_text(html.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
-    dom = _run(f"--window-size={width},2000", "--dump-dom", probe.resolve().as_uri())
+    with tempfile.TemporaryDirectory(prefix="crmwh-measure-") as folder:
+        probe = Path(folder) / page.name
+        probe.write_text(html.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+        dom = _run(f"--window-size={width},2000", "--dump-dom", probe.resolve().as_uri())
     start = dom.index('<pre id="measured">') + len('<pre id="measured">')
     raw = dom[start:dom.index("</pre>", start)]
     import html as html_lib

@@ -19,6 +19,7 @@ import time
 from datetime import date
 
 import psycopg
+from psycopg import conninfo, sql
 
 from crmwh import database, dbt_runner
 from crmwh.churn import labels, nightly, train
@@ -145,3 +146,47 @@ def fit_only(dsn: str, as_of_date: date, factor: int) -> dict:
         result["fit"] = {"rows_written": fit["rows_written"], "training": fit["training"],
                          "chosen": fit["chosen"], "seconds": fit["seconds"]}
     return result
+
+
+def copy_warehouse(admin_dsn: str, name: str) -> str:
+    """A fresh copy ``name`` of the warehouse database of ``admin_dsn`` (an earlier copy of
+    that name is dropped); its DSN. Scaling rewrites the copy, never the warehouse."""
+    source = conninfo.conninfo_to_dict(admin_dsn)["dbname"]
+    if name == source:
+        raise ValueError(f"the copy must not be the warehouse itself ({source})")
+    with database.connect(conninfo.make_conninfo(admin_dsn, dbname="postgres"),
+                          autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {}").format(
+            sql.Identifier(name)))
+        conn.execute(sql.SQL("create database {} template {}").format(
+            sql.Identifier(name), sql.Identifier(source)))
+    return conninfo.make_conninfo(admin_dsn, dbname=name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m crmwh_devkit.bench.churn --date D --factor N [--marts]``: copy the home's
+    warehouse (built as of D) to ``crm_bench_churn``, scale the copy N times and time the
+    churn fit (with ``--marts`` also fct_churn_events and the churn marts); prints JSON."""
+    import argparse
+    import os
+
+    from crmwh import settings
+
+    parser = argparse.ArgumentParser(prog="python -m crmwh_devkit.bench.churn",
+                                     description=main.__doc__)
+    parser.add_argument("--date", type=date.fromisoformat, required=True,
+                        help="the as-of date the home's warehouse was built for")
+    parser.add_argument("--factor", type=int, default=333, help="copies of each customer")
+    parser.add_argument("--marts", action="store_true",
+                        help="also time dbt's churn models around the fit")
+    args = parser.parse_args(argv)
+    dsn = copy_warehouse(settings.load().admin_dsn, "crm_bench_churn")
+    before = os.getloadavg()
+    result = (run if args.marts else fit_only)(dsn, args.date, args.factor)
+    result["load_average"] = {"before": before, "after": os.getloadavg()}
+    print(json.dumps(result, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
