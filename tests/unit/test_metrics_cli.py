@@ -77,3 +77,10 @@ def test_a_wrong_name_is_a_user_error(question, message):
 
 def test_the_list_shows_each_metric_once_with_its_definition():
     assert metrics.describe(MANIFEST)[1] == ("churn_rate", "churn_rate defined once")
+
+
+def test_counts_print_as_integers_and_fractions_stay():
+    rows = [("key", 11.0, 0.25, 3.0, None), ("normal", 2.0, 0.5, 1.5, 4)]
+    assert metrics.whole_numbers(rows) == [("key", 11, 0.25, 3.0, None),
+                                           ("normal", 2, 0.5, 1.5, 4)]
+    assert metrics.whole_numbers([]) == []

@@ -229,7 +229,7 @@ class Engine:
         columns = [q.shown.get(c, c) for c in table.column_names]
         rows = [tuple(v.date() if isinstance(v, datetime) and v.time() == time() else v
                       for v in row) for row in table.rows]
-        return columns, rows
+        return columns, whole_numbers(rows)
 
     def explain(self, q: Query, start: date | None = None, end: date | None = None) -> str:
         try:
@@ -238,6 +238,18 @@ class Engine:
             raise CrmwhError(f"the metrics query failed: {_first_line(exc)}",
                              "check the names (`crmwh metrics --list`) and --where") from None
         return result.sql_statement.without_descriptions.sql
+
+
+def whole_numbers(rows: list[tuple]) -> list[tuple]:
+    """Columns whose every value is a whole number as integers: MetricFlow hands sums of
+    counts back as floats (11.0 customers)."""
+    if not rows:
+        return rows
+    whole = [all(v is None or isinstance(v, int) and not isinstance(v, bool)
+                 or isinstance(v, float) and v.is_integer() for v in column)
+             and any(isinstance(v, float) for v in column) for column in zip(*rows, strict=True)]
+    return [tuple(int(v) if w and v is not None else v for v, w in zip(row, whole, strict=True))
+            for row in rows]
 
 
 def _first_line(exc: Exception) -> str:

@@ -23,23 +23,31 @@ def _pid_file(cfg: Settings):
     return cfg.home / "service-api.pid"
 
 
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-def _refuse_a_stranger(cfg: Settings) -> None:
-    """A simulator left running by another home answers on the port but refuses this home's
-    token: say so before the night fails on it."""
+def health(cfg: Settings) -> dict | None:
+    """The simulator's health document, asked with this home's token (``token_ok`` says
+    whether the token is right, ``pid`` whose it is); None when nothing answers, ``{}`` when
+    something answers 200 without one (a service API of the user's own)."""
     request = urllib.request.Request(f"{cfg.service_url}/health",
                                      headers={"Authorization": f"Bearer {cfg.service_token}"})
-    with urllib.request.urlopen(request, timeout=2) as r:
-        health = json.load(r)
-    if health.get("token_ok") is False:
-        pid = health.get("pid", "<pid>")
+    try:
+        with urllib.request.urlopen(request, timeout=2) as r:
+            if r.status != 200:
+                return None
+            body = r.read()
+    except OSError:
+        return None
+    try:
+        found = json.loads(body)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _refuse_a_stranger(cfg: Settings, found: dict) -> None:
+    """A simulator left running by another home answers on the port but refuses this home's
+    token: say so before the night fails on it."""
+    if found.get("token_ok") is False:
+        pid = found.get("pid", "<pid>")
         raise CrmwhError(f"a service API simulator of another home answers at {cfg.service_url} "
                          f"(pid {pid}) and refuses this home's token",
                          f"stop it (kill {pid}) or point CRM_SERVICE_URL at a free port")
@@ -52,9 +60,10 @@ def is_local_simulator(cfg: Settings) -> bool:
 
 def start(cfg: Settings, fail_every: int = 50, rate: float = 200.0) -> str:
     """Start the simulator for ``CRM_SERVICE_URL`` unless this home's already answers."""
-    if healthy(cfg.service_url):
+    found = health(cfg)
+    if found is not None:
         if is_local_simulator(cfg):
-            _refuse_a_stranger(cfg)
+            _refuse_a_stranger(cfg, found)
         return cfg.service_url
     if not is_local_simulator(cfg):
         raise CrmwhError(f"the service API at {cfg.service_url} does not answer",
@@ -73,7 +82,7 @@ def start(cfg: Settings, fail_every: int = 50, rate: float = 200.0) -> str:
         if proc.poll() is not None:
             raise CrmwhError(f"the service API simulator exited at start (port {port} in use?)",
                              f"see {cfg.home / 'service-api.log'}")
-        if healthy(cfg.service_url):
+        if health(cfg) is not None:
             return cfg.service_url
         time.sleep(0.2)
     raise CrmwhError(f"the service API simulator did not answer within {START_SECONDS} s",
