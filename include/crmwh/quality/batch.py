@@ -87,20 +87,39 @@ def _coerce(series, type_: str):
     return series
 
 
+QUARANTINE_KINDS = """
+    select regexp_replace(reason, 'line [0-9]+', 'line', 'g') as kind, count(*),
+        (array_agg(substring(reason from 'line ([0-9]+)')::int order by
+                   substring(reason from 'line ([0-9]+)')::int)
+            filter (where reason ~ 'line [0-9]+'))[1:%(lines)s]
+    from quarantine.rows where batch_id = %(batch_id)s
+    group by kind order by count(*) desc, kind limit %(kinds)s
+"""
+LINES_NAMED = 5  # line numbers named per kind of reason; quarantine.rows has every one
+
+
 def quarantined_checks(conn: Any, entity: Entity, batch_id: str) -> list[Check]:
-    """The rows landing put in quarantine for this batch, one check per reason (row-level)."""
+    """The rows landing put in quarantine for this batch, one check per kind of reason
+    (row-level): reasons that differ only in the file line they name are one check naming
+    the first lines ("malformed CSV line: 10 fields, header has 9", lines 3028, 4410)."""
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
         cur.execute("select to_regclass('quarantine.rows')")
         if cur.fetchone()[0] is None:
             return []
-        cur.execute(
-            """select reason, count(*) from quarantine.rows where batch_id = %s
-               group by reason order by count(*) desc, reason limit %s""",
-            (batch_id, MAX_ROW_LEVEL_REASONS))
+        cur.execute(QUARANTINE_KINDS, {"batch_id": batch_id, "lines": LINES_NAMED,
+                                       "kinds": MAX_ROW_LEVEL_REASONS})
         found = cur.fetchall()
-    return [Check(f"landing: {short(reason)[:200]}", entity.qualified, "row-level", "fail",
-                  f"{n} rows quarantined", "0 rows (they wait in quarantine.rows for a fix and "
-                  "`crmwh quarantine release`)") for reason, n in found]
+    checks = []
+    for kind, n, lines in found:
+        named = ""
+        if lines:
+            more = ", ..." if n > len(lines) else ""
+            named = f" ({'line' if n == 1 else 'lines'} {', '.join(map(str, lines))}{more})"
+        checks.append(Check(
+            f"landing: {short(kind)[:200]}", entity.qualified, "row-level", "fail",
+            f"{n} rows quarantined{named}", "0 rows (they wait in quarantine.rows for a fix "
+            "and `crmwh quarantine release`)"))
+    return checks
 
 
 def held_file_checks(conn: Any, entity: Entity, batch_id: str) -> list[Check]:
