@@ -202,3 +202,31 @@ def test_bench_scales_a_copy_and_leaves_the_warehouse_alone(warehouse):
             conn.execute("drop database if exists crm_bench_churn_test")
     assert int(wh.frame(count)["n"][0]) == customers
     assert int(wh.frame(scores)["n"][0]) == fitted["churn"]["rows_written"]
+
+
+def test_training_snapshots_read_the_samples_copies_to_the_same_signals(warehouse):
+    """Above the row cap the training snapshots read a customer sample copied once (and its
+    orders read once): every snapshot's signals are the ones the plain queries give."""
+    from psycopg import sql
+
+    from crmwh.churn import features, labels
+    from crmwh.modelling.orders import read_orders
+
+    wh, _ = warehouse
+    share = 0.5
+    with database.connect(wh.dsn, autocommit=True) as conn:
+        dates, _ = labels.training_dates(
+            LAST_DAY, train.first_data_date(conn, LAST_DAY), train.HORIZON_DAYS,
+            labels.maturity_days(dbt_vars()), train.SNAPSHOTS, train.SNAPSHOT_SPACING_DAYS)
+        everyone = len(features.raw_signals(conn, dates[-1]))
+        orders = read_orders(conn, dates[-1], sql.SQL(features.sample_condition(share)))
+        with features.sampled_core(conn, share, dates) as tables:
+            assert set(tables) == set(features.SAMPLED_TABLES)
+            for day in (dates[0], dates[-1]):
+                got = features.raw_signals(conn, day, 24, share, tables, orders)
+                want = features.raw_signals(conn, day, 24, share)
+                assert 0.3 * everyone < len(got) < 0.7 * everyone
+                pd.testing.assert_frame_equal(got, want)
+        left = conn.execute("select count(*) from pg_class where relname like 'churn_sample%%' "
+                            "and relpersistence = 't'").fetchone()[0]
+        assert left == 0

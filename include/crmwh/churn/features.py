@@ -10,6 +10,9 @@ base on ``as_of_date`` (:mod:`crmwh.churn.labels`).
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 
 import numpy as np
@@ -21,7 +24,7 @@ from crmwh import as_of
 from crmwh.churn import labels, renewals
 from crmwh.churn.signals import FEATURE_NAMES
 from crmwh.clv import bgnbd
-from crmwh.clv.summary import summarise_orders
+from crmwh.clv.summary import day_number, summarise_orders
 from crmwh.modelling.orders import read_orders
 from crmwh.settings import dbt_vars
 
@@ -126,15 +129,56 @@ def sample_condition(share: float) -> str:
             f"< {max(1, round(share * SAMPLE_BUCKETS))}")
 
 
+# the tables the feature and population queries filter by the customer sample
+SAMPLED_TABLES = ("core.fct_orders", "core.fct_tickets", "core.dim_customer",
+                  "core.fct_surveys", "core.fct_receivables_daily", "core.dim_contract")
+
+
+@contextmanager
+def sampled_core(conn: psycopg.Connection, share: float, days: list[date]
+                 ) -> Iterator[dict[str, str]]:
+    """With ``share`` < 1: the sample's rows of :data:`SAMPLED_TABLES` (of the receivables,
+    only ``days``) copied once into temporary tables, so that the training snapshots read a
+    fifth of a scan each instead of every fact table again; yields the names to read them by
+    (``{}`` with ``share`` 1, nothing to copy). Dropped on the way out."""
+    if share >= 1:
+        yield {}
+        return
+    sample = sample_condition(share)
+    names = {table: f"pg_temp.churn_sample_{table.split('.')[1]}" for table in SAMPLED_TABLES}
+    try:
+        for table, copy in names.items():
+            where = sample
+            if table == "core.fct_receivables_daily":
+                where += " and date_day = any(%(days)s)"
+            conn.execute(f"create temporary table {copy.split('.')[1]} as "
+                         f"select * from {table} where {where}", {"days": days})
+            conn.execute(f"analyze {copy}")
+        yield names
+    finally:
+        for copy in names.values():
+            conn.execute(f"drop table if exists {copy}")
+
+
+def _reading(query: str, tables: Mapping[str, str]) -> str:
+    """``query`` reading each table of ``tables`` from its copy."""
+    for table, copy in tables.items():
+        query = re.sub(rf"\b{re.escape(table)}\b", copy, query)
+    return query
+
+
 def raw_signals(conn: psycopg.Connection, as_of_date: date, sla_hours: int = 24,
-                share: float = 1.0) -> pd.DataFrame:
+                share: float = 1.0, tables: Mapping[str, str] | None = None,
+                orders: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per customer active on ``as_of_date`` (with ``share`` < 1, of a fixed sample
     of the customers, :func:`sample_condition`): the raw signal values (counts, amounts,
-    flags).
+    flags). ``tables``: the sample's copies to read (:func:`sampled_core`); ``orders``: the
+    sample's orders already read (:func:`crmwh.modelling.orders.read_orders`), up to
+    ``as_of_date`` or later (later ones are left out here).
     Streamed with COPY (CSV) rather than fetched row by row: 1,000,000 customers stay cheap."""
     sample = sample_condition(share)
-    query = FEATURES_SQL.format(population=labels.POPULATION_SQL.format(sample=sample),
-                                sample=sample)
+    query = _reading(FEATURES_SQL.format(
+        population=labels.POPULATION_SQL.format(sample=sample), sample=sample), tables or {})
     literals = {"as_of_date": sql.Literal(as_of_date),
                 "as_of_end": sql.Literal(as_of.end_of(as_of_date)),
                 "sla": sql.Literal(int(sla_hours))}
@@ -153,7 +197,10 @@ def raw_signals(conn: psycopg.Connection, as_of_date: date, sla_hours: int = 24,
         frame[name] = frame[name].eq("t")
     for name in RAW_DATES:
         frame[name] = pd.to_datetime(frame[name].replace("", None)).dt.date
-    orders = read_orders(conn, as_of_date, sql.SQL(sample))
+    if orders is None:
+        orders = read_orders(conn, as_of_date, sql.SQL(sample))
+    else:
+        orders = orders[orders["day"] <= day_number(as_of_date)]
     model = purchase_model(orders, as_of_date, frame["customer_key"], purchase_horizon())
     for name in PURCHASE_COLUMNS:
         frame[name] = model[name]

@@ -20,10 +20,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import psycopg
+from psycopg import sql
 
 from crmwh.churn import features, gbm, labels, logistic, metrics, purchase_baseline, reasons
 from crmwh.churn.signals import FEATURE_NAMES, SIGNAL_OF
 from crmwh.errors import InsufficientData
+from crmwh.modelling.orders import read_orders
 from crmwh.settings import dbt_vars
 
 HORIZON_DAYS = 90
@@ -91,15 +93,18 @@ def training_set(conn: psycopg.Connection, as_of_date: date, *, horizon: int, sn
             f"a snapshot needs 90 days of history and {horizon} days of outcome",
             "load more history (or pick a later as-of date)")
     xs, ys, keys, per_date = [], [], [], []
-    for snapshot_date in dates:
-        raw = features.raw_signals(conn, snapshot_date, sla, share)
-        x = features.to_features(raw, snapshot_date).to_numpy()
-        y = labels.labels(conn, raw["customer_key"], snapshot_date, as_of_date, horizon)
-        xs.append(x)
-        ys.append(y)
-        keys.append(raw["customer_key"].to_numpy(dtype=object))
-        per_date.append({"date": snapshot_date.isoformat(), "rows": int(len(y)),
-                         "positives": int(y.sum())})
+    # the sample's orders read once, up to the last snapshot; each snapshot keeps its own
+    orders = read_orders(conn, dates[-1], sql.SQL(features.sample_condition(share)))
+    with features.sampled_core(conn, share, dates) as tables:
+        for snapshot_date in dates:
+            raw = features.raw_signals(conn, snapshot_date, sla, share, tables, orders)
+            x = features.to_features(raw, snapshot_date).to_numpy()
+            y = labels.labels(conn, raw["customer_key"], snapshot_date, as_of_date, horizon)
+            xs.append(x)
+            ys.append(y)
+            keys.append(raw["customer_key"].to_numpy(dtype=object))
+            per_date.append({"date": snapshot_date.isoformat(), "rows": int(len(y)),
+                             "positives": int(y.sum())})
     x, y, key = np.vstack(xs), np.concatenate(ys), np.concatenate(keys)
     if len(y) > max_rows:
         keep = np.random.default_rng(seed).choice(len(y), max_rows, replace=False)
