@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import date
+from pathlib import Path
 
 import psycopg
 from psycopg import conninfo, sql
@@ -126,11 +127,10 @@ FIT_TABLES = ("core.dim_customer", "core.dim_contract", "core.fct_orders", "core
               "core.fct_surveys")
 
 
-def fit_only(dsn: str, as_of_date: date, factor: int) -> dict:
+def _scale_fit_inputs(dsn: str, as_of_date: date, factor: int, result: dict) -> None:
     """Scale what the churn fit reads (core.fct_churn_events replicated with the rest instead
-    of rebuilt by dbt: the copies' episodes are the originals'), then time the nightly churn
-    step alone, with every candidate fitted (no backtest pick)."""
-    result: dict = {"as_of_date": as_of_date.isoformat(), "factor": factor}
+    of rebuilt by dbt: the copies' episodes are the originals'); forget any backtest pick, so
+    every candidate is fitted."""
     with database.connect(dsn, autocommit=True) as conn:
         t = time.perf_counter()
         result["rows"] = scale(conn, factor, as_of_date, FIT_TABLES)
@@ -140,11 +140,46 @@ def fit_only(dsn: str, as_of_date: date, factor: int) -> dict:
         result["scale_seconds"] = time.perf_counter() - t
         result["customers"] = conn.execute(
             "select count(*) from core.dim_customer where is_current").fetchone()[0]
+
+
+def fit_only(dsn: str, as_of_date: date, factor: int) -> dict:
+    """Scale what the churn fit reads, then time the nightly churn step alone, with every
+    candidate fitted (no backtest pick)."""
+    result: dict = {"as_of_date": as_of_date.isoformat(), "factor": factor}
+    _scale_fit_inputs(dsn, as_of_date, factor, result)
+    with database.connect(dsn, autocommit=True) as conn:
         t = time.perf_counter()
         fit = nightly.run(conn, as_of_date, "bench")
         result["fit_seconds"] = time.perf_counter() - t
         result["fit"] = {"rows_written": fit["rows_written"], "training": fit["training"],
                          "chosen": fit["chosen"], "seconds": fit["seconds"]}
+    return result
+
+
+def fit_task(dsn: str, as_of_date: date, factor: int, log: Path) -> dict:
+    """Scale what the churn fit reads, then run the DAG's own ``fit_models`` task on the copy
+    through Airflow (``airflow tasks test crm_nightly fit_models <date>``: CLV, then churn),
+    its log appended to ``log``; the task's wall time and the model runs it recorded."""
+    from dataclasses import replace
+
+    from crmwh import airflow_env, settings
+
+    result: dict = {"as_of_date": as_of_date.isoformat(), "factor": factor}
+    _scale_fit_inputs(dsn, as_of_date, factor, result)
+    cfg = replace(settings.load(), warehouse_dsn=dsn)
+    env = {**airflow_env.environment(cfg), "CRM_WAREHOUSE_DSN": dsn}
+    t = time.perf_counter()
+    result["exit_code"] = airflow_env.command(cfg, "tasks", "test", airflow_env.DAG_ID,
+                                              "fit_models", as_of_date.isoformat(), log=log,
+                                              env=env)
+    result["task_seconds"] = time.perf_counter() - t
+    result["log"] = str(log)
+    with database.connect(dsn) as conn:
+        rows = conn.execute(
+            """select distinct on (model) model, n_customers, metrics->'seconds'
+               from audit.model_runs where as_of_date = %s and model in ('churn', 'bgnbd')
+               order by model, created_at desc""", (as_of_date,)).fetchall()
+    result["model_runs"] = {model: {"customers": n, "seconds": sec} for model, n, sec in rows}
     return result
 
 
@@ -164,9 +199,10 @@ def copy_warehouse(admin_dsn: str, name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m crmwh_devkit.bench.churn --date D --factor N [--marts]``: copy the home's
-    warehouse (built as of D) to ``crm_bench_churn``, scale the copy N times and time the
-    churn fit (with ``--marts`` also fct_churn_events and the churn marts); prints JSON."""
+    """``python -m crmwh_devkit.bench.churn --date D --factor N [--marts | --task]``: copy the
+    home's warehouse (built as of D) to ``crm_bench_churn``, scale the copy N times and time
+    the churn fit (with ``--marts`` also fct_churn_events and the churn marts; with ``--task``
+    the DAG's fit_models task through Airflow); prints JSON."""
     import argparse
     import os
 
@@ -177,12 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", type=date.fromisoformat, required=True,
                         help="the as-of date the home's warehouse was built for")
     parser.add_argument("--factor", type=int, default=333, help="copies of each customer")
-    parser.add_argument("--marts", action="store_true",
-                        help="also time dbt's churn models around the fit")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--marts", action="store_true",
+                     help="also time dbt's churn models around the fit")
+    how.add_argument("--task", action="store_true",
+                     help="run the DAG's fit_models task through Airflow instead")
     args = parser.parse_args(argv)
-    dsn = copy_warehouse(settings.load().admin_dsn, "crm_bench_churn")
+    cfg = settings.load()
+    dsn = copy_warehouse(cfg.admin_dsn, "crm_bench_churn")
     before = os.getloadavg()
-    result = (run if args.marts else fit_only)(dsn, args.date, args.factor)
+    if args.task:
+        result = fit_task(dsn, args.date, args.factor, cfg.home / "bench_churn_task.log")
+    else:
+        result = (run if args.marts else fit_only)(dsn, args.date, args.factor)
     result["load_average"] = {"before": before, "after": os.getloadavg()}
     print(json.dumps(result, indent=1, default=str))
     return 0
