@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+import psycopg.conninfo
 import psycopg.sql
 
 from crmwh import credentials
@@ -202,10 +203,14 @@ def with_database(dsn: str, database: str) -> str:
 
 
 def describe(dsn: str) -> str:
-    """The DSN without its password, for messages."""
-    parts = urlsplit(dsn)
-    host = parts.hostname or "localhost"
-    return f"{parts.scheme}://{parts.username or ''}@{host}:{parts.port or 5432}{parts.path}"
+    """The DSN without its password (nor any option but where it points), for messages; a
+    URL or libpq's key=value form."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "(a connection string that does not parse)"
+    return (f"postgresql://{parts.get('user') or ''}@{parts.get('host') or 'localhost'}:"
+            f"{parts.get('port') or 5432}/{parts.get('dbname') or ''}")
 
 
 def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:

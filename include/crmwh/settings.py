@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from crmwh import credentials
 
@@ -127,6 +127,33 @@ def embedded_dsn(port: int, password: str, database: str = EMBEDDED_DB,
     return f"postgresql://{user}:{quote(password, safe='')}@127.0.0.1:{port}/{database}"
 
 
+def url_setting(name: str) -> str | None:
+    """A PostgreSQL DSN setting as a ``postgresql://`` URL, the form every part of the project
+    reads (dbt's profile, messages that leave the password out); libpq's ``key=value`` form
+    (``crmwh db url --format libpq`` prints it) is converted. Unset: None."""
+    dsn = _env(name)
+    if dsn is None or dsn.startswith(("postgresql://", "postgres://")):
+        return dsn
+    from psycopg import ProgrammingError, conninfo
+
+    from crmwh.errors import CrmwhError
+
+    try:
+        parts = conninfo.conninfo_to_dict(dsn)
+    except ProgrammingError:  # the message would quote the value, password and all
+        raise CrmwhError(f"{name} is not a PostgreSQL connection string",
+                         f"set {name} to a URL like postgresql://user:password@host:5432/crm "
+                         "(or libpq's host=... dbname=... form)") from None
+    user = quote(str(parts.pop("user", "")), safe="")
+    password = parts.pop("password", None)
+    auth = f"{user}:{quote(str(password), safe='')}@" if password else f"{user}@" if user else ""
+    host = quote(str(parts.pop("host", "localhost")), safe="")
+    port = parts.pop("port", None)
+    database = quote(str(parts.pop("dbname", "")), safe="")
+    options = f"?{urlencode(parts)}" if parts else ""
+    return f"postgresql://{auth}{host}{f':{port}' if port else ''}/{database}{options}"
+
+
 def whole_setting(name: str, default: int, least: int, most: int | None = None,
                   what: str = "a whole number") -> int:
     """A whole-number setting from the environment, in [least, most]; else one clear error."""
@@ -184,7 +211,8 @@ def share_setting(name: str, default: float) -> float:
 def load() -> Settings:
     home = Path(_env("CRM_HOME") or PROJECT_ROOT / ".crmwh").resolve()
     pg_port = whole_setting("CRM_PG_PORT", DEFAULT_PG_PORT, 1, 65535, "a TCP port number")
-    dsn = _env("CRM_WAREHOUSE_DSN")
+    dsn = url_setting("CRM_WAREHOUSE_DSN")
+    airflow_dsn = url_setting("CRM_AIRFLOW_DB_DSN")
     known = credentials.resolve(home, embedded=dsn is None)
     admin = known[credentials.ADMIN]
     return Settings(
@@ -195,7 +223,7 @@ def load() -> Settings:
         warehouse_embedded=dsn is None,
         # the simulated sales system on the embedded server: the pipeline's login reads it
         # (ensure_warehouse hands it over); beside a managed warehouse, the superuser's
-        sales_dsn=_env("CRM_SALES_DSN") or (
+        sales_dsn=url_setting("CRM_SALES_DSN") or (
             embedded_dsn(pg_port, known[PIPELINE_ROLE], EMBEDDED_SALES_DB, user=PIPELINE_ROLE)
             if dsn is None else embedded_dsn(pg_port, admin, EMBEDDED_SALES_DB)),
         billing_dir=Path(_env("CRM_BILLING_DIR") or home / "sources" / "billing"),
@@ -210,9 +238,9 @@ def load() -> Settings:
         configured=frozenset(source for source, name in SOURCE_SETTINGS.items() if _env(name)),
         park_days=whole_setting("CRM_PARK_DAYS", 3, 1, what="a whole number of days"),
         orphan_reject_share=share_setting("CRM_ORPHAN_REJECT_SHARE", 0.5),
-        airflow_db_dsn=_env("CRM_AIRFLOW_DB_DSN") or embedded_dsn(
+        airflow_db_dsn=airflow_dsn or embedded_dsn(
             pg_port, known[credentials.AIRFLOW], EMBEDDED_AIRFLOW_DB, EMBEDDED_AIRFLOW_USER),
-        airflow_db_embedded=_env("CRM_AIRFLOW_DB_DSN") is None,
+        airflow_db_embedded=airflow_dsn is None,
         airflow_api_port=whole_setting("CRM_AIRFLOW_API_PORT", DEFAULT_AIRFLOW_API_PORT, 1,
                                        65535, "a TCP port number"),
         airflow_parallelism=whole_setting("CRM_AIRFLOW_PARALLELISM", 4, 1),

@@ -203,14 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     home's warehouse (built as of D) to ``crm_bench_churn``, scale the copy N times and time
     the churn fit (with ``--marts`` also fct_churn_events and the churn marts; with ``--task``
     the DAG's fit_models task through Airflow); prints JSON."""
-    import argparse
     import os
+    import sys
 
     from crmwh import settings
+    from crmwh.cli.common import Parser, iso_date
+    from crmwh.errors import CrmwhError
 
-    parser = argparse.ArgumentParser(prog="python -m crmwh_devkit.bench.churn",
-                                     description=main.__doc__)
-    parser.add_argument("--date", type=date.fromisoformat, required=True,
+    parser = Parser(prog="python -m crmwh_devkit.bench.churn", description=main.__doc__)
+    parser.add_argument("--date", type=iso_date, required=True,
                         help="the as-of date the home's warehouse was built for")
     parser.add_argument("--factor", type=int, default=333, help="copies of each customer")
     how = parser.add_mutually_exclusive_group()
@@ -219,13 +220,23 @@ def main(argv: list[str] | None = None) -> int:
     how.add_argument("--task", action="store_true",
                      help="run the DAG's fit_models task through Airflow instead")
     args = parser.parse_args(argv)
+    if args.factor < 1:
+        parser.error(f"--factor must be 1 or more, not {args.factor}")
     cfg = settings.load()
-    dsn = copy_warehouse(cfg.admin_dsn, "crm_bench_churn")
-    before = os.getloadavg()
-    if args.task:
-        result = fit_task(dsn, args.date, args.factor, cfg.home / "bench_churn_task.log")
-    else:
-        result = (run if args.marts else fit_only)(dsn, args.date, args.factor)
+    try:
+        dsn = copy_warehouse(cfg.admin_dsn, "crm_bench_churn")
+        before = os.getloadavg()
+        if args.task:
+            result = fit_task(dsn, args.date, args.factor, cfg.home / "bench_churn_task.log")
+        else:
+            result = (run if args.marts else fit_only)(dsn, args.date, args.factor)
+    except psycopg.OperationalError as exc:
+        print(f"bench: error: the warehouse does not answer ({' '.join(str(exc).split())[:200]})"
+              " — start it with `crmwh db start`", file=sys.stderr)
+        return 2
+    except CrmwhError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
     result["load_average"] = {"before": before, "after": os.getloadavg()}
     print(json.dumps(result, indent=1, default=str))
     return 0
