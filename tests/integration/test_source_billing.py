@@ -77,20 +77,20 @@ def test_malformed_lines_are_quarantined_and_the_new_column_lands_in_extra(scrat
         assert payload  # the line as delivered is kept
         # the gate reports one check per batch and kind of malformed line, naming the first
         # lines, not one per line
-        kinds: dict[tuple[str, str], list[int]] = {}
+        lines: dict[str, list[int]] = {}
         for batch, reason in c.execute("select batch_id, reason from quarantine.rows "
                                        "where reason like 'malformed CSV%%'"):
-            line = re.search(r" line (\d+)", reason)
-            kinds.setdefault((batch, reason.replace(line.group(0), " line")), []).append(
-                int(line.group(1)))
-        checks = {(batch, name.removeprefix("landing: ")): observed for batch, name, observed
-                  in c.execute("select batch_id, check_name, observed from audit.dq_results "
-                               "where check_name like 'landing: malformed CSV%%'")}
-        assert checks.keys() == kinds.keys()
-        for key, lines in kinds.items():
-            first = ", ".join(map(str, sorted(lines)[:5]))
-            assert checks[key].startswith(f"{len(lines)} rows quarantined (line"), checks[key]
-            assert f" {first}" in checks[key], (checks[key], lines)
+            lines.setdefault(batch, []).append(int(re.match(r"malformed CSV line (\d+): ",
+                                                            reason).group(1)))
+        checks = {batch: observed for batch, observed in c.execute(
+            "select batch_id, observed from audit.dq_results "
+            "where check_name = 'landing: malformed CSV line'")}
+        assert checks.keys() == lines.keys()
+        for batch, found in lines.items():
+            n, first = len(found), ", ".join(map(str, sorted(set(found))[:5]))
+            assert checks[batch].startswith(f"{n} {'row' if n == 1 else 'rows'} quarantined "
+                                            f"(line"), checks[batch]
+            assert f" {first}" in checks[batch], (checks[batch], found)
         # the new column: kept in _extra from the drift date on, never before
         extra = c.execute(
             f"""select _source_ref, _extra ->> '{drift.column}' from raw.billing__{drift.entity}

@@ -87,21 +87,27 @@ def _coerce(series, type_: str):
     return series
 
 
+# a reason's kind: the reason without the file line it names, nor that line's own detail
+# ("malformed CSV line 3028: 10 fields, header has 9" -> "malformed CSV line"; "line 7 is not
+# valid utf-8 (byte 0xe9 at position 4): declare ..." -> "line is not valid utf-8: declare ...")
 QUARANTINE_KINDS = """
-    select regexp_replace(reason, 'line [0-9]+', 'line', 'g') as kind, count(*),
-        (array_agg(substring(reason from 'line ([0-9]+)')::int order by
-                   substring(reason from 'line ([0-9]+)')::int)
-            filter (where reason ~ 'line [0-9]+'))[1:%(lines)s]
-    from quarantine.rows where batch_id = %(batch_id)s
-    group by kind order by count(*) desc, kind limit %(kinds)s
+    with kinds as (
+        select regexp_replace(regexp_replace(reason,
+                   '^(malformed \\S+ line) [0-9]+: .*$', '\\1'),
+                   'line [0-9]+ (is not valid \\S+) \\([^)]*\\)', 'line \\1') as kind,
+            substring(reason from 'line ([0-9]+)')::int as line
+        from quarantine.rows where batch_id = %(batch_id)s
+    )
+    select kind, count(*), (array_agg(distinct line) filter (where line is not null))[1:%(lines)s]
+    from kinds group by kind order by count(*) desc, kind limit %(kinds)s
 """
 LINES_NAMED = 5  # line numbers named per kind of reason; quarantine.rows has every one
 
 
 def quarantined_checks(conn: Any, entity: Entity, batch_id: str) -> list[Check]:
     """The rows landing put in quarantine for this batch, one check per kind of reason
-    (row-level): reasons that differ only in the file line they name are one check naming
-    the first lines ("malformed CSV line: 10 fields, header has 9", lines 3028, 4410)."""
+    (row-level): reasons that differ only in the file line they name (and its detail) are one
+    check naming the first lines ("malformed CSV line": 3 rows, lines 17, 40, 96)."""
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
         cur.execute("select to_regclass('quarantine.rows')")
         if cur.fetchone()[0] is None:
@@ -114,11 +120,12 @@ def quarantined_checks(conn: Any, entity: Entity, batch_id: str) -> list[Check]:
         named = ""
         if lines:
             more = ", ..." if n > len(lines) else ""
-            named = f" ({'line' if n == 1 else 'lines'} {', '.join(map(str, lines))}{more})"
+            named = f" ({'lines' if len(lines) > 1 else 'line'} " \
+                    f"{', '.join(map(str, lines))}{more})"
         checks.append(Check(
             f"landing: {short(kind)[:200]}", entity.qualified, "row-level", "fail",
-            f"{n} rows quarantined{named}", "0 rows (they wait in quarantine.rows for a fix "
-            "and `crmwh quarantine release`)"))
+            f"{n} {'row' if n == 1 else 'rows'} quarantined{named}", "0 rows (they wait in "
+            "quarantine.rows for a fix and `crmwh quarantine release`)"))
     return checks
 
 
