@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 
 import numpy as np
@@ -155,9 +155,10 @@ def sampled_core(conn: psycopg.Connection, share: float, days: list[date]
                          f"select * from {table} where {where}", {"days": days})
             conn.execute(f"analyze {copy}")
         yield names
-    finally:
-        for copy in names.values():
-            conn.execute(f"drop table if exists {copy}")
+    finally:  # a broken connection drops them itself; its own error is the one to see
+        with suppress(psycopg.Error):
+            for copy in names.values():
+                conn.execute(f"drop table if exists {copy}")
 
 
 def _reading(query: str, tables: Mapping[str, str]) -> str:

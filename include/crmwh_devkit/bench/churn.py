@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result["load_average"] = {"before": before, "after": os.getloadavg()}
     print(json.dumps(result, indent=1, default=str))
-    return 0
+    return 0 if result.get("exit_code", 0) == 0 else 1  # the task failed: see its log
 
 
 if __name__ == "__main__":
