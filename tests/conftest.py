@@ -76,17 +76,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=layers.__getitem__)
 
 
+def _keep_test_homes(exitstatus: int) -> bool:
+    """After a failing session, or with CRM_KEEP_TEST_HOME=1, the test homes stay to look into."""
+    return exitstatus != 0 or os.environ.get("CRM_KEEP_TEST_HOME") == "1"
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Remove this process's test home (sources, a Postgres cluster, DAG logs: 0.6-0.8 GB)
-    after a passing session; after a failing one, or with CRM_KEEP_TEST_HOME=1, keep it to
-    look into. A home whose server is still up is kept too (removing it would crash it)."""
-    keep = exitstatus != 0 or os.environ.get("CRM_KEEP_TEST_HOME") == "1"
-    if not keep and not any(TEST_HOME.rglob("postmaster.pid")):
+    unless it is kept (:func:`_keep_test_homes`). A home whose server is still up is kept too
+    (removing it would crash it)."""
+    if not _keep_test_homes(exitstatus) and not any(TEST_HOME.rglob("postmaster.pid")):
         shutil.rmtree(TEST_HOME, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int) -> None:
-    if exitstatus != 0 or os.environ.get("CRM_KEEP_TEST_HOME") == "1":
+    if _keep_test_homes(exitstatus):
         terminalreporter.write_line(
             f"test homes kept for inspection: {Path(tempfile.gettempdir()) / 'crmwh-test-*'} "
             "(removed after a passing run)")

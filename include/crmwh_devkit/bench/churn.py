@@ -18,9 +18,10 @@ import json
 import time
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
-from psycopg import conninfo, sql
+from psycopg import sql
 
 from crmwh import database, dbt_runner
 from crmwh.churn import labels, nightly, train
@@ -186,16 +187,15 @@ def fit_task(dsn: str, as_of_date: date, factor: int, log: Path) -> dict:
 def copy_warehouse(admin_dsn: str, name: str) -> str:
     """A fresh copy ``name`` of the warehouse database of ``admin_dsn`` (an earlier copy of
     that name is dropped); its DSN. Scaling rewrites the copy, never the warehouse."""
-    source = conninfo.conninfo_to_dict(admin_dsn)["dbname"]
+    source = urlsplit(admin_dsn).path.lstrip("/")
     if name == source:
         raise ValueError(f"the copy must not be the warehouse itself ({source})")
-    with database.connect(conninfo.make_conninfo(admin_dsn, dbname="postgres"),
+    with database.connect(database.with_database(admin_dsn, "postgres"),
                           autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {}").format(
-            sql.Identifier(name)))
+        conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
         conn.execute(sql.SQL("create database {} template {}").format(
             sql.Identifier(name), sql.Identifier(source)))
-    return conninfo.make_conninfo(admin_dsn, dbname=name)
+    return database.with_database(admin_dsn, name)
 
 
 def main(argv: list[str] | None = None) -> int:
